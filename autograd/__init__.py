@@ -1,0 +1,31 @@
+"""A scalar reverse-mode automatic differentiation engine.
+
+>>> from autograd import Value
+>>> x = Value(2.0, label="x")
+>>> y = (x * x + 3).sigmoid()
+>>> y.backward()
+"""
+
+from __future__ import annotations
+
+from .anomaly import detect_anomaly
+from .backward import topological_order
+from .errors import AutogradError, GradcheckError
+from .functional import grad, no_grad
+from .gradcheck import gradcheck
+from .mode import is_grad_enabled
+from .value import Value, sum_values
+
+__all__ = [
+    "Value",
+    "grad",
+    "no_grad",
+    "gradcheck",
+    "GradcheckError",
+    "AutogradError",
+    "detect_anomaly",
+    "is_grad_enabled",
+    "sum_values",
+    "topological_order",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,75 @@
+"""`detect_anomaly`: stop at the first operation that produces a NaN or infinity.
+
+Off by default. When on, the engine leaves its fast path and checks every
+forward value and every gradient contribution, naming the op, its inputs and
+the labels of the nodes involved (like ``torch.autograd.detect_anomaly``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from .errors import NonFiniteError
+from .mode import mode
+
+if TYPE_CHECKING:
+    from .ops import Rule
+    from .value import Value
+
+
+class detect_anomaly:
+    """Context manager: raise `NonFiniteError` at the first non-finite value or gradient."""
+
+    def __enter__(self) -> detect_anomaly:
+        saved = mode.__dict__.setdefault("saved_anomaly", [])
+        saved.append(mode.anomaly)
+        mode.anomaly = True
+        mode.update()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        mode.anomaly = mode.__dict__["saved_anomaly"].pop()
+        mode.update()
+
+
+def label_path(node: Value, limit: int = 6) -> str:
+    """A short description of where a node sits: its label or its nearest labelled ancestors."""
+    if node.label:
+        return node.label
+    found: list[str] = []
+    seen: set[int] = set()
+    frontier = list(node._parents)
+    while frontier and len(found) < limit:
+        parent = frontier.pop(0)
+        if id(parent) in seen:
+            continue
+        seen.add(id(parent))
+        if parent.label:
+            found.append(parent.label)
+        else:
+            frontier.extend(parent._parents)
+    return f"computed from {', '.join(found)}" if found else "unlabelled"
+
+
+def _describe_inputs(parents: tuple[Any, ...]) -> str:
+    return ", ".join(f"{p.label or 'input'}={p.data!r}" for p in parents)
+
+
+def check_forward(rule: Rule, data: float, parents: tuple[Value, ...]) -> None:
+    if not math.isfinite(data):
+        where = ", ".join(label_path(p) for p in parents)
+        raise NonFiniteError(
+            f"anomaly in forward: {rule.name}({_describe_inputs(parents)}) = {data} "
+            f"[inputs: {where}]; check the inputs or guard the operation"
+        )
+
+
+def check_backward(node: Value) -> None:
+    for parent in node._parents:
+        if isinstance(parent.grad, float) and not math.isfinite(parent.grad):
+            raise NonFiniteError(
+                f"anomaly in backward: gradient {parent.grad} flowing through "
+                f"{node.op}({_describe_inputs(node._parents)}) into {label_path(parent)}"
+                f" (output grad {node.grad!r}); check the inputs or guard the operation"
+            )

@@ -1,0 +1,203 @@
+"""The table of primitive operations: the only place a derivative is written.
+
+Each `Rule` says how to compute an operation and its local derivatives
+d(output)/d(input_i). Rules are written against a *math namespace* ``m``
+(`FloatMath` for plain floats, `ValueMath` for Values when the backward pass is
+itself recorded, numpy in traced replay), so one row serves every interpreter:
+eager forward, backward, higher-order gradients, drawing and tracing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+
+class Rule:
+    """One primitive: ``y = forward(m, *x)`` and ``dy/dx_i = derivative(m, *x, y)[i]``.
+
+    ``arity`` is the number of inputs, or 0 for a variadic rule (``sum``).
+    ``domain`` describes the valid inputs; it is quoted in error messages.
+    """
+
+    __slots__ = ("name", "symbol", "arity", "forward", "derivative", "domain")
+
+    def __init__(
+        self,
+        name: str,
+        symbol: str,
+        arity: int,
+        forward: Callable[..., Any],
+        derivative: Callable[..., tuple[Any, ...]],
+        domain: str = "",
+    ) -> None:
+        self.name = name
+        self.symbol = symbol
+        self.arity = arity
+        self.forward = forward
+        self.derivative = derivative
+        self.domain = domain
+
+    def __repr__(self) -> str:
+        return f"Rule({self.name!r})"
+
+
+class FloatMath:
+    """The math namespace for plain Python floats (eager mode)."""
+
+    exp = staticmethod(math.exp)
+    log = staticmethod(math.log)
+    sqrt = staticmethod(math.sqrt)
+    tanh = staticmethod(math.tanh)
+    sin = staticmethod(math.sin)
+    cos = staticmethod(math.cos)
+    abs = staticmethod(abs)
+
+    @staticmethod
+    def pow(x: float, n: float) -> float:
+        # math.pow raises instead of returning a complex number for (-8) ** (1/3).
+        return math.pow(x, n)
+
+    @staticmethod
+    def sigmoid(x: float) -> float:
+        # Two branches so that exp never overflows: 1/(1+e^-x) = e^x/(1+e^x).
+        if x >= 0.0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+
+    @staticmethod
+    def softplus(x: float) -> float:
+        # log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), stable for large |x|.
+        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+    @staticmethod
+    def relu(x: float) -> float:
+        return x if x > 0.0 else 0.0
+
+    @staticmethod
+    def step(x: float) -> float:
+        """Heaviside step with step(0) = 0, the derivative of relu (as in PyTorch)."""
+        return 1.0 if x > 0.0 else 0.0
+
+    @staticmethod
+    def sign(x: float) -> float:
+        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+
+class ValueMath:
+    """The math namespace for Values: derivatives built from it are recorded.
+
+    Used by ``grad(..., create_graph=True)``. Piecewise-constant derivatives
+    (step, sign) return plain floats: their own derivative is zero.
+    """
+
+    @staticmethod
+    def exp(x: Any) -> Any:
+        return x.exp()
+
+    @staticmethod
+    def log(x: Any) -> Any:
+        return x.log()
+
+    @staticmethod
+    def sqrt(x: Any) -> Any:
+        return x.sqrt()
+
+    @staticmethod
+    def tanh(x: Any) -> Any:
+        return x.tanh()
+
+    @staticmethod
+    def sin(x: Any) -> Any:
+        return x.sin()
+
+    @staticmethod
+    def cos(x: Any) -> Any:
+        return x.cos()
+
+    @staticmethod
+    def abs(x: Any) -> Any:
+        return abs(x)
+
+    @staticmethod
+    def pow(x: Any, n: Any) -> Any:
+        return x**n
+
+    @staticmethod
+    def sigmoid(x: Any) -> Any:
+        return x.sigmoid()
+
+    @staticmethod
+    def softplus(x: Any) -> Any:
+        return x.softplus()
+
+    @staticmethod
+    def relu(x: Any) -> Any:
+        return x.relu()
+
+    @staticmethod
+    def step(x: Any) -> float:
+        return FloatMath.step(x.data)
+
+    @staticmethod
+    def sign(x: Any) -> float:
+        return FloatMath.sign(x.data)
+
+
+# fmt: off
+# name              symbol  arity  forward                          d/d(inputs), given inputs and output y
+ADD      = Rule("add",      "+",   2, lambda m, a, b: a + b,         lambda m, a, b, y: (1.0, 1.0))
+SUB      = Rule("sub",      "-",   2, lambda m, a, b: a - b,         lambda m, a, b, y: (1.0, -1.0))
+MUL      = Rule("mul",      "*",   2, lambda m, a, b: a * b,         lambda m, a, b, y: (b, a))
+DIV      = Rule("div",      "/",   2, lambda m, a, b: a / b,         lambda m, a, b, y: (1.0 / b, -y / b),
+                domain="the divisor must not be zero")
+POW      = Rule("pow",      "**",  2, lambda m, a, b: m.pow(a, b),
+                lambda m, a, b, y: (b * m.pow(a, b - 1.0), y * m.log(a)),
+                domain="with a Value exponent the base must be positive")
+NEG      = Rule("neg",      "-",   1, lambda m, x: -x,               lambda m, x, y: (-1.0,))
+ABS      = Rule("abs",      "abs", 1, lambda m, x: m.abs(x),         lambda m, x, y: (m.sign(x),))
+EXP      = Rule("exp",      "exp", 1, lambda m, x: m.exp(x),         lambda m, x, y: (y,))
+LOG      = Rule("log",      "log", 1, lambda m, x: m.log(x),         lambda m, x, y: (1.0 / x,),
+                domain="log is defined for x > 0")
+SQRT     = Rule("sqrt",     "√",   1, lambda m, x: m.sqrt(x),        lambda m, x, y: (0.5 / y,),
+                domain="sqrt is defined for x >= 0 (its derivative for x > 0)")
+TANH     = Rule("tanh",     "tanh", 1, lambda m, x: m.tanh(x),       lambda m, x, y: (1.0 - y * y,))
+SIGMOID  = Rule("sigmoid",  "σ",   1, lambda m, x: m.sigmoid(x),     lambda m, x, y: (y * (1.0 - y),))
+RELU     = Rule("relu",     "relu", 1, lambda m, x: m.relu(x),       lambda m, x, y: (m.step(x),))
+SOFTPLUS = Rule("softplus", "softplus", 1, lambda m, x: m.softplus(x), lambda m, x, y: (m.sigmoid(x),))
+SIN      = Rule("sin",      "sin", 1, lambda m, x: m.sin(x),         lambda m, x, y: (m.cos(x),))
+COS      = Rule("cos",      "cos", 1, lambda m, x: m.cos(x),         lambda m, x, y: (-m.sin(x),))
+SUM      = Rule("sum",      "Σ",   0, lambda m, *xs: sum(xs[1:], xs[0]), lambda m, *xs: (1.0,) * (len(xs) - 1))
+# fmt: on
+
+
+@lru_cache(maxsize=256)
+def power(n: float) -> Rule:
+    """``x ** n`` for a constant number n: d/dx = n·x^(n-1)."""
+    return Rule(
+        f"pow{n:g}",
+        f"**{n:g}",
+        1,
+        lambda m, x: m.pow(x, n),
+        lambda m, x, y: (n * m.pow(x, n - 1.0),),
+        domain=f"x ** {n:g} needs x != 0 for a negative power, x >= 0 for a fractional one",
+    )
+
+
+@lru_cache(maxsize=64)
+def leaky_relu(slope: float) -> Rule:
+    """``max(x, slope·x)``: d/dx = 1 for x > 0, slope otherwise."""
+    return Rule(
+        f"leaky_relu{slope:g}",
+        "lrelu",
+        1,
+        lambda m, x: m.relu(x) - slope * m.relu(-x),
+        lambda m, x, y: (slope + (1.0 - slope) * m.step(x),),
+    )
+
+
+BINARY_RULES: tuple[Rule, ...] = (ADD, SUB, MUL, DIV, POW)
+UNARY_RULES: tuple[Rule, ...] = (NEG, ABS, EXP, LOG, SQRT, TANH, SIGMOID, RELU, SOFTPLUS, SIN, COS)

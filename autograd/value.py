@@ -1,0 +1,295 @@
+"""`Value`: one float, its gradient, and the operation that produced it.
+
+A Value made by an operation remembers its parents (a tuple, in argument order)
+and the `Rule` from `ops` that made it; nothing else. There is no per-node
+closure, so a graph is freed by reference counting as soon as it is dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from numbers import Real
+from typing import Any, Union
+
+from . import ops
+from .errors import (
+    DivisionByZeroError,
+    DomainError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NumericOverflowError,
+)
+from .mode import mode
+from .ops import FloatMath, Rule
+
+Number = Union[int, float]
+Operand = Union["Value", int, float]
+
+
+def as_float(x: object, what: str) -> float:
+    """Check that ``x`` is a real, finite, non-bool number and return it as a float."""
+    if isinstance(x, bool) or not isinstance(x, Real):
+        raise InvalidTypeError(
+            f"{what}: expected an int or float, got {type(x).__name__} {x!r}"
+        )
+    value = float(x)
+    if not math.isfinite(value):
+        raise InvalidArgumentError(f"{what}: expected a finite number, got {value}")
+    return value
+
+
+class Value:
+    """A scalar node of the computation graph.
+
+    >>> x = Value(2.0, label="x")
+    >>> y = x * x + 3
+    >>> y.backward()
+    >>> x.grad
+    4.0
+    """
+
+    __slots__ = ("data", "grad", "label", "_parents", "_rule")
+
+    data: float
+    grad: Any  # a float after backward(); a Value in create_graph mode of grad()
+    label: str
+    _parents: tuple[Value, ...]
+    _rule: Rule | None
+
+    def __init__(self, data: Number, label: str = "", requires_grad: bool = True) -> None:
+        if not isinstance(label, str):
+            raise InvalidTypeError(f"Value: label must be a str, got {type(label).__name__}")
+        self.data = as_float(data, "Value")
+        self.grad = 0.0
+        self.label = label
+        self._parents = ()
+        self._rule = None if requires_grad else CONSTANT
+
+    # -- introspection -------------------------------------------------------
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The inputs of the operation that made this Value (empty for a leaf)."""
+        return self._parents
+
+    @property
+    def op(self) -> str:
+        """The name of the operation that made this Value ("" for a leaf)."""
+        rule = self._rule
+        return "" if rule is None or rule is CONSTANT else rule.name
+
+    @property
+    def rule(self) -> Rule | None:
+        """The `ops.Rule` that made this Value, or None for a leaf."""
+        rule = self._rule
+        return None if rule is CONSTANT else rule
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self._parents
+
+    @property
+    def requires_grad(self) -> bool:
+        """False only for constants (numbers mixed into expressions, or requires_grad=False)."""
+        return self._rule is not CONSTANT
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        grad = self.grad
+        grad_text = f"{grad:.4g}" if isinstance(grad, float) else repr(grad)
+        return f"Value(data={self.data:.4g}, grad={grad_text}{label})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    # -- gradients -----------------------------------------------------------
+    def backward(self, gradient: float = 1.0) -> None:
+        """Back-propagate from this node: every node's ``.grad`` gets d(self)/d(node).
+
+        Leaves accumulate across calls (call `zero_grad` between steps);
+        interior nodes hold the gradient of the latest pass.
+        """
+        from .backward import backward
+
+        backward(self, as_float(gradient, "backward(gradient)"))
+
+    def zero_grad(self) -> None:
+        """Reset this node's gradient to 0."""
+        self.grad = 0.0
+
+    # -- comparisons compare .data and record nothing -------------------------
+    def __lt__(self, other: Operand) -> bool:
+        return self.data < _data_of(other, "<")
+
+    def __le__(self, other: Operand) -> bool:
+        return self.data <= _data_of(other, "<=")
+
+    def __gt__(self, other: Operand) -> bool:
+        return self.data > _data_of(other, ">")
+
+    def __ge__(self, other: Operand) -> bool:
+        return self.data >= _data_of(other, ">=")
+
+    # -- arithmetic (the methods are generated from the rule table below) -----
+    __add__: Callable[[Value, Operand], Value]
+    __radd__: Callable[[Value, Operand], Value]
+    __sub__: Callable[[Value, Operand], Value]
+    __rsub__: Callable[[Value, Operand], Value]
+    __mul__: Callable[[Value, Operand], Value]
+    __rmul__: Callable[[Value, Operand], Value]
+    __truediv__: Callable[[Value, Operand], Value]
+    __rtruediv__: Callable[[Value, Operand], Value]
+    __neg__: Callable[[Value], Value]
+    __abs__: Callable[[Value], Value]
+    exp: Callable[[Value], Value]
+    log: Callable[[Value], Value]
+    sqrt: Callable[[Value], Value]
+    tanh: Callable[[Value], Value]
+    sigmoid: Callable[[Value], Value]
+    relu: Callable[[Value], Value]
+    softplus: Callable[[Value], Value]
+    sin: Callable[[Value], Value]
+    cos: Callable[[Value], Value]
+
+    def __pow__(self, exponent: Operand) -> Value:
+        """``x ** n`` with a number n, or ``x ** y`` with a Value y (then x must be > 0)."""
+        if type(exponent) is Value:
+            return apply(ops.POW, (self, exponent))
+        return apply(ops.power(as_float(exponent, "pow (exponent)")), (self,))
+
+    def __rpow__(self, base: Operand) -> Value:
+        """``b ** x`` with a number b > 0: d/dx = b^x · log b."""
+        return apply(ops.POW, (constant(base, "pow"), self))
+
+    def leaky_relu(self, slope: float = 0.01) -> Value:
+        """``x`` for x > 0, ``slope * x`` otherwise."""
+        return apply(ops.leaky_relu(as_float(slope, "leaky_relu (slope)")), (self,))
+
+
+#: The rule of constants: leaves that never need a gradient (numbers in expressions).
+CONSTANT = Rule("constant", "const", 0, lambda m: 0.0, lambda m, y: ())
+
+_new_node = object.__new__
+
+
+def constant(x: object, op: str) -> Value:
+    """Wrap a plain number met by operation ``op`` as a constant leaf."""
+    if isinstance(x, bool) or not isinstance(x, Real):
+        raise InvalidTypeError(
+            f"{op}: cannot combine a Value with {type(x).__name__} {x!r}; "
+            "use a Value, int or float"
+        )
+    node = Value(x)  # type: ignore[arg-type]
+    node._rule = CONSTANT
+    return node
+
+
+def _data_of(x: object, op: str) -> float:
+    if type(x) is Value:
+        return x.data  # type: ignore[union-attr, attr-defined]
+    return constant(x, op).data
+
+
+def math_error(rule: Rule, inputs: Iterable[float], exc: Exception) -> Exception:
+    """Turn a float error from a rule into one of the project's, naming op and values."""
+    args = ", ".join(repr(x) for x in inputs)
+    detail = f"{rule.domain}" if rule.domain else str(exc)
+    message = f"{rule.name}({args}): {detail}"
+    if isinstance(exc, OverflowError):
+        return NumericOverflowError(f"{rule.name}({args}): result too large for a float")
+    if isinstance(exc, ZeroDivisionError) or (
+        rule.name.startswith("pow") and any(x == 0.0 for x in inputs)
+    ):
+        return DivisionByZeroError(message)
+    return DomainError(message)
+
+
+def apply(rule: Rule, parents: tuple[Value, ...]) -> Value:
+    """Compute ``rule`` on the parents' data and record the result as a new node."""
+    inputs = [p.data for p in parents]
+    if rule is ops.POW and inputs[0] <= 0.0:
+        # d(a^b)/db = a^b·log(a) exists only for a > 0.
+        raise DomainError(f"pow({inputs[0]!r}, {inputs[1]!r}): {rule.domain}")
+    try:
+        data = rule.forward(FloatMath, *inputs)
+    except (ArithmeticError, ValueError) as exc:
+        raise math_error(rule, inputs, exc) from None
+    return record(rule, data, parents)
+
+
+def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
+    """Make the node for ``data = rule(parents)``; a plain leaf under no_grad."""
+    node = _new_node(Value)
+    node.data = data
+    node.grad = 0.0
+    node.label = ""
+    if mode.fast:
+        node._parents = parents
+        node._rule = rule
+        return node
+    if mode.anomaly:
+        from .anomaly import check_forward
+
+        check_forward(rule, data, parents)
+    if mode.grad_enabled:
+        node._parents = parents
+        node._rule = rule
+    else:
+        node._parents = ()
+        node._rule = None
+    return node
+
+
+def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Value]:
+    forward = rule.forward
+
+    def method(self: Value, other: Operand) -> Value:
+        if type(other) is not Value:
+            other = constant(other, rule.name)
+        parents = (other, self) if reflected else (self, other)
+        try:
+            data = forward(FloatMath, parents[0].data, parents[1].data)
+        except (ArithmeticError, ValueError) as exc:
+            raise math_error(rule, (parents[0].data, parents[1].data), exc) from None
+        return record(rule, data, parents)
+
+    method.__name__ = f"__{'r' if reflected else ''}{rule.name}__"
+    method.__doc__ = f"``{rule.symbol}``: see `autograd.ops.{rule.name.upper()}`."
+    return method
+
+
+def _unary_method(rule: Rule) -> Callable[[Value], Value]:
+    forward = rule.forward
+
+    def method(self: Value) -> Value:
+        try:
+            data = forward(FloatMath, self.data)
+        except (ArithmeticError, ValueError) as exc:
+            raise math_error(rule, (self.data,), exc) from None
+        return record(rule, data, (self,))
+
+    method.__name__ = rule.name
+    method.__doc__ = f"{rule.name}(x): see `autograd.ops.{rule.name.upper()}`."
+    return method
+
+
+for _dunder, _rule in (("add", ops.ADD), ("sub", ops.SUB), ("mul", ops.MUL), ("truediv", ops.DIV)):
+    setattr(Value, f"__{_dunder}__", _binary_method(_rule, reflected=False))
+    setattr(Value, f"__r{_dunder}__", _binary_method(_rule, reflected=True))
+Value.__neg__ = _unary_method(ops.NEG)  # type: ignore[assignment]
+Value.__abs__ = _unary_method(ops.ABS)  # type: ignore[assignment]
+for _rule in (ops.EXP, ops.LOG, ops.SQRT, ops.TANH, ops.SIGMOID, ops.RELU, ops.SOFTPLUS, ops.SIN, ops.COS):
+    setattr(Value, _rule.name, _unary_method(_rule))
+
+
+def sum_values(values: Iterable[Operand]) -> Value:
+    """Σ values as one node (instead of the chain of additions builtin ``sum`` makes).
+
+    d(Σ x_i)/dx_i = 1. Numbers among the values are treated as constants.
+    """
+    parents = tuple(v if type(v) is Value else constant(v, "sum") for v in values)
+    if not parents:
+        raise InvalidArgumentError("sum_values: needs at least one value, got none")
+    if len(parents) == 1:
+        return parents[0]
+    return apply(ops.SUM, parents)
