@@ -53,7 +53,7 @@ def label_path(node: Value, limit: int = 6) -> str:
 
 
 def _describe_inputs(parents: tuple[Any, ...]) -> str:
-    return ", ".join(f"{p.label or 'input'}={p.data!r}" for p in parents)
+    return ", ".join(f"{p.label or ('input' if p.requires_grad else 'const')}={p.data!r}" for p in parents)
 
 
 def check_forward(rule: Rule, data: float, parents: tuple[Value, ...]) -> None:
@@ -67,9 +67,14 @@ def check_forward(rule: Rule, data: float, parents: tuple[Value, ...]) -> None:
 
 def check_backward(node: Value) -> None:
     for parent in node._parents:
-        if isinstance(parent.grad, float) and not math.isfinite(parent.grad):
-            raise NonFiniteError(
-                f"anomaly in backward: gradient {parent.grad} flowing through "
-                f"{node.op}({_describe_inputs(node._parents)}) into {label_path(parent)}"
-                f" (output grad {node.grad!r}); check the inputs or guard the operation"
-            )
+        check_gradient(node, parent, parent.grad, node.grad)
+
+
+def check_gradient(node: Value, parent: Value, gradient: Any, upstream: Any) -> None:
+    """Raise if ``gradient`` (accumulated into ``parent`` through ``node``) is not finite."""
+    if isinstance(gradient, float) and not math.isfinite(gradient):
+        raise NonFiniteError(
+            f"anomaly in backward: gradient {gradient} flowing through "
+            f"{node.op}({_describe_inputs(node._parents)}) into {label_path(parent)}"
+            f" (output grad {upstream!r}); check the inputs or guard the operation"
+        )

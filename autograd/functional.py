@@ -49,6 +49,10 @@ def grad(
         for parent, d in zip(parents, local):
             key = id(parent)
             grads[key] = grads.get(key, 0.0) + d * g
+            if mode.anomaly:
+                from .anomaly import check_gradient
+
+                check_gradient(node, parent, grads[key], g)
     return [grads.get(id(x), 0.0) for x in inputs]
 
 
