@@ -1,0 +1,90 @@
+"""Bad input to the engine: each error is of the project's family, the matching
+built-in type, and names the op and the offending value."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograd import GradcheckError, Value, gradcheck
+from autograd.errors import (
+    AutogradError,
+    DivisionByZeroError,
+    DomainError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NumericOverflowError,
+)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [("3", "got str '3'"), (None, "got NoneType None"), (True, "got bool True"), ([1.0], "got list")],
+)
+def test_value_rejects_non_numbers(bad: object, match: str) -> None:
+    with pytest.raises(InvalidTypeError, match=match) as info:
+        Value(bad)  # type: ignore[arg-type]
+    assert isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_value_rejects_non_finite_numbers(bad: float) -> None:
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        Value(bad)
+
+
+@pytest.mark.parametrize(
+    ("compute", "error", "builtin", "match"),
+    [
+        (lambda: Value(-1.0).log(), DomainError, ValueError, r"log\(-1.0\)"),
+        (lambda: Value(0.0).log(), DomainError, ValueError, r"log\(0.0\)"),
+        (lambda: Value(-4.0).sqrt(), DomainError, ValueError, r"sqrt\(-4.0\)"),
+        (lambda: Value(1.0) / 0, DivisionByZeroError, ZeroDivisionError, r"div\(1.0, 0.0\)"),
+        (lambda: 1 / Value(0.0), DivisionByZeroError, ZeroDivisionError, r"div\(1.0, 0.0\)"),
+        (lambda: Value(0.0) ** -1, DivisionByZeroError, ZeroDivisionError, r"pow-1\(0.0\)"),
+        (lambda: Value(-8.0) ** (1 / 3), DomainError, ValueError, r"-8.0"),
+        (lambda: Value(-2.0) ** Value(2.0), DomainError, ValueError, "base must be positive"),
+        (lambda: Value(1000.0).exp(), NumericOverflowError, OverflowError, r"exp\(1000.0\)"),
+        (lambda: Value(1.0) * "a", InvalidTypeError, TypeError, "mul: cannot combine a Value with str 'a'"),
+        (lambda: "a" + Value(1.0), InvalidTypeError, TypeError, "add: cannot combine"),
+        (lambda: Value(1.0) ** "2", InvalidTypeError, TypeError, "pow"),
+        (lambda: Value(1.0) < "2", InvalidTypeError, TypeError, "<"),
+        (lambda: Value(1.0).leaky_relu(None), InvalidTypeError, TypeError, "slope"),
+    ],
+)
+def test_math_errors_name_the_op_and_value(compute, error, builtin, match) -> None:
+    with pytest.raises(error, match=match) as info:
+        compute()
+    assert isinstance(info.value, builtin) and isinstance(info.value, AutogradError)
+
+
+def test_a_failed_operation_records_nothing() -> None:
+    x = Value(-1.0)
+    with pytest.raises(DomainError):
+        x.log()
+    assert x.parents == () and x.grad == 0.0
+
+
+def test_infinite_derivative_in_backward_is_a_clear_error() -> None:
+    """d√x/dx = 1/(2√x) is infinite at 0: the error names the op and the point."""
+    y = Value(0.0).sqrt()
+    with pytest.raises(DivisionByZeroError, match=r"backward through sqrt\(0.0\)"):
+        y.backward()
+
+
+def test_gradcheck_reports_the_input_and_both_values() -> None:
+    from autograd import ops
+
+    wrong = ops.Rule("bad_square", "sq", 1, lambda m, x: x * x, lambda m, x, y: (3 * x,))  # true: 2x
+    from autograd.value import apply
+
+    with pytest.raises(GradcheckError, match=r"inputs\[1\].*analytic 3.0 but numerical 2.0000"):
+        gradcheck(lambda a, b: a + apply(wrong, (b,)), [0.5, 1.0])
+
+
+def test_gradcheck_rejects_bad_arguments() -> None:
+    with pytest.raises(InvalidTypeError, match="must return a Value"):
+        gradcheck(lambda a: 3.0, [1.0])  # type: ignore[arg-type, return-value]
+    with pytest.raises(InvalidTypeError, match=r"inputs\[0\]"):
+        gradcheck(lambda a: a, ["x"])  # type: ignore[list-item]
+    with pytest.raises(InvalidArgumentError, match="eps"):
+        gradcheck(lambda a: a, [1.0], eps=0.0)
