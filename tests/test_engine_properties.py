@@ -22,42 +22,46 @@ step = st.one_of(
 )
 
 
+def combine(name: str, a: Value, b: Value) -> Value:
+    positive = a * a + 0.5  # > 0, for log, sqrt, division and Value exponents
+    steps = {
+        "neg": lambda: -a,
+        "abs": lambda: abs(a),
+        "exp": lambda: a.tanh().exp(),
+        "log": lambda: positive.log(),
+        "sqrt": lambda: positive.sqrt(),
+        "tanh": lambda: a.tanh(),
+        "sigmoid": lambda: a.sigmoid(),
+        "relu": lambda: a.relu(),
+        "leaky_relu": lambda: a.leaky_relu(0.1),
+        "softplus": lambda: a.softplus(),
+        "sin": lambda: a.sin(),
+        "cos": lambda: a.cos(),
+        "square": lambda: a.tanh() ** 2,
+        "cube": lambda: a.tanh() ** 3,
+        "inverse": lambda: positive**-1,
+        "add": lambda: a + b,
+        "sub": lambda: a - b,
+        "mul": lambda: a.tanh() * b.tanh(),
+        "div": lambda: a / (b * b + 0.5),
+        "pow": lambda: positive ** b.tanh(),
+        "radd": lambda: 1.5 + a,
+        "rmul": lambda: 0.5 * a,
+        "rsub": lambda: 2.0 - a,
+        "rdiv": lambda: 1.0 / positive,
+        "rpow": lambda: 1.7 ** a.tanh(),
+        "sum": lambda: sum_values([a, b, a]),
+    }
+    return steps[name]()
+
+
 def build(program: list[tuple[str, int, int]], leaves: list[Value], kinks: list[float]) -> Value:
     nodes: list[Value] = list(leaves)
     for name, i, j in program:
         a, b = nodes[i % len(nodes)], nodes[j % len(nodes)]
-        positive = a * a + 0.5  # > 0, for log, sqrt, division and Value exponents
         if name in ("abs", "relu", "leaky_relu"):
             kinks.append(a.data)
-        node = {
-            "neg": lambda: -a,
-            "abs": lambda: abs(a),
-            "exp": lambda: a.tanh().exp(),
-            "log": lambda: positive.log(),
-            "sqrt": lambda: positive.sqrt(),
-            "tanh": lambda: a.tanh(),
-            "sigmoid": lambda: a.sigmoid(),
-            "relu": lambda: a.relu(),
-            "leaky_relu": lambda: a.leaky_relu(0.1),
-            "softplus": lambda: a.softplus(),
-            "sin": lambda: a.sin(),
-            "cos": lambda: a.cos(),
-            "square": lambda: a.tanh() ** 2,
-            "cube": lambda: a.tanh() ** 3,
-            "inverse": lambda: positive**-1,
-            "add": lambda: a + b,
-            "sub": lambda: a - b,
-            "mul": lambda: a.tanh() * b.tanh(),
-            "div": lambda: a / (b * b + 0.5),
-            "pow": lambda: positive ** b.tanh(),
-            "radd": lambda: 1.5 + a,
-            "rmul": lambda: 0.5 * a,
-            "rsub": lambda: 2.0 - a,
-            "rdiv": lambda: 1.0 / positive,
-            "rpow": lambda: 1.7 ** a.tanh(),
-            "sum": lambda: sum_values([a, b, a]),
-        }[name]()
-        nodes.append(node)
+        nodes.append(combine(name, a, b))
     # Combine the last few nodes so that earlier results matter too.
     return sum_values(nodes[-3:]) if len(nodes) > 1 else nodes[0] * 1.0
 
