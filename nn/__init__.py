@@ -1,0 +1,19 @@
+"""Neural networks on the `autograd` engine: the classic backpropagation method,
+as textbooks state it, with modern initializers, losses and optimizers.
+
+>>> import nn
+>>> model = nn.MLP(2, [2, 1], activation="sigmoid", init="xavier_uniform", seed=0)
+>>> out = model([0.5, 0.1])
+"""
+
+from __future__ import annotations
+
+from . import init
+from .module import MLP, Layer, Neuron
+
+__all__ = [
+    "Neuron",
+    "Layer",
+    "MLP",
+    "init",
+]
