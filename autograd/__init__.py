@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .anomaly import detect_anomaly
 from .backward import topological_order
+from .draw import draw_graph
 from .errors import AutogradError, GradcheckError
 from .functional import grad, no_grad
 from .gradcheck import gradcheck
@@ -27,5 +28,6 @@ __all__ = [
     "is_grad_enabled",
     "sum_values",
     "topological_order",
+    "draw_graph",
 ]
 __version__ = "0.1.0"
