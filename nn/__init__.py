@@ -8,7 +8,8 @@ as textbooks state it, with modern initializers, losses and optimizers.
 
 from __future__ import annotations
 
-from . import init
+from . import init, losses, optim
+from .interop import from_torch, to_torch
 from .module import MLP, Layer, Neuron
 
 __all__ = [
@@ -16,4 +17,8 @@ __all__ = [
     "Layer",
     "MLP",
     "init",
+    "to_torch",
+    "from_torch",
+    "losses",
+    "optim",
 ]

@@ -1,0 +1,280 @@
+"""Optimizers: how a gradient ∂E/∂w becomes a change of the weight w.
+
+Each class states its update rule in its docstring and `_update` is that rule,
+written for one weight at a time. `state_dict` / `load_state_dict` carry the
+hyper-parameters and every buffer, so an interrupted run can be resumed exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from autograd import Value
+from autograd.errors import InvalidArgumentError, InvalidTypeError, ModelFileError
+from autograd.value import as_float
+
+
+class Optimizer:
+    """Common machinery: the parameter list, per-weight buffers and their state dict.
+
+    Subclasses name their per-weight buffers in ``buffers`` and implement
+    `_update` (one weight) and `hyperparameters`.
+    """
+
+    buffers: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Value]) -> None:
+        self.params = _check_params(params, type(self).__name__)
+        self.steps = 0
+        self.state: dict[str, list[float]] = {name: [0.0] * len(self.params) for name in self.buffers}
+
+    def hyperparameters(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to 0 (gradients accumulate across backward calls)."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        """Apply the update rule once to every parameter, using its current ``.grad``."""
+        self.steps += 1
+        for i, p in enumerate(self.params):
+            p.data = self._update(i, p.data, float(p.grad))
+
+    def _hyperparameter(self, name: str, x: object, valid: Callable[[float], bool], requirement: str) -> float:
+        """``x`` as a float if it is a finite number for which ``valid`` holds, else an error naming it."""
+        value = as_float(x, f"{type(self).__name__} ({name})")
+        if not valid(value):
+            raise InvalidArgumentError(f"{type(self).__name__}: {name} must be {requirement}, got {value}")
+        return value
+
+    def _update(self, i: int, w: float, g: float) -> float:
+        """The new value of weight ``i`` (currently ``w``, gradient ``g``); updates its buffers."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data: optimizer name, hyper-parameters, step count and buffers."""
+        return {
+            "optimizer": type(self).__name__,
+            "hyperparameters": self.hyperparameters(),
+            "steps": self.steps,
+            "state": {name: list(values) for name, values in self.state.items()},
+        }
+
+    def load_state_dict(self, state: object) -> None:
+        """Restore a `state_dict`; everything is checked first and nothing changes on error."""
+        name = type(self).__name__
+        if not isinstance(state, dict) or set(state) != {"optimizer", "hyperparameters", "steps", "state"}:
+            raise ModelFileError(f"{name} state dict: expected keys optimizer, hyperparameters, steps, state")
+        if state["optimizer"] != name:
+            raise ModelFileError(f"{name} state dict: it was saved by {state['optimizer']!r}")
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ModelFileError(f"{name} state dict: steps must be an int >= 0, got {steps!r}")
+        hyperparameters = state["hyperparameters"]
+        if not isinstance(hyperparameters, dict):
+            raise ModelFileError(f"{name} state dict: hyperparameters must be a dict")
+        try:
+            checked = type(self)(self.params, **hyperparameters)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{name} state dict: bad hyperparameters: {exc}") from None
+        buffers = state["state"]
+        if not isinstance(buffers, dict) or set(buffers) != set(self.buffers):
+            raise ModelFileError(f"{name} state dict: state must hold exactly {list(self.buffers)}")
+        for buffer, values in buffers.items():
+            if not isinstance(values, list) or len(values) != len(self.params):
+                raise ModelFileError(f"{name} state dict: {buffer} must list {len(self.params)} numbers")
+            try:
+                checked.state[buffer] = [as_float(v, f"{buffer}[{k}]") for k, v in enumerate(values)]
+            except (TypeError, ValueError) as exc:
+                raise ModelFileError(f"{name} state dict: {exc}") from None
+        self.__dict__.update({k: v for k, v in checked.__dict__.items() if k != "params"})
+        self.steps = steps
+
+
+class SGD(Optimizer):
+    """Gradient descent with classical momentum (Rumelhart, Hinton & Williams, 1986).
+
+    For each weight w, with η = lr, α = momentum, λ = weight_decay:
+
+        g(t)  = ∂E/∂w + λ·w                   (L2 weight decay: the gradient of λ/2·w²)
+        Δw(t) = -η·g(t) + α·Δw(t-1)           (Δw(0) = 0)
+        w     ← w + Δw(t)
+    or, with Nesterov momentum (look one momentum step further ahead),
+        w     ← w + α·Δw(t) - η·g(t)
+
+    PyTorch's ``torch.optim.SGD`` keeps v(t) = α·v(t-1) + g(t) and does
+    w ← w - η·v(t) (Nesterov: w ← w - η·(g(t) + α·v(t))). For a constant η,
+    Δw(t) = -η·v(t) by induction, so both give the same trajectory (the tests
+    check it to 1e-10). They differ only if η changes during training: here
+    past updates keep the η they were made with.
+    """
+
+    buffers = ("delta",)
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params)
+        self.lr = self._hyperparameter("lr", lr, lambda v: v > 0, "> 0")
+        self.momentum = self._hyperparameter("momentum", momentum, lambda v: 0 <= v < 1, "in [0, 1)")
+        if not isinstance(nesterov, bool):
+            raise InvalidTypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0.0:
+            raise InvalidArgumentError("SGD: nesterov=True needs a momentum > 0, got momentum=0.0")
+        self.nesterov = nesterov
+        self.weight_decay = self._hyperparameter("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
+    def _update(self, i: int, w: float, g: float) -> float:
+        eta, alpha = self.lr, self.momentum
+        g = g + self.weight_decay * w
+        delta = -eta * g + alpha * self.state["delta"][i]
+        self.state["delta"][i] = delta
+        if self.nesterov:
+            return w + alpha * delta - eta * g
+        return w + delta
+
+
+class Rprop(Optimizer):
+    """Resilient propagation (Riedmiller & Braun, 1993), in the iRprop⁻ form of
+    Igel & Hüsken (2000) that ``torch.optim.Rprop`` implements: no learning rate,
+    one step size Δ per weight, driven only by the sign of the gradient.
+
+    For each weight w, with g(t) = ∂E/∂w and Δ(0) = step_init:
+
+        if g(t)·g(t-1) > 0:  Δ(t) = Δ(t-1)·η⁺                 (same direction: speed up)
+        if g(t)·g(t-1) < 0:  Δ(t) = Δ(t-1)·η⁻, then g(t) ← 0  (overshot: slow down, skip this step)
+        otherwise:           Δ(t) = Δ(t-1)
+        Δ(t) clipped to [step_min, step_max]
+        w ← w - sign(g(t))·Δ(t);  g(t) is remembered as g(t-1) for the next step.
+
+    (``torch.optim.Rprop(lr=step_init, etas=(eta_minus, eta_plus),
+    step_sizes=(step_min, step_max))`` is the same algorithm.)
+    """
+
+    buffers = ("previous_grad", "step_size")
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        eta_minus: float = 0.5,
+        eta_plus: float = 1.2,
+        step_init: float = 0.1,
+        step_min: float = 1e-6,
+        step_max: float = 50.0,
+    ) -> None:
+        super().__init__(params)
+        self.eta_minus = self._hyperparameter("eta_minus", eta_minus, lambda v: 0 < v < 1, "in (0, 1)")
+        self.eta_plus = self._hyperparameter("eta_plus", eta_plus, lambda v: v > 1, "> 1")
+        self.step_init = self._hyperparameter("step_init", step_init, lambda v: v > 0, "> 0")
+        self.step_min = self._hyperparameter("step_min", step_min, lambda v: v >= 0, ">= 0")
+        self.step_max = self._hyperparameter(
+            "step_max", step_max, lambda v: v >= self.step_min, f">= step_min={self.step_min}"
+        )
+        self.state["step_size"] = [self.step_init] * len(self.params)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {
+            "eta_minus": self.eta_minus,
+            "eta_plus": self.eta_plus,
+            "step_init": self.step_init,
+            "step_min": self.step_min,
+            "step_max": self.step_max,
+        }
+
+    def _update(self, i: int, w: float, g: float) -> float:
+        previous = self.state["previous_grad"][i]
+        step_size = self.state["step_size"][i]
+        if g * previous > 0:
+            step_size *= self.eta_plus
+        elif g * previous < 0:
+            step_size *= self.eta_minus
+            g = 0.0
+        step_size = min(max(step_size, self.step_min), self.step_max)
+        self.state["step_size"][i] = step_size
+        self.state["previous_grad"][i] = g
+        return w - _sign(g) * step_size
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015): momentum on the gradient and on its square, bias-corrected.
+
+    For each weight w, at step t = 1, 2, ..., with η = lr, (β₁, β₂) = betas, ε = eps:
+
+        m(t) = β₁·m(t-1) + (1-β₁)·g(t)          (m(0) = 0)
+        v(t) = β₂·v(t-1) + (1-β₂)·g(t)²         (v(0) = 0)
+        m̂ = m(t) / (1 - β₁ᵗ),   v̂ = v(t) / (1 - β₂ᵗ)
+        w ← w - η·m̂ / (√v̂ + ε)
+
+    as in ``torch.optim.Adam`` (without weight decay or amsgrad).
+    """
+
+    buffers = ("m", "v")
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(params)
+        self.lr = self._hyperparameter("lr", lr, lambda v: v > 0, "> 0")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise InvalidTypeError(f"Adam: betas must be a pair (β1, β2), got {betas!r}")
+        beta1, beta2 = betas
+        self.betas = (
+            self._hyperparameter("betas[0]", beta1, lambda v: 0 <= v < 1, "in [0, 1)"),
+            self._hyperparameter("betas[1]", beta2, lambda v: 0 <= v < 1, "in [0, 1)"),
+        )
+        self.eps = self._hyperparameter("eps", eps, lambda v: v >= 0, ">= 0")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+
+    def _update(self, i: int, w: float, g: float) -> float:
+        beta1, beta2 = self.betas
+        t = self.steps
+        m = beta1 * self.state["m"][i] + (1 - beta1) * g
+        v = beta2 * self.state["v"][i] + (1 - beta2) * g * g
+        self.state["m"][i], self.state["v"][i] = m, v
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        return w - self.lr * m_hat / (math.sqrt(v_hat) + self.eps)
+
+
+#: The optimizers by name (used by the command line).
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rprop": Rprop, "adam": Adam}
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+
+
+def _check_params(params: Iterable[Value], optimizer: str) -> list[Value]:
+    if isinstance(params, Value) or not isinstance(params, Iterable):
+        raise InvalidTypeError(f"{optimizer}: params must be an iterable of Values, e.g. model.parameters()")
+    checked = list(params)
+    if not checked:
+        raise InvalidArgumentError(f"{optimizer}: got an empty parameter list")
+    seen: set[int] = set()
+    for k, p in enumerate(checked):
+        if type(p) is not Value:
+            raise InvalidTypeError(f"{optimizer}: params[{k}] is a {type(p).__name__}, not a Value")
+        if not p.requires_grad or not p.is_leaf:
+            raise InvalidArgumentError(f"{optimizer}: params[{k}] must be a leaf Value that requires grad")
+        if id(p) in seen:
+            raise InvalidArgumentError(f"{optimizer}: params[{k}] ({p.label or p}) appears twice")
+        seen.add(id(p))
+    return checked
