@@ -6,7 +6,6 @@ nodes deep is as easy as a shallow one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .ops import FloatMath
@@ -15,29 +14,43 @@ if TYPE_CHECKING:
     from .value import Value
 
 
-def topological_order(root: Value) -> list[Value]:
+def topological_order(root: Value, leaves: bool = True) -> list[Value]:
     """Every node ``root`` depends on, each after all of its parents (root last).
 
-    Depth-first search with an explicit stack; a node found again on another
-    path (``b = a + a``) is listed once.
+    With ``leaves=False`` only the nodes made by an operation are listed: all
+    the backward pass needs, and much shorter when most nodes are inputs.
+
+    Depth-first search with an explicit stack. Expanding a node pushes the node
+    back under a ``None`` marker, then its parents on top; when the marker
+    comes off the stack all the parents are listed, so the node is listed
+    next. A node found again on another path (``b = a + a``) is skipped.
+    Value keeps identity hashing (it does not define ``__eq__``), so the nodes
+    themselves key the ``expanded`` set.
     """
+    if not root._parents:
+        return [root] if leaves else []
     order: list[Value] = []
-    entered: set[int] = set()
-    finished: set[int] = set()
-    stack = [root]
+    expanded: set[Value] = set()
+    stack: list[Value | None] = [root]
+    # Bound methods: this loop runs once per node and edge of the graph.
+    push, pop, expand, emit = stack.append, stack.pop, expanded.add, order.append
     while stack:
-        node = stack[-1]
-        key = id(node)
-        if key in entered:
-            stack.pop()
-            if key not in finished:
-                finished.add(key)
-                order.append(node)
+        node = pop()
+        if node is None:
+            emit(pop())  # type: ignore[arg-type]
             continue
-        entered.add(key)
-        for parent in node._parents:
-            if id(parent) not in entered:
-                stack.append(parent)
+        if node in expanded:
+            continue
+        expand(node)
+        parents = node._parents
+        if not parents:
+            emit(node)
+            continue
+        push(node)
+        push(None)
+        for parent in parents:
+            if parent not in expanded and (leaves or parent._parents):
+                push(parent)
     return order
 
 
@@ -47,46 +60,62 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     Interior nodes start from 0 (they hold this pass's gradient); leaves keep
     what they had, so gradients accumulate across calls as in PyTorch.
     """
-    order = topological_order(root)
+    order = topological_order(root, leaves=False)
     for node in order:
-        if node._parents:
-            node.grad = 0.0
+        node.grad = 0.0
     root.grad += gradient
     accumulate_gradients(order)
 
 
 def accumulate_gradients(order: list[Value]) -> None:
-    """Chain rule, from the output back: parent.grad += d(node)/d(parent) · node.grad."""
+    """Chain rule, from the output back: parent.grad += d(node)/d(parent) · node.grad.
+
+    ``order`` lists the nodes made by operations, each after its parents.
+    """
     from .mode import mode
 
-    check: Callable[[Value], None] | None = None
     if mode.anomaly:
-        from .anomaly import check_backward
-
-        check = check_backward
+        _accumulate_checked(order)
+        return
     node = None
     try:
+        # Specialised by arity: unpacking a known number of parents and
+        # derivatives is what makes this loop fast.
         for node in reversed(order):
             parents = node._parents
-            if not parents:
-                continue
             g = node.grad
-            rule = node._rule
             if len(parents) == 2:
                 a, b = parents
-                da, db = rule.derivative(FloatMath, a.data, b.data, node.data)  # type: ignore[union-attr]
+                da, db = node._rule.derivative(FloatMath, a.data, b.data, node.data)  # type: ignore[union-attr]
                 a.grad += da * g
                 b.grad += db * g
             elif len(parents) == 1:
                 (a,) = parents
-                (da,) = rule.derivative(FloatMath, a.data, node.data)  # type: ignore[union-attr]
+                (da,) = node._rule.derivative(FloatMath, a.data, node.data)  # type: ignore[union-attr]
                 a.grad += da * g
             else:
-                local = rule.derivative(FloatMath, *[p.data for p in parents], node.data)  # type: ignore[union-attr]
-                for parent, d in zip(parents, local):
-                    parent.grad += d * g
-            if check is not None:
-                check(node)
+                _accumulate_node(node)
+    except (ArithmeticError, ValueError) as exc:
+        raise _derivative_error(node, exc) from None
+
+
+def _accumulate_node(node: Value) -> None:
+    g = node.grad
+    parents = node._parents
+    local = node._rule.derivative(FloatMath, *[p.data for p in parents], node.data)  # type: ignore[union-attr]
+    for parent, d in zip(parents, local):
+        parent.grad += d * g
+
+
+def _accumulate_checked(order: list[Value]) -> None:
+    # Under detect_anomaly: one node at a time, each contribution checked.
+    from .anomaly import check_backward
+
+    node = None
+    try:
+        for node in reversed(order):
+            _accumulate_node(node)
+            check_backward(node)
     except (ArithmeticError, ValueError) as exc:
         raise _derivative_error(node, exc) from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from math import isfinite
 from numbers import Real
 from typing import Any, Union
 
@@ -58,9 +59,10 @@ class Value:
     _rule: Rule | None
 
     def __init__(self, data: Number, label: str = "", requires_grad: bool = True) -> None:
-        if not isinstance(label, str):
+        if type(label) is not str and not isinstance(label, str):
             raise InvalidTypeError(f"Value: label must be a str, got {type(label).__name__}")
-        self.data = as_float(data, "Value")
+        # A finite float is by far the common case; everything else takes the full check.
+        self.data = data if type(data) is float and isfinite(data) else as_float(data, "Value")
         self.grad = 0.0
         self.label = label
         self._parents = ()
@@ -246,12 +248,21 @@ def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Va
     def method(self: Value, other: Operand) -> Value:
         if type(other) is not Value:
             other = constant(other, rule.name)
-        parents = (other, self) if reflected else (self, other)
+        a, b = (other, self) if reflected else (self, other)
         try:
-            data = forward(FloatMath, parents[0].data, parents[1].data)
+            data = forward(FloatMath, a.data, b.data)
         except (ArithmeticError, ValueError) as exc:
-            raise math_error(rule, (parents[0].data, parents[1].data), exc) from None
-        return record(rule, data, parents)
+            raise math_error(rule, (a.data, b.data), exc) from None
+        if not mode.fast:
+            return record(rule, data, (a, b))
+        # The common case, written out: one node per operation is the hot path.
+        node = _new_node(Value)
+        node.data = data
+        node.grad = 0.0
+        node.label = ""
+        node._parents = (a, b)
+        node._rule = rule
+        return node
 
     method.__name__ = f"__{'r' if reflected else ''}{rule.name}__"
     method.__doc__ = f"``{rule.symbol}``: see `autograd.ops.{rule.name.upper()}`."
@@ -266,7 +277,15 @@ def _unary_method(rule: Rule) -> Callable[[Value], Value]:
             data = forward(FloatMath, self.data)
         except (ArithmeticError, ValueError) as exc:
             raise math_error(rule, (self.data,), exc) from None
-        return record(rule, data, (self,))
+        if not mode.fast:
+            return record(rule, data, (self,))
+        node = _new_node(Value)
+        node.data = data
+        node.grad = 0.0
+        node.label = ""
+        node._parents = (self,)
+        node._rule = rule
+        return node
 
     method.__name__ = rule.name
     method.__doc__ = f"{rule.name}(x): see `autograd.ops.{rule.name.upper()}`."
