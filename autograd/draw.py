@@ -351,7 +351,7 @@ class _GraphDrawing:
         return outputs
 
     def build(self) -> graphviz.Digraph:
-        graph = _digraph_class()(
+        graph = digraph_class()(
             name="autograd",
             graph_attr={"rankdir": self.rankdir, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"},
             node_attr={"fontname": "Helvetica", "fontsize": "10", "height": "0.3"},
@@ -364,7 +364,7 @@ class _GraphDrawing:
                 return graph
             for enclosing in _enclosing_paths(path):
                 if enclosing not in clusters:
-                    clusters[enclosing] = _digraph_class()(
+                    clusters[enclosing] = digraph_class()(
                         name=f"cluster_{enclosing}",
                         graph_attr={"label": enclosing, "style": "rounded", "color": "#9e9e9e", "fontsize": "11"},
                     )
@@ -434,12 +434,15 @@ def _natural_key(path: str) -> list[Any]:
 
 
 @lru_cache(maxsize=1)
-def _digraph_class() -> type:
-    """``graphviz.Digraph`` whose rendering explains how to install Graphviz when `dot` is missing."""
+def digraph_class() -> type:
+    """``graphviz.Digraph`` whose rendering explains how to install Graphviz when `dot` is missing.
+
+    Every drawing of the project (`draw_graph`, `nn.draw_network`) is one of these.
+    """
     try:
         import graphviz
     except ImportError as exc:
-        raise ImportError(f"draw_graph needs the graphviz package: {INSTALL_VIZ}") from exc
+        raise ImportError(f"drawing graphs needs the graphviz package: {INSTALL_VIZ}") from exc
 
     class GraphvizNotFoundError(AutogradError, graphviz.ExecutableNotFound):
         """Graphviz's `dot` program is not installed (or not on PATH)."""

@@ -23,7 +23,7 @@ from autograd.draw import (
     NONFINITE_COLOR,
     POSITIVE_COLORS,
     ZERO_COLOR,
-    _digraph_class,
+    digraph_class,
     draw_graph,
     neuron_groups,
 )
@@ -406,13 +406,13 @@ def test_root_must_be_a_value() -> None:
 
 
 def test_missing_graphviz_package_names_the_viz_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    _digraph_class.cache_clear()
+    digraph_class.cache_clear()
     monkeypatch.setitem(sys.modules, "graphviz", None)
     try:
         with pytest.raises(ImportError, match=r"textbook-autograd\[viz\]"):
             draw_graph(Value(1.0))
     finally:
-        _digraph_class.cache_clear()
+        digraph_class.cache_clear()
 
 
 def test_missing_dot_program_explains_how_to_install_graphviz(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
