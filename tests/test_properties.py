@@ -10,14 +10,18 @@ PyTorch is the independent reference throughout (the `torch` fixture).
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import nn
 from autograd import Value, sum_values
 
 # Property tests that take the `torch` fixture: the fixture is session-scoped, so
@@ -132,3 +136,144 @@ def test_every_op_of_the_table_appears_in_the_random_graphs() -> None:
 
     rules = {rule.name for rule in (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM)}
     assert rules <= set(STEPS), rules - set(STEPS)
+
+
+# -- save/load round trips ----------------------------------------------------------
+
+finite_weights = st.floats(allow_nan=False, allow_infinity=False)  # includes ±0.0, subnormals, ±1.8e308
+
+
+@st.composite
+def models_with_any_weights(draw: st.DrawFn) -> nn.MLP:
+    nin = draw(st.integers(1, 4))
+    nouts = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    activations = st.sampled_from(["sigmoid", "tanh", "relu", "linear"])
+    model = nn.MLP(nin, nouts, activation=draw(activations), output_activation=draw(activations), seed=0)
+    state = {
+        key: [draw(st.lists(finite_weights, min_size=len(row), max_size=len(row))) for row in value]
+        if key.endswith("weight")
+        else draw(st.lists(finite_weights, min_size=len(value), max_size=len(value)))
+        for key, value in model.state_dict().items()
+    }
+    model.load_state_dict(state)
+    return model
+
+
+def bit_patterns(state: dict[str, Any]) -> str:
+    """The state with every float spelled by repr (so -0.0 differs from 0.0): bitwise identity."""
+    return json.dumps(state, sort_keys=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=models_with_any_weights())
+def test_any_model_survives_save_and_load_bit_for_bit(model: nn.MLP) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        first, second = Path(directory, "a.json"), Path(directory, "b.json")
+        model.save(first)
+        loaded = nn.MLP.load(first)
+        assert loaded.config() == model.config()
+        assert bit_patterns(loaded.state_dict()) == bit_patterns(model.state_dict())
+        loaded.save(second)
+        assert second.read_bytes() == first.read_bytes()
+
+
+# -- optimizers against torch.optim ---------------------------------------------------
+
+gradient = st.one_of(st.just(0.0), st.floats(1e-4, 5.0), st.floats(-5.0, -1e-4))
+
+
+@st.composite
+def optimizer_cases(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[float], list[list[float]]]:
+    """(name, our hyper-parameters, initial weights, gradients for each step)."""
+    name = draw(st.sampled_from(["sgd", "rprop", "adam"]))
+    if name == "sgd":
+        momentum = draw(st.one_of(st.just(0.0), st.floats(0.01, 0.99)))
+        config = {
+            "lr": draw(st.floats(1e-3, 1.0)),
+            "momentum": momentum,
+            "nesterov": momentum > 0 and draw(st.booleans()),
+            "weight_decay": draw(st.one_of(st.just(0.0), st.floats(1e-4, 0.1))),
+        }
+    elif name == "rprop":
+        step_init = draw(st.floats(1e-3, 1.0))
+        config = {
+            "eta_minus": draw(st.floats(0.1, 0.9)),
+            "eta_plus": draw(st.floats(1.01, 2.0)),
+            "step_init": step_init,
+            "step_min": draw(st.floats(0.0, 1e-3)),
+            "step_max": draw(st.floats(step_init, 50.0)),
+        }
+    else:
+        config = {
+            "lr": draw(st.floats(1e-4, 0.1)),
+            "betas": (draw(st.floats(0.0, 0.99)), draw(st.floats(0.9, 0.9999))),
+            "eps": draw(st.floats(1e-10, 1e-6)),
+        }
+    n = draw(st.integers(1, 4))
+    weights = draw(st.lists(st.floats(-3.0, 3.0), min_size=n, max_size=n))
+    steps = draw(st.lists(st.lists(gradient, min_size=n, max_size=n), min_size=1, max_size=8))
+    return name, config, weights, steps
+
+
+def torch_optimizer(torch: ModuleType, name: str, config: dict[str, Any], params: list[Any]) -> Any:
+    """The same optimizer in torch.optim, with torch's names for our hyper-parameters."""
+    if name == "sgd":
+        return torch.optim.SGD(params, **config)
+    if name == "rprop":
+        return torch.optim.Rprop(
+            params,
+            lr=config["step_init"],
+            etas=(config["eta_minus"], config["eta_plus"]),
+            step_sizes=(config["step_min"], config["step_max"]),
+        )
+    return torch.optim.Adam(params, **config)
+
+
+@PROPERTY_SETTINGS
+@given(case=optimizer_cases())
+def test_optimizers_follow_the_torch_optim_trajectory(
+    torch: ModuleType, case: tuple[str, dict[str, Any], list[float], list[list[float]]]
+) -> None:
+    name, config, weights, steps = case
+    ours = [Value(w) for w in weights]
+    optimizer = nn.optim.OPTIMIZERS[name](ours, **config)
+    theirs = [torch.tensor(w, requires_grad=True) for w in weights]
+    reference = torch_optimizer(torch, name, config, theirs)
+    for t, grads in enumerate(steps):
+        for p, tensor, g in zip(ours, theirs, grads):
+            p.grad = g
+            tensor.grad = torch.tensor(g)
+        optimizer.step()
+        reference.step()
+        for p, tensor in zip(ours, theirs):
+            assert close(p.data, tensor.item(), rel=1e-10, abs_tol=1e-10), (name, t, p.data, tensor.item())
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=optimizer_cases(), split=st.integers(0, 8))
+def test_optimizer_resumed_from_its_json_state_continues_the_same_trajectory(
+    case: tuple[str, dict[str, Any], list[float], list[list[float]]], split: int
+) -> None:
+    """Stop after `split` steps, save the state dict as JSON, resume in a new optimizer:
+    the weights end exactly where an uninterrupted run ends."""
+    name, config, weights, steps = case
+    split = min(split, len(steps))
+    make = nn.optim.OPTIMIZERS[name]
+
+    def run(params: list[Value], optimizer: Any, grads_per_step: list[list[float]]) -> None:
+        for grads in grads_per_step:
+            for p, g in zip(params, grads):
+                p.grad = g
+            optimizer.step()
+
+    straight = [Value(w) for w in weights]
+    run(straight, make(straight, **config), steps)
+
+    interrupted = [Value(w) for w in weights]
+    first = make(interrupted, **config)
+    run(interrupted, first, steps[:split])
+    saved = json.loads(json.dumps(first.state_dict()))
+    resumed = make(interrupted, **config)
+    resumed.load_state_dict(saved)
+    run(interrupted, resumed, steps[split:])
+    assert [p.data for p in interrupted] == [p.data for p in straight]
