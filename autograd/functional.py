@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from .backward import topological_order
@@ -32,6 +32,8 @@ def grad(
     """
     if type(output) is not Value:
         raise InvalidTypeError(f"grad: output must be a Value, got {type(output).__name__}")
+    if not isinstance(inputs, Iterable):
+        raise InvalidTypeError(f"grad: inputs must be a list of Values, got {type(inputs).__name__}")
     inputs = list(inputs)
     for i, x in enumerate(inputs):
         if type(x) is not Value:

@@ -34,7 +34,10 @@ def as_float(x: object, what: str) -> float:
         raise InvalidTypeError(
             f"{what}: expected an int or float, got {type(x).__name__} {x!r}"
         )
-    value = float(x)
+    try:
+        value = float(x)
+    except OverflowError:  # an int (or Fraction) beyond the float range, e.g. 10**400
+        raise NumericOverflowError(f"{what}: {type(x).__name__} too large for a float") from None
     if not math.isfinite(value):
         raise InvalidArgumentError(f"{what}: expected a finite number, got {value}")
     return value
@@ -306,7 +309,13 @@ def sum_values(values: Iterable[Operand]) -> Value:
 
     d(Σ x_i)/dx_i = 1. Numbers among the values are treated as constants.
     """
-    parents = tuple(v if type(v) is Value else constant(v, "sum") for v in values)
+    try:
+        items = iter(values)
+    except TypeError:
+        raise InvalidTypeError(
+            f"sum_values: expected an iterable of Values or numbers, got {type(values).__name__}"
+        ) from None
+    parents = tuple(v if type(v) is Value else constant(v, "sum") for v in items)
     if not parents:
         raise InvalidArgumentError("sum_values: needs at least one value, got none")
     if len(parents) == 1:
