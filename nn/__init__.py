@@ -8,17 +8,22 @@ as textbooks state it, with modern initializers, losses and optimizers.
 
 from __future__ import annotations
 
-from . import init, losses, optim
+from . import data, init, losses, optim
 from .interop import from_torch, to_torch
 from .module import MLP, Layer, Neuron
+from .trainer import EarlyStopping, History, Trainer
 
 __all__ = [
     "Neuron",
     "Layer",
     "MLP",
+    "Trainer",
+    "History",
+    "EarlyStopping",
     "init",
     "to_torch",
     "from_torch",
     "losses",
     "optim",
+    "data",
 ]

@@ -1,0 +1,287 @@
+"""nn.Trainer: the three modes update as their definitions say, batch mode is the
+averaged full-batch gradient step, XOR is learned, divergence is caught and undone.
+
+Reference numbers come from PyTorch (float64) or from an explicit loop written in
+the test that follows the textbook definition.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import sys
+
+import pytest
+
+import nn
+from autograd.errors import InvalidArgumentError, InvalidTypeError, NonFiniteError, ShapeError
+from nn.trainer import Callback, MiniBatchSampler, class_decision
+
+X10 = [[0.1 * i, (-1) ** i * 0.2 * i] for i in range(10)]
+Y10 = [float(i % 3 == 0) for i in range(10)]
+
+
+def make_trainer(mode, batch_size=4, shuffle=True, lr=0.1, momentum=0.0, seed=0, model_seed=1, **kwargs):
+    model = nn.MLP(2, [3, 1], seed=model_seed)
+    optimizer = nn.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    return nn.Trainer(model, optimizer, mode=mode, batch_size=batch_size, shuffle=shuffle, seed=seed, **kwargs)
+
+
+class CountSteps(Callback):
+    def __init__(self, optimizer):
+        self.optimizer, self.per_epoch = optimizer, []
+
+    def on_epoch_end(self, trainer, epoch, history):
+        self.per_epoch.append(self.optimizer.steps - sum(self.per_epoch))
+
+
+@pytest.mark.parametrize("mode, updates", [("online", 10), ("batch", 1), ("minibatch", 3)])  # ceil(10/4) = 3
+def test_updates_per_epoch_follow_the_mode(mode, updates):
+    trainer = make_trainer(mode)
+    counter = CountSteps(trainer.optimizer)
+    history = trainer.fit(X10, Y10, epochs=3, progress=False, callbacks=[counter])
+    assert history.updates == [updates] * 3
+    assert counter.per_epoch == [updates] * 3
+
+
+def test_online_mode_is_one_sgd_step_per_sample_in_order():
+    trainer = make_trainer("online", shuffle=False)
+    reference = nn.MLP(2, [3, 1], seed=1)
+    trainer.fit(X10, Y10, epochs=2, progress=False)
+    for _ in range(2):
+        for x, t in zip(X10, Y10):  # w ← w - η ∂E_p/∂w after each pattern p
+            reference.zero_grad()
+            nn.losses.mse(reference(x), t).backward()
+            for p in reference.parameters():
+                p.data -= 0.1 * p.grad
+    ours = [p.data for p in trainer.model.parameters()]
+    assert ours == pytest.approx([p.data for p in reference.parameters()], abs=1e-15)
+
+
+def torch_mlp(torch, model):
+    layers = []
+    for i, size in enumerate(model.nouts):
+        linear = torch.nn.Linear(model.layers[i].nin, size)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(model.state_dict()[f"layers.{i}.weight"]))
+            linear.bias.copy_(torch.tensor(model.state_dict()[f"layers.{i}.bias"]))
+        layers += [linear, torch.nn.Sigmoid()]
+    return torch.nn.Sequential(*layers)
+
+
+def test_batch_mode_is_the_mean_gradient_full_batch_step_of_torch(torch):
+    trainer = make_trainer("batch", lr=0.5, momentum=0.9)
+    reference = torch_mlp(torch, trainer.model)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.5, momentum=0.9)
+    history = trainer.fit(X10, Y10, epochs=4, progress=False)
+    X, Y = torch.tensor(X10), torch.tensor(Y10).reshape(-1, 1)
+    losses = []
+    for _ in range(4):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(reference(X), Y)  # mean over the set
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    ours = [p.data for p in trainer.model.parameters()]
+    theirs = [v for i in range(0, 4, 2) for w, b in [(reference[i].weight, reference[i].bias)]
+              for row, bias in zip(w.tolist(), b.tolist()) for v in row + [bias]]  # fmt: skip
+    assert ours == pytest.approx(theirs, abs=1e-12)
+    assert history.loss == pytest.approx(losses, abs=1e-12)  # the loss before each update
+
+
+def test_minibatch_with_one_batch_in_order_equals_batch_mode():
+    batch = make_trainer("batch")
+    single = make_trainer("minibatch", batch_size=100, shuffle=False)
+    batch.fit(X10, Y10, epochs=3, progress=False)
+    single.fit(X10, Y10, epochs=3, progress=False)
+    assert single.model.state_dict() == batch.model.state_dict()
+
+
+def test_minibatch_sampler_partitions_and_reshuffles_each_epoch():
+    sampler = MiniBatchSampler(10, 4, shuffle=True, rng=random.Random(0))
+    epochs = [list(sampler) for _ in range(3)]
+    for batches in epochs:
+        assert [len(b) for b in batches] == [4, 4, 2] and len(sampler) == 3
+        assert sorted(i for b in batches for i in b) == list(range(10))
+    assert epochs[0] != epochs[1] != epochs[2]
+    assert list(MiniBatchSampler(5, 2, shuffle=False, rng=random.Random(0))) == [[0, 1], [2, 3], [4]]
+
+
+def test_same_seed_same_training_other_seed_other_order():
+    first = make_trainer("minibatch").fit(X10, Y10, epochs=3, progress=False).loss
+    assert make_trainer("minibatch").fit(X10, Y10, epochs=3, progress=False).loss == first
+    assert make_trainer("minibatch", seed=1).fit(X10, Y10, epochs=3, progress=False).loss != first
+
+
+def test_training_leaves_the_global_random_state_alone():
+    random.seed(3)
+    before = random.getstate()
+    make_trainer("minibatch").fit(X10, Y10, epochs=2, progress=False)
+    assert random.getstate() == before
+
+
+def test_a_2_2_1_sigmoid_mlp_learns_xor_with_momentum():
+    X, y = nn.data.xor()
+    model = nn.MLP(2, [2, 1], activation="sigmoid", seed=0)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.5, momentum=0.9), mode="batch")
+    history = trainer.fit(X, y, epochs=1000, progress=False)
+    assert trainer.evaluate(X, y)["loss"] < 0.01
+    assert [round(p) for p in trainer.predict(X)] == [0, 1, 1, 0]
+    assert history.accuracy[-1] == 1.0 and history.loss[-1] < history.loss[0] / 10
+
+
+def test_history_records_every_epoch():
+    trainer = make_trainer("minibatch")
+    history = trainer.fit(X10, Y10, epochs=4, validation=(X10[:5], Y10[:5]), progress=False)
+    for series in (history.loss, history.accuracy, history.val_loss, history.val_accuracy, history.epoch_time):
+        assert len(series) == 4
+    assert all(t > 0 for t in history.epoch_time) and history.epochs == 4
+    assert history.stopped_reason == "completed 4 epochs"
+    assert history.val_loss[-1] == pytest.approx(trainer.evaluate(X10[:5], Y10[:5])["loss"], abs=1e-15)
+    assert set(history.to_dict()) >= {"loss", "accuracy", "val_loss", "epoch_time", "updates", "stopped_reason"}
+    assert trainer.history is history
+
+
+def test_no_accuracy_for_targets_that_are_not_classes():
+    history = make_trainer("batch").fit(X10, [0.3] * 10, epochs=2, progress=False)
+    assert history.accuracy == [] and len(history.loss) == 2
+    assert make_trainer("batch").evaluate(X10, [0.3] * 10)["accuracy"] is None
+
+
+def test_class_decision_threshold_is_the_midpoint_of_the_labels():
+    sigmoid_labels = class_decision([[0.0], [1.0]])
+    tanh_labels = class_decision([[-1.0], [1.0]])
+    one_hot = class_decision([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert [sigmoid_labels([o]) for o in (0.49, 0.51)] == [0.0, 1.0]
+    assert [tanh_labels([o]) for o in (-0.01, 0.01, 0.49)] == [-1.0, 1.0, 1.0]
+    assert one_hot([0.1, 0.7, 0.2]) == 1
+    assert class_decision([[0.5], [1.0]]) is None
+
+
+def test_evaluate_is_the_mean_loss_and_accuracy():
+    trainer = make_trainer("batch")
+    outputs = trainer.predict(X10)
+    assert isinstance(outputs[0], float)
+    expected_loss = sum((o - t) ** 2 for o, t in zip(outputs, Y10)) / 10
+    expected_accuracy = sum((o > 0.5) == (t == 1.0) for o, t in zip(outputs, Y10)) / 10
+    scores = trainer.evaluate(X10, Y10)
+    assert scores == {"loss": pytest.approx(expected_loss, abs=1e-15), "accuracy": expected_accuracy}
+
+
+def test_several_outputs_take_target_rows():
+    model = nn.MLP(2, [3, 2], seed=0)
+    trainer = nn.Trainer(model, nn.optim.Adam(model.parameters(), lr=0.01), mode="minibatch", batch_size=3)
+    targets = [[1.0, 0.0] if t else [0.0, 1.0] for t in Y10]
+    history = trainer.fit(X10, targets, epochs=2, progress=False)
+    assert len(history.accuracy) == 2
+    assert all(len(row) == 2 for row in trainer.predict(X10))
+    with pytest.raises(ShapeError, match="y\\[0\\] has 1 values, the model has 2 outputs"):
+        trainer.fit(X10, Y10, epochs=1, progress=False)
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_model():
+    snapshots = {}
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, trainer, epoch, history):
+            snapshots[epoch] = trainer.model.state_dict()
+
+    trainer = make_trainer("batch", lr=0.01)
+    # No epoch improves the loss by 1.0, so epoch 1 stays the best and training stops at epoch 1 + 3.
+    stopper = nn.EarlyStopping(patience=3, min_delta=1.0)
+    history = trainer.fit(X10, Y10, epochs=50, progress=False, callbacks=[Snapshot(), stopper])
+    assert history.epochs == 4 and "early stopping" in history.stopped_reason
+    assert trainer.model.state_dict() == snapshots[1] != snapshots[4]
+
+
+def test_early_stopping_watches_validation_loss_when_given():
+    stopper = nn.EarlyStopping(patience=2)
+    make_trainer("batch").fit(X10, Y10, epochs=2, validation=(X10, Y10), progress=False, callbacks=[stopper])
+    assert stopper.watched == "val_loss"
+    with pytest.raises(InvalidArgumentError, match="validation"):
+        make_trainer("batch").fit(X10, Y10, epochs=2, progress=False, callbacks=[nn.EarlyStopping(monitor="val_loss")])
+    with pytest.raises(InvalidArgumentError):
+        nn.EarlyStopping(patience=0)
+
+
+@pytest.mark.parametrize("mode", ["online", "batch", "minibatch"])
+def test_divergence_raises_non_finite_error_and_keeps_the_last_finite_parameters(mode):
+    model = nn.MLP(2, [4, 1], activation="linear", seed=0)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=1e30), mode=mode, batch_size=3)
+    X = [[10.0 * i, -5.0 * i] for i in range(6)]
+    with pytest.raises(NonFiniteError, match=r"diverged at epoch \d+, batch \d+") as caught:
+        trainer.fit(X, [float(i) for i in range(6)], epochs=50, progress=False)
+    assert "restored" in str(caught.value)
+    assert all(math.isfinite(p.data) for p in model.parameters())
+    for x in X:  # the kept parameters give a finite loss on the batch that was used with them
+        assert math.isfinite(model(x).data)
+    assert trainer.history.stopped_reason.startswith("diverged")
+
+
+def bad_fit_cases():
+    return {
+        "empty": (([], []), InvalidArgumentError, "empty"),
+        "mismatched": ((X10, Y10[:9]), ShapeError, "10 samples in X but 9 targets"),
+        "wrong input length": (([[1.0, 2.0, 3.0]], [1.0]), ShapeError, "X\\[0\\] has 3 inputs, the model expects 2"),
+        "string target": ((X10, ["a"] * 10), InvalidTypeError, "y\\[0\\]"),
+        "nan input": (([[float("nan"), 1.0]], [1.0]), InvalidArgumentError, "X\\[0\\]\\[0\\]"),
+        "not a list": (("ab", [1.0]), InvalidTypeError, "X must be"),
+    }
+
+
+@pytest.mark.parametrize("case", list(bad_fit_cases()))
+def test_bad_data_is_a_clear_error(case):
+    args, error, message = bad_fit_cases()[case]
+    with pytest.raises(error, match=message):
+        make_trainer("batch").fit(*args, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"batch_size": 0}, InvalidArgumentError, "batch_size must be >= 1, got 0"),
+        ({"batch_size": -3}, InvalidArgumentError, "got -3"),
+        ({"batch_size": 2.5}, InvalidTypeError, "batch_size"),
+        ({"mode": "stochastic"}, InvalidArgumentError, "\\['online', 'batch', 'minibatch'\\], got 'stochastic'"),
+        ({"engine": "jit"}, InvalidArgumentError, "engine must be one of .*got 'jit'"),
+    ],
+)
+def test_bad_trainer_settings_are_clear_errors(kwargs, error, message):
+    model = nn.MLP(2, [1], seed=0)
+    with pytest.raises(error, match=message):
+        nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+
+
+def test_bad_fit_arguments():
+    with pytest.raises(InvalidArgumentError, match="epochs"):
+        make_trainer("batch").fit(X10, Y10, epochs=0, progress=False)
+    with pytest.raises(InvalidTypeError, match="callbacks"):
+        make_trainer("batch").fit(X10, Y10, epochs=1, progress=False, callbacks=[print])
+    with pytest.raises(InvalidTypeError, match="optimizer"):
+        nn.Trainer(nn.MLP(2, [1]), "sgd")
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_shows_the_loss_only_on_a_terminal(monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    make_trainer("batch").fit(X10, Y10, epochs=3, progress=True)
+    assert "3/3" in terminal.getvalue() and "loss=" in terminal.getvalue()
+
+    pipe = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", pipe)
+    make_trainer("batch").fit(X10, Y10, epochs=3, progress=True)
+    assert pipe.getvalue() == ""
+
+
+def test_without_tqdm_training_runs_without_a_bar(monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `import tqdm` fail
+    history = make_trainer("batch").fit(X10, Y10, epochs=2, progress=True)
+    assert history.epochs == 2 and terminal.getvalue() == ""
