@@ -253,7 +253,7 @@ class MLP:
         expected = set(self.state_dict())
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
-            raise ModelFileError(f"state dict: missing keys {missing}, unexpected keys {unexpected}")
+            raise ModelFileError(f"state dict: missing keys {_few(missing)}, unexpected keys {_few(unexpected)}")
         updates: list[tuple[Value, float]] = []
         for i, layer in enumerate(self.layers):
             weight_key, bias_key = f"layers.{i}.weight", f"layers.{i}.bias"
@@ -272,12 +272,12 @@ class MLP:
         """Write config and weights as JSON; a temporary file is renamed into place,
         so a crash never leaves a half-written model at ``path``."""
         document = {"format": FILE_FORMAT, "version": FILE_VERSION, "config": self.config(), "state": self.state_dict()}
-        write_json_atomically(Path(path), document)
+        write_json_atomically(_as_path(path, "MLP.save"), document)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MLP:
         """Read a model written by `save`; any malformed file raises `ModelFileError`."""
-        document = read_json(Path(path))
+        document = read_json(_as_path(path, "MLP.load"))
         if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
             raise ModelFileError(f"{path}: not a saved MLP (no \"format\": {FILE_FORMAT!r})")
         if document.get("version") != FILE_VERSION:
@@ -307,6 +307,18 @@ class MLP:
         return f"MLP(nin={self.nin}, layers=[{layers}\n], parameters={self.nparameters})"
 
 
+def _few(keys: list[str], shown: int = 5) -> str:
+    """The first few keys of a list (a hostile file may name a hundred thousand)."""
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return f"{keys[:shown]}{more}"
+
+
+def _as_path(path: object, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"{what}: path must be a str or os.PathLike, got {type(path).__name__} {path!r}")
+    return Path(path)
+
+
 def _number_list(x: object, length: int, where: str, unit: str) -> list[Any]:
     if not isinstance(x, list):
         raise ModelFileError(f"{where}: expected a list of {length} {unit}, got {type(x).__name__}")
@@ -331,7 +343,10 @@ def write_json_atomically(path: Path, document: object) -> None:
     """Write ``document`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
     text = json.dumps(document, indent=1, allow_nan=False)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:  # name the model file, not the temporary one
+        raise OSError(exc.errno, f"{path}: cannot write the model file: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
