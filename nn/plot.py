@@ -1,0 +1,174 @@
+"""Training plots with matplotlib (the `viz` extra): learning curves and decision boundaries.
+
+Each function returns a ``matplotlib.figure.Figure``: it displays once in
+Jupyter (the figure is closed in pyplot, so it is not shown twice) and saves
+with ``fig.savefig("loss.png")``. Without a display, the Agg backend is used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+from autograd import Value, no_grad
+from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .trainer import History
+
+INSTALL_VIZ = "pip install 'textbook-autograd[viz]'"
+#: Colours of classes 0 and 1 (and of the regions a model assigns to them).
+CLASS_COLORS = ("#2166ac", "#b2182b")
+
+Histories = Union["History", Mapping[str, "History"]]
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot``, on the Agg backend when there is no display and no backend was chosen."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError(f"plotting needs matplotlib: {INSTALL_VIZ}") from exc
+    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if headless and "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_history(history: Histories, title: str | None = None) -> Figure:
+    """Loss per epoch (left) and accuracy per epoch (right, when recorded).
+
+    Training curves are solid, validation curves dashed. ``history`` is one
+    `History` from `Trainer.fit`, or a mapping ``{name: History}`` to compare
+    runs on the same axes (one colour per run).
+    """
+    runs = _runs(history)
+    with_accuracy = any(run.accuracy for run in runs.values())
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(10 if with_accuracy else 5.5, 4), squeeze=False)
+    plt.close(fig)
+    panels: list[tuple[Axes, str, Callable[[Any], tuple[Sequence[float], Sequence[float] | None]]]] = [
+        (axes[0][0], "loss", lambda run: (run.loss, run.val_loss))
+    ]
+    if with_accuracy:
+        panels.append((axes[0][1], "accuracy", lambda run: (run.accuracy, run.val_accuracy)))
+    for ax, quantity, curves in panels:
+        for k, (name, run) in enumerate(runs.items()):
+            color = f"C{k}"
+            prefix = f"{name}: " if len(runs) > 1 else ""
+            train, validation = curves(run)
+            if train:
+                ax.plot(range(1, len(train) + 1), train, color=color, label=f"{prefix}train")
+            if validation:
+                epochs = range(1, len(validation) + 1)
+                ax.plot(epochs, validation, color=color, linestyle="--", label=f"{prefix}validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(quantity)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _runs(history: Histories) -> dict[str, Any]:
+    runs = dict(history) if isinstance(history, Mapping) else {"": history}
+    if not runs:
+        raise InvalidArgumentError("plot_history: no history to plot")
+    for name, run in runs.items():
+        if not hasattr(run, "loss") or not hasattr(run, "val_loss"):
+            raise InvalidTypeError(
+                f"plot_history: expected a History from Trainer.fit for {name!r}, got {type(run).__name__}"
+            )
+    return runs
+
+
+def plot_decision_boundary(
+    model: Callable[[list[float]], Value | list[Value]],
+    X: Sequence[Sequence[float]],
+    y: Sequence[float],
+    resolution: int = 50,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The model's output over the plane, its decision boundary, and the points (X, y).
+
+    For one output o, the background shows o on a grid of ``resolution²``
+    points and the boundary is the level o = (y_min + y_max)/2 (0.5 for
+    labels 0/1, 0 for labels -1/+1); for several outputs each point of the
+    grid takes the colour of its argmax. Pass ``ax`` to draw into an existing
+    Axes (e.g. one panel of a comparison); the Figure returned is its figure.
+    """
+    points, labels = _check_points(X, y)
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise InvalidArgumentError(f"plot_decision_boundary: resolution must be an int >= 2, got {resolution!r}")
+    plt = pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
+        plt.close(fig)
+    xs = _span([p[0] for p in points], resolution)
+    ys = _span([p[1] for p in points], resolution)
+    classes = sorted(set(labels))
+    with no_grad():
+        outputs = [[model([u, v]) for u in xs] for v in ys]
+    if isinstance(outputs[0][0], Value):
+        z = [[float(o) for o in row] for row in outputs]  # type: ignore[arg-type]
+        threshold = (classes[0] + classes[-1]) / 2
+        low, high = min(min(row) for row in z), max(max(row) for row in z)
+        # Limits symmetric about the threshold put it at the palette's neutral middle.
+        reach = max(high - threshold, threshold - low)
+        filled = ax.contourf(
+            xs, ys, z, levels=20, cmap="RdBu_r", alpha=0.55, vmin=threshold - reach, vmax=threshold + reach
+        )
+        if low < threshold < high:
+            ax.contour(xs, ys, z, levels=[threshold], colors="black", linewidths=1.5)
+        ax.figure.colorbar(filled, ax=ax, label="model output")
+    else:
+        z = [[float(_argmax(o)) for o in row] for row in outputs]  # type: ignore[arg-type]
+        count = len(outputs[0][0])  # type: ignore[arg-type]
+        ax.contourf(xs, ys, z, levels=[k - 0.5 for k in range(count + 1)], cmap="tab10", alpha=0.35)
+    for k, label in enumerate(classes):
+        chosen = [p for p, t in zip(points, labels) if t == label]
+        color = CLASS_COLORS[k] if len(classes) == 2 else f"C{k}"
+        ax.scatter(
+            [p[0] for p in chosen], [p[1] for p in chosen], s=18, color=color, edgecolors="white", linewidths=0.5,
+            label=f"class {label:g}",
+        )
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.legend(fontsize="small", loc="upper right")
+    if title:
+        ax.set_title(title)
+    return ax.figure  # type: ignore[return-value]
+
+
+def _argmax(outputs: list[Value]) -> int:
+    return max(range(len(outputs)), key=lambda k: outputs[k].data)
+
+
+def _check_points(X: Sequence[Sequence[float]], y: Sequence[float]) -> tuple[list[list[float]], list[float]]:
+    if len(X) != len(y):
+        raise ShapeError(f"plot_decision_boundary: {len(X)} points but {len(y)} targets")
+    if not X:
+        raise InvalidArgumentError("plot_decision_boundary: no points to plot")
+    points = [[float(c) for c in p] for p in X]
+    for i, p in enumerate(points):
+        if len(p) != 2:
+            raise ShapeError(f"plot_decision_boundary: needs 2-D points, X[{i}] has {len(p)} coordinates")
+    return points, [float(t) for t in y]
+
+
+def _span(coordinates: list[float], count: int) -> list[float]:
+    """``count`` evenly spaced values covering the data and a 10% margin on each side."""
+    low, high = min(coordinates), max(coordinates)
+    margin = 0.1 * (high - low) or 0.5
+    low, high = low - margin, high + margin
+    return [low + (high - low) * k / (count - 1) for k in range(count)]

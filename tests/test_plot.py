@@ -1,0 +1,140 @@
+"""`nn.plot`: learning curves and decision boundaries as matplotlib Figures, saved as PNG.
+
+Expected curves are the numbers put into the History; the expected boundary of
+the model o = σ(x1 - x2) is the line x1 = x2 (σ(z) = 0.5 exactly when z = 0).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograd import Value
+from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
+from nn.plot import CLASS_COLORS, plot_decision_boundary, plot_history
+from nn.trainer import History
+
+matplotlib = pytest.importorskip("matplotlib")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def lines_by_label(ax: object) -> dict[str, object]:
+    return {line.get_label(): line for line in ax.get_lines()}  # type: ignore[attr-defined]
+
+
+def assert_valid_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_history_plot_has_loss_and_accuracy_train_and_validation(tmp_path: Path) -> None:
+    history = History(loss=[0.9, 0.5, 0.3], accuracy=[0.5, 0.75, 1.0], val_loss=[1.0, 0.6, 0.4],
+                      val_accuracy=[0.5, 0.5, 0.75])  # fmt: skip
+    fig = plot_history(history)
+    loss_ax, accuracy_ax = fig.axes
+    assert loss_ax.get_ylabel() == "loss" and accuracy_ax.get_ylabel() == "accuracy"
+    assert loss_ax.get_xlabel() == "epoch"
+    loss_lines, accuracy_lines = lines_by_label(loss_ax), lines_by_label(accuracy_ax)
+    assert sorted(loss_lines) == ["train", "validation"]
+    assert list(loss_lines["train"].get_xdata()) == [1, 2, 3]
+    assert list(loss_lines["train"].get_ydata()) == [0.9, 0.5, 0.3]
+    assert list(loss_lines["validation"].get_ydata()) == [1.0, 0.6, 0.4]
+    assert loss_lines["validation"].get_linestyle() == "--"
+    assert list(accuracy_lines["validation"].get_ydata()) == [0.5, 0.5, 0.75]
+    fig.savefig(tmp_path / "loss.png")
+    assert_valid_png(tmp_path / "loss.png")
+
+
+def test_history_without_accuracy_or_validation_has_one_panel_one_line() -> None:
+    fig = plot_history(History(loss=[3.0, 2.0]))
+    (ax,) = fig.axes
+    assert list(lines_by_label(ax)) == ["train"]
+
+
+def test_several_runs_share_the_axes_one_colour_each() -> None:
+    runs = {"SGD": History(loss=[1.0, 0.8]), "Adam": History(loss=[1.0, 0.4])}
+    fig = plot_history(runs, title="optimizers")
+    lines = lines_by_label(fig.axes[0])
+    assert sorted(lines) == ["Adam: train", "SGD: train"]
+    assert lines["SGD: train"].get_color() != lines["Adam: train"].get_color()
+    assert fig._suptitle.get_text() == "optimizers"
+
+
+def test_history_must_be_a_history() -> None:
+    with pytest.raises(InvalidTypeError, match="History"):
+        plot_history([0.5, 0.4])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="no history"):
+        plot_history({})
+
+
+def diagonal_model(x: list[float]) -> Value:
+    """o = σ(x1 - x2): o > 0.5 below the diagonal x1 = x2, o < 0.5 above it."""
+    return (Value(x[0]) - Value(x[1])).sigmoid()
+
+
+POINTS = [[0.0, 1.0], [0.5, 2.0], [1.0, 0.0], [2.0, 0.5], [1.5, 0.2]]
+LABELS = [0.0, 0.0, 1.0, 1.0, 1.0]
+
+
+def test_decision_boundary_is_the_models_half_level(tmp_path: Path) -> None:
+    fig = plot_decision_boundary(diagonal_model, POINTS, LABELS, resolution=21)
+    ax = fig.axes[0]
+    (boundary,) = [c for c in ax.collections if hasattr(c, "levels") and list(c.levels) == [0.5]]
+    vertices = [vertex for segment in boundary.allsegs[0] for vertex in segment]
+    assert len(vertices) >= 2
+    for x1, x2 in vertices:
+        assert x1 == pytest.approx(x2, abs=1e-9)
+    fig.savefig(tmp_path / "boundary.png")
+    assert_valid_png(tmp_path / "boundary.png")
+
+
+def test_decision_boundary_scatters_each_class_in_its_colour() -> None:
+    ax = plot_decision_boundary(diagonal_model, POINTS, LABELS, resolution=5).axes[0]
+    scatters = {c.get_label(): c for c in ax.collections if c.get_label().startswith("class")}
+    assert sorted(scatters) == ["class 0", "class 1"]
+    assert len(scatters["class 0"].get_offsets()) == 2 and len(scatters["class 1"].get_offsets()) == 3
+    assert matplotlib.colors.to_hex(scatters["class 1"].get_facecolor()[0]) == CLASS_COLORS[1]
+    assert ax.get_xlabel() == "x1" and ax.get_ylabel() == "x2"
+
+
+def test_labels_minus_one_and_one_put_the_boundary_at_zero() -> None:
+    """o = x1 - x2 (no squashing): the level halfway between -1 and 1 is 0, again x1 = x2."""
+    fig = plot_decision_boundary(lambda x: Value(x[0]) - Value(x[1]), POINTS, [-1, -1, 1, 1, 1], resolution=11)
+    (boundary,) = [c for c in fig.axes[0].collections if hasattr(c, "levels") and list(c.levels) == [0.0]]
+    for x1, x2 in (v for segment in boundary.allsegs[0] for v in segment):
+        assert x1 == pytest.approx(x2, abs=1e-9)
+
+
+def test_several_outputs_colour_regions_by_argmax() -> None:
+    """Outputs (x1, x2): class 0 wins where x1 > x2, so the region levels are the classes 0 and 1."""
+    fig = plot_decision_boundary(lambda x: [Value(x[0]), Value(x[1])], POINTS, [0, 0, 1, 1, 1], resolution=6)
+    (regions,) = [c for c in fig.axes[0].collections if hasattr(c, "levels")]
+    assert list(regions.levels) == [-0.5, 0.5, 1.5]
+
+
+def test_decision_boundary_into_given_axes() -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    fig, (left, right) = plt.subplots(1, 2)
+    plt.close(fig)
+    assert plot_decision_boundary(diagonal_model, POINTS, LABELS, resolution=4, ax=right, title="right") is fig
+    assert right.get_title() == "right" and not left.collections
+
+
+def test_decision_boundary_rejects_bad_data() -> None:
+    with pytest.raises(ShapeError, match="5 points but 2 targets"):
+        plot_decision_boundary(diagonal_model, POINTS, [0, 1])
+    with pytest.raises(ShapeError, match="2-D points"):
+        plot_decision_boundary(diagonal_model, [[0.0, 1.0, 2.0]], [0])
+    with pytest.raises(InvalidArgumentError, match="resolution"):
+        plot_decision_boundary(diagonal_model, POINTS, LABELS, resolution=1)
+
+
+def test_missing_matplotlib_names_the_viz_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"textbook-autograd\[viz\]"):
+        plot_history(History(loss=[1.0]))
