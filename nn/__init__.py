@@ -8,7 +8,8 @@ as textbooks state it, with modern initializers, losses and optimizers.
 
 from __future__ import annotations
 
-from . import data, init, losses, optim
+from . import data, init, losses, optim, plot
+from .draw import draw_network
 from .interop import from_torch, to_torch
 from .module import MLP, Layer, Neuron
 from .trainer import EarlyStopping, History, Trainer
@@ -26,4 +27,6 @@ __all__ = [
     "losses",
     "optim",
     "data",
+    "draw_network",
+    "plot",
 ]
