@@ -15,6 +15,7 @@ from .errors import AutogradError, GradcheckError
 from .functional import grad, no_grad
 from .gradcheck import gradcheck
 from .mode import is_grad_enabled
+from .trace import Trace, trace
 from .value import Value, sum_values
 
 __all__ = [
@@ -29,5 +30,7 @@ __all__ = [
     "sum_values",
     "topological_order",
     "draw_graph",
+    "trace",
+    "Trace",
 ]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .ops import FloatMath
+from .ops import FloatMath, Rule
 
 if TYPE_CHECKING:
     from .value import Value
@@ -121,12 +121,18 @@ def _accumulate_checked(order: list[Value]) -> None:
 
 
 def _derivative_error(node: Any, exc: Exception) -> Exception:
-    from .errors import AutogradError, DivisionByZeroError, DomainError, NumericOverflowError
+    from .errors import AutogradError
 
     if isinstance(exc, AutogradError) or node is None:
         return exc
-    rule = node._rule
-    args = ", ".join(repr(p.data) for p in node._parents)
+    return derivative_error(node._rule, [p.data for p in node._parents], exc)
+
+
+def derivative_error(rule: Rule, inputs: list[float], exc: Exception) -> Exception:
+    """Turn a float error met while differentiating ``rule`` at ``inputs`` into one of the project's."""
+    from .errors import DivisionByZeroError, DomainError, NumericOverflowError
+
+    args = ", ".join(repr(x) for x in inputs)
     message = (
         f"backward through {rule.name}({args}): the derivative is not finite here"
         f" ({exc}); {rule.domain or 'move the input away from this point'}"

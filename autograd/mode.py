@@ -14,6 +14,9 @@ class _ThreadMode(threading.local):
     anomaly: bool = False
     # True when recording without anomaly checks: the common, fast case.
     fast: bool = True
+    # True while `autograd.trace` records a function: reading a Value's number
+    # (a comparison, float()) would freeze a branch, so those raise TraceError.
+    tracing: bool = False
 
     def update(self) -> None:
         self.fast = self.grad_enabled and not self.anomaly

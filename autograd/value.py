@@ -20,6 +20,7 @@ from .errors import (
     InvalidArgumentError,
     InvalidTypeError,
     NumericOverflowError,
+    TraceError,
 )
 from .mode import mode
 from .ops import FloatMath, Rule
@@ -105,6 +106,8 @@ class Value:
         return f"Value(data={self.data:.4g}, grad={grad_text}{label})"
 
     def __float__(self) -> float:
+        if mode.tracing:
+            raise _frozen_by_tracing("float(v)")
         return self.data
 
     # -- gradients -----------------------------------------------------------
@@ -124,15 +127,23 @@ class Value:
 
     # -- comparisons compare .data and record nothing -------------------------
     def __lt__(self, other: Operand) -> bool:
+        if mode.tracing:
+            raise _frozen_by_tracing("v < ...")
         return self.data < _data_of(other, "<")
 
     def __le__(self, other: Operand) -> bool:
+        if mode.tracing:
+            raise _frozen_by_tracing("v <= ...")
         return self.data <= _data_of(other, "<=")
 
     def __gt__(self, other: Operand) -> bool:
+        if mode.tracing:
+            raise _frozen_by_tracing("v > ...")
         return self.data > _data_of(other, ">")
 
     def __ge__(self, other: Operand) -> bool:
+        if mode.tracing:
+            raise _frozen_by_tracing("v >= ...")
         return self.data >= _data_of(other, ">=")
 
     # -- arithmetic (the methods are generated from the rule table below) -----
@@ -195,6 +206,14 @@ def _data_of(x: object, op: str) -> float:
     return constant(x, op).data
 
 
+def _frozen_by_tracing(what: str) -> TraceError:
+    return TraceError(
+        f"{what} on a Value while tracing: the replay would reuse the number seen at trace time "
+        "(a Python branch on .data is frozen when traced). Express the branch with an op "
+        "(relu, abs, leaky_relu...) or run this function eagerly"
+    )
+
+
 def math_error(rule: Rule, inputs: Iterable[float], exc: Exception) -> Exception:
     """Turn a float error from a rule into one of the project's, naming op and values."""
     args = ", ".join(repr(x) for x in inputs)
@@ -209,17 +228,20 @@ def math_error(rule: Rule, inputs: Iterable[float], exc: Exception) -> Exception
     return DomainError(message)
 
 
-def apply(rule: Rule, parents: tuple[Value, ...]) -> Value:
-    """Compute ``rule`` on the parents' data and record the result as a new node."""
-    inputs = [p.data for p in parents]
+def evaluate(rule: Rule, inputs: list[float]) -> float:
+    """``rule`` on plain floats, raising the project's error (naming op and inputs) on bad input."""
     if rule is ops.POW and inputs[0] <= 0.0:
         # d(a^b)/db = a^b·log(a) exists only for a > 0.
         raise DomainError(f"pow({inputs[0]!r}, {inputs[1]!r}): {rule.domain}")
     try:
-        data = rule.forward(FloatMath, *inputs)
+        return rule.forward(FloatMath, *inputs)  # type: ignore[no-any-return]
     except (ArithmeticError, ValueError) as exc:
         raise math_error(rule, inputs, exc) from None
-    return record(rule, data, parents)
+
+
+def apply(rule: Rule, parents: tuple[Value, ...]) -> Value:
+    """Compute ``rule`` on the parents' data and record the result as a new node."""
+    return record(rule, evaluate(rule, [p.data for p in parents]), parents)
 
 
 def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
@@ -239,6 +261,8 @@ def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
     if mode.grad_enabled:
         node._parents = parents
         node._rule = rule
+    elif mode.tracing:
+        raise TraceError(f"{rule.name} under no_grad while tracing: the traced graph would be cut here")
     else:
         node._parents = ()
         node._rule = None
