@@ -234,6 +234,8 @@ class Trainer:
         sampler = self._sampler(len(inputs))
         history = self.history = History()
         self.stop_training = False
+        # Only parameters seen in this run may be restored: the user may have changed them since the last one.
+        self._last_finite: list[float] | None = None
         bar = _progress_bar(epochs) if progress else None
         for callback in callbacks:
             callback.on_train_begin(self, history)
@@ -296,14 +298,18 @@ class Trainer:
 
     def _diverged(self, epoch: int, batch: int, what: str) -> NonFiniteError:
         """Put back the last parameters that gave a finite loss and describe the divergence."""
-        last = getattr(self, "_last_finite", None)
+        last = self._last_finite
         if last is not None:
             for p, value in zip(self.optimizer.params, last):
                 p.data = value
+        kept = (
+            "the parameters were restored to the last values that gave a finite loss"
+            if last is not None
+            else "the parameters are unchanged (the first batch already diverged)"
+        )
         self.history.stopped_reason = f"diverged at epoch {epoch}, batch {batch}"
         return NonFiniteError(
-            f"training diverged at epoch {epoch}, batch {batch}: {what}; the parameters were restored to the "
-            "last values that gave a finite loss. Try a smaller learning rate."
+            f"training diverged at epoch {epoch}, batch {batch}: {what}; {kept}. Try a smaller learning rate."
         )
 
     def _accumulate_batch_gradients(self, X_batch: list[Row], y_batch: list[Row]) -> tuple[list[float], list[Row]]:

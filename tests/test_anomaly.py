@@ -13,6 +13,7 @@ import threading
 
 import pytest
 
+import nn
 from autograd import Value, detect_anomaly, grad, is_grad_enabled, no_grad, sum_values
 from autograd import anomaly as anomaly_module
 from autograd.errors import AutogradError, NonFiniteError
@@ -171,3 +172,85 @@ def test_anomaly_mode_is_per_thread() -> None:
         release.set()
         thread.join()
     assert seen == [math.inf]
+
+
+# -- training that diverges ----------------------------------------------------------
+
+X_LINE = [[1.0], [2.0], [3.0]]
+T_LINE = [2.0, 4.0, 6.0]
+
+
+def line_model(w: float, b: float) -> nn.MLP:
+    """o = w·x + b: one linear neuron."""
+    model = nn.MLP(1, [1], activation="linear", seed=0)
+    model.load_state_dict({"layers.0.weight": [[w]], "layers.0.bias": [b]})
+    return model
+
+
+def simulate_batch_sgd(w: float, b: float, lr: float, epochs: int) -> tuple[tuple[float, float], int]:
+    """Full-batch SGD on E = (1/3)·Σ_p (w·x_p + b - t_p)², in plain floats, written from the formulas
+    ∂E/∂w = Σ_p x_p·2·d_p/3 and ∂E/∂b = Σ_p 2·d_p/3 with d_p = w·x_p + b - t_p.
+
+    Returns the last (w, b) whose loss was finite and the epoch at which it stopped being so.
+    """
+    last = (w, b)
+    for epoch in range(1, epochs + 1):
+        d = [w * x + b - t for (x,), t in zip(X_LINE, T_LINE)]
+        loss = sum(di * di for di in d) / 3
+        if not math.isfinite(loss):
+            return last, epoch
+        last = (w, b)
+        grad_w = sum(x * (2.0 * di * (1 / 3)) for (x,), di in zip(X_LINE, d))
+        grad_b = sum(2.0 * di * (1 / 3) for di in d)
+        if not (math.isfinite(grad_w) and math.isfinite(grad_b)):
+            return last, epoch
+        w, b = w - lr * grad_w, b - lr * grad_b
+    raise AssertionError("the simulation did not diverge")
+
+
+def test_divergence_stops_at_the_first_non_finite_loss_and_restores_the_last_finite_model() -> None:
+    """With η = 10 the error is multiplied by about 1 - 2η·mean(x²) ≈ -92 per epoch: it overflows
+    after ~80 epochs. The trainer must stop at that epoch and hand back exactly the weights of the
+    previous epoch (the last ones whose loss was finite), as the plain-float simulation finds."""
+    (w_expected, b_expected), epoch = simulate_batch_sgd(0.5, 0.0, lr=10.0, epochs=1000)
+    model = line_model(0.5, 0.0)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=10.0), mode="batch")
+    message = rf"training diverged at epoch {epoch}, batch 1: .*restored.*smaller learning rate"
+    with pytest.raises(NonFiniteError, match=message):
+        trainer.fit(X_LINE, T_LINE, epochs=1000, progress=False)
+    state = model.state_dict()
+    assert state["layers.0.weight"][0][0] == pytest.approx(w_expected, rel=1e-12)
+    assert state["layers.0.bias"][0] == pytest.approx(b_expected, rel=1e-12)
+    assert len(trainer.history.loss) == epoch - 1
+    assert all(math.isfinite(loss) for loss in trainer.history.loss)
+    assert trainer.history.stopped_reason == f"diverged at epoch {epoch}, batch 1"
+
+
+@pytest.mark.parametrize("training_mode", ["online", "batch", "minibatch"])
+def test_divergence_is_not_silent_in_any_mode(training_mode: str) -> None:
+    model = line_model(0.5, 0.0)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=10.0), mode=training_mode, batch_size=2)
+    with pytest.raises(NonFiniteError, match="training diverged"):
+        trainer.fit(X_LINE, T_LINE, epochs=1000, progress=False)
+    assert all(math.isfinite(p.data) for p in model.parameters())
+
+
+def test_a_model_that_is_non_finite_from_the_start_is_left_as_it_was() -> None:
+    """w = 1e300: (w·3 - 6)² overflows on the very first batch; there is no earlier finite model."""
+    model = line_model(1e300, 0.0)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), mode="batch")
+    with pytest.raises(NonFiniteError, match="training diverged at epoch 1, batch 1: .*parameters are unchanged"):
+        trainer.fit(X_LINE, T_LINE, epochs=5, progress=False)
+    assert model.state_dict() == {"layers.0.weight": [[1e300]], "layers.0.bias": [0.0]}
+
+
+def test_a_second_fit_never_restores_weights_from_the_first() -> None:
+    """After a finite first fit the user loads other weights; if the next fit diverges at once,
+    the model must keep those weights, not silently get the first fit's back."""
+    model = line_model(0.5, 0.0)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.01), mode="batch")
+    trainer.fit(X_LINE, T_LINE, epochs=3, progress=False)
+    model.load_state_dict({"layers.0.weight": [[1e300]], "layers.0.bias": [0.0]})
+    with pytest.raises(NonFiniteError):
+        trainer.fit(X_LINE, T_LINE, epochs=3, progress=False)
+    assert model.state_dict() == {"layers.0.weight": [[1e300]], "layers.0.bias": [0.0]}
