@@ -105,12 +105,14 @@ def plot_decision_boundary(
     points and the boundary is the level o = (y_min + y_max)/2 (0.5 for
     labels 0/1, 0 for labels -1/+1); for several outputs each point of the
     grid takes the colour of its argmax. Pass ``ax`` to draw into an existing
-    Axes (e.g. one panel of a comparison); the Figure returned is its figure.
+    Axes (e.g. one panel of a comparison; no colour bar is added then); the
+    Figure returned is its figure.
     """
     points, labels = _check_points(X, y)
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
         raise InvalidArgumentError(f"plot_decision_boundary: resolution must be an int >= 2, got {resolution!r}")
     plt = pyplot()
+    own_figure = ax is None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
         plt.close(fig)
@@ -130,7 +132,8 @@ def plot_decision_boundary(
         )
         if low < threshold < high:
             ax.contour(xs, ys, z, levels=[threshold], colors="black", linewidths=1.5)
-        ax.figure.colorbar(filled, ax=ax, label="model output")
+        if own_figure:
+            ax.figure.colorbar(filled, ax=ax, label="model output")
     else:
         z = [[float(_argmax(o)) for o in row] for row in outputs]  # type: ignore[arg-type]
         count = len(outputs[0][0])  # type: ignore[arg-type]

@@ -83,7 +83,8 @@ LABELS = [0.0, 0.0, 1.0, 1.0, 1.0]
 
 def test_decision_boundary_is_the_models_half_level(tmp_path: Path) -> None:
     fig = plot_decision_boundary(diagonal_model, POINTS, LABELS, resolution=21)
-    ax = fig.axes[0]
+    ax, colorbar = fig.axes
+    assert colorbar.get_ylabel() == "model output"
     (boundary,) = [c for c in ax.collections if hasattr(c, "levels") and list(c.levels) == [0.5]]
     vertices = [vertex for segment in boundary.allsegs[0] for vertex in segment]
     assert len(vertices) >= 2
@@ -123,6 +124,7 @@ def test_decision_boundary_into_given_axes() -> None:
     plt.close(fig)
     assert plot_decision_boundary(diagonal_model, POINTS, LABELS, resolution=4, ax=right, title="right") is fig
     assert right.get_title() == "right" and not left.collections
+    assert len(fig.axes) == 2  # no colour bar squeezed into the caller's layout
 
 
 def test_decision_boundary_rejects_bad_data() -> None:
