@@ -15,6 +15,8 @@ from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.value import as_float
 
 Dataset = tuple[list[list[float]], list[float]]
+#: How many times each arm of `spiral` winds around the origin (the 1988 benchmark has about 3).
+SPIRAL_TURNS = 1.0
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -32,8 +34,8 @@ def moons(n: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
     """
     n, noise, rng = _check(n, noise, seed, "moons")
     n0 = n - n // 2
-    points = [([math.cos(t), math.sin(t)], 0.0) for t in _angles(n0, math.pi)]
-    points += [([1.0 - math.cos(t), 0.5 - math.sin(t)], 1.0) for t in _angles(n // 2, math.pi)]
+    points = [([math.cos(t), math.sin(t)], 0.0) for t in _evenly_spaced(n0, math.pi)]
+    points += [([1.0 - math.cos(t), 0.5 - math.sin(t)], 1.0) for t in _evenly_spaced(n // 2, math.pi)]
     return _noisy_shuffled(points, noise, rng)
 
 
@@ -42,22 +44,25 @@ def circles(n: int = 200, noise: float = 0.05, seed: int = 0) -> Dataset:
     with Gaussian noise of standard deviation ``noise``."""
     n, noise, rng = _check(n, noise, seed, "circles")
     n0 = n - n // 2
-    points = [([math.cos(t), math.sin(t)], 0.0) for t in _angles(n0, 2 * math.pi, endpoint=False)]
-    points += [([0.5 * math.cos(t), 0.5 * math.sin(t)], 1.0) for t in _angles(n // 2, 2 * math.pi, endpoint=False)]
+    points = []
+    for label, count, radius in ((0.0, n0, 1.0), (1.0, n // 2, 0.5)):
+        for t in _evenly_spaced(count, 2 * math.pi, endpoint=False):
+            points.append(([radius * math.cos(t), radius * math.sin(t)], label))
     return _noisy_shuffled(points, noise, rng)
 
 
 def spiral(n: int = 200, noise: float = 0.0, seed: int = 0) -> Dataset:
-    """The two-spirals problem (Lang & Witbrock, 1988): two arms winding 1.5 turns
-    around the origin, the second the first rotated by π; radius r = θ/(3π) grows to 1.
-    Gaussian noise of standard deviation ``noise``, shuffled."""
+    """Two interleaved spirals (after Lang & Witbrock's two-spirals problem, with
+    `SPIRAL_TURNS` turns): along each arm s runs evenly over [0, 1], the radius is
+    r = 0.1 + 0.9·s and the angle θ = 2π·SPIRAL_TURNS·s; class 1 is class 0 turned
+    by π. Gaussian noise of standard deviation ``noise``, shuffled."""
     n, noise, rng = _check(n, noise, seed, "spiral")
     n0 = n - n // 2
     points: list[tuple[list[float], float]] = []
     for label, count, turn in ((0.0, n0, 0.0), (1.0, n // 2, math.pi)):
-        for t in _angles(count, 3 * math.pi, start=0.25 * math.pi):
-            r = t / (3 * math.pi)
-            points.append(([r * math.cos(t + turn), r * math.sin(t + turn)], label))
+        for s in _evenly_spaced(count, 1.0):
+            r, theta = 0.1 + 0.9 * s, 2 * math.pi * SPIRAL_TURNS * s
+            points.append(([r * math.cos(theta + turn), r * math.sin(theta + turn)], label))
     return _noisy_shuffled(points, noise, rng)
 
 
@@ -85,8 +90,8 @@ def train_test_split(
     return [X[i] for i in train], [X[i] for i in test], [y[i] for i in train], [y[i] for i in test]
 
 
-def _angles(count: int, stop: float, start: float = 0.0, endpoint: bool = True) -> list[float]:
-    """``count`` evenly spaced angles from ``start`` to ``stop`` (included when ``endpoint``)."""
+def _evenly_spaced(count: int, stop: float, start: float = 0.0, endpoint: bool = True) -> list[float]:
+    """``count`` evenly spaced numbers from ``start`` to ``stop`` (included when ``endpoint``)."""
     if count == 1:
         return [start]
     steps = count - 1 if endpoint else count

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from numbers import Real
 from pathlib import Path
@@ -342,9 +342,10 @@ def _parameter(x: object, where: str) -> float:
 def write_json_atomically(path: Path, document: object) -> None:
     """Write ``document`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
     text = json.dumps(document, indent=1, allow_nan=False)
-    directory = path.parent if str(path.parent) else Path(".")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    # os.open with mode 0o666 lets the umask decide the permissions, as for any new file.
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:  # name the model file, not the temporary one
         raise OSError(exc.errno, f"{path}: cannot write the model file: {exc.strerror}") from None
     try:

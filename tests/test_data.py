@@ -61,14 +61,14 @@ def test_circles_without_noise_have_radius_one_and_one_half():
 
 
 def test_spiral_arms_have_radius_growing_with_angle_and_are_opposite():
-    # On arm 0 the point at angle θ has radius θ/(3π); arm 1 is arm 0 turned by π (x -> -x).
+    # On arm 0 the point of radius r = 0.1 + 0.9 s has angle θ = 2π·turns·s; arm 1 is arm 0 turned by π.
     X, y = nn.data.spiral(40, 0.0, 0)
     arms = {label: sorted(tuple(x) for x, t in zip(X, y) if t == label) for label in (0.0, 1.0)}
     for (a, b), (c, d) in zip(sorted((-a, -b) for a, b in arms[0.0]), arms[1.0]):
         assert (a, b) == pytest.approx((c, d), abs=1e-12)
     for x1, x2 in arms[0.0]:
         r = math.hypot(x1, x2)
-        theta = 3 * math.pi * r
+        theta = 2 * math.pi * nn.data.SPIRAL_TURNS * (r - 0.1) / 0.9
         assert (x1, x2) == pytest.approx((r * math.cos(theta), r * math.sin(theta)), abs=1e-12)
     assert max(math.hypot(*x) for x in X) == pytest.approx(1.0)
 

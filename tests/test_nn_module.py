@@ -312,3 +312,13 @@ def test_oversized_file_is_refused_before_parsing(tmp_path, monkeypatch):
     monkeypatch.setattr(nn.module, "MAX_FILE_BYTES", 100)
     with pytest.raises(ModelFileError, match="larger than"):
         nn.MLP.load(path)
+
+
+def test_saved_file_gets_the_permissions_of_any_new_file(tmp_path):
+    # mkstemp-style 0600 files would be unreadable to other users; the umask should decide.
+    previous = os.umask(0o022)
+    try:
+        nn.MLP(2, [1], seed=0).save(tmp_path / "m.json")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
