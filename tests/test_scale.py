@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from autograd import Value, grad, sum_values
+from autograd.errors import InvalidArgumentError
 
 MILLION = 10**6
 BYTES_PER_NODE = 300
@@ -107,6 +108,27 @@ def test_a_million_nodes_where_every_node_is_reached_along_two_paths() -> None:
         y = a * y + b * y
     (dx,) = grad(y, [x])
     assert dx == pytest.approx(1.0000001**n, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def million_chain() -> tuple[Value, Value, Value]:
+    """x, r and y = x·r^(10^6), built once for the tests that only read it."""
+    x, r = Value(0.5, label="x"), Value(1.0000001, label="r")
+    return x, r, product_chain(x, r, MILLION)
+
+
+@pytest.mark.slow
+def test_drawing_a_million_deep_chain_is_refused_not_attempted(million_chain: tuple[Value, Value, Value]) -> None:
+    """The size guard counts nodes iteratively and stops past max_nodes: a clear error, no
+    RecursionError, no DOT source of a million records; the same with neuron collapsing,
+    which must order the whole graph first. (The guard runs before graphviz is needed.)"""
+    from autograd.draw import draw_graph
+
+    y = million_chain[2]
+    with pytest.raises(InvalidArgumentError, match=r"more than 500 nodes .*max_nodes="):
+        draw_graph(y)
+    with pytest.raises(InvalidArgumentError, match=r"draw_graph: the graph has"):
+        draw_graph(y, cluster="collapse", max_nodes=1000)
 
 
 def test_releasing_a_graph_returns_its_memory(traced_memory: None) -> None:
