@@ -383,9 +383,9 @@ class Trace:
             if n is not None and len(array) != n:
                 raise ShapeError(f"Trace.forward: argument {a} has {len(array)} samples, argument 0 has {n}")
             n = len(array)
-            columns.append(array.reshape(n, -1).astype(float))
-        if not n:
-            raise ShapeError("Trace.forward: the batch is empty")
+            if n == 0:
+                raise ShapeError("Trace.forward: the batch is empty")
+            columns.append(array.reshape(n, width or 1).astype(float))
         X = np.concatenate(columns, axis=1).T
         finite = np.isfinite(X)
         if not finite.all():

@@ -1,0 +1,279 @@
+"""`autograd.trace`: a graph recorded once and replayed over a batch with numpy must
+give what eager mode gives sample by sample — outputs, and parameter gradients
+summed over the batch (∂E/∂w = Σ_p ∂E_p/∂w) — for every rule of the op table.
+
+The reference is the eager engine itself (checked against PyTorch and finite
+differences in test_ops.py), run one sample at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+from op_cases import CASES, OpCase
+
+import nn
+from autograd import Trace, Value, no_grad, ops, sum_values, trace
+from autograd.errors import (
+    DivisionByZeroError,
+    DomainError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NumericOverflowError,
+    ShapeError,
+    TraceError,
+)
+
+np = pytest.importorskip("numpy")
+
+
+def scaled_case(case: OpCase, weights: list[Value]) -> object:
+    """f(x) = op(w_1·x_1, ..., w_k·x_k) · w_out: gradients reach every weight through the op."""
+    *w_in, w_out = weights
+    return lambda x: case.engine(*[w * xi for w, xi in zip(w_in, x)]) * w_out
+
+
+def batch_for(case: OpCase) -> list[list[float]]:
+    """The case's points (both sides of every kink) and a shrunk copy: still in the op's domain."""
+    return [list(p) for p in case.points] + [[0.9 * x for x in p] for p in case.points]
+
+
+def eager_per_sample(fn: object, weights: list[Value], batch: list[list[float]]) -> tuple[list[float], list[float]]:
+    """Outputs sample by sample, and the weights' gradients accumulated over the batch."""
+    for w in weights:
+        w.zero_grad()
+    outputs = []
+    for sample in batch:
+        out = fn([Value(x) for x in sample])  # type: ignore[operator]
+        out.backward()
+        outputs.append(out.data)
+    return outputs, [w.grad for w in weights]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_traced_outputs_and_gradients_match_eager(case: OpCase) -> None:
+    arity = len(case.points[0])
+    weights = [Value(1.0, label=f"w{i}") for i in range(arity)] + [Value(1.5, label="w_out")]
+    fn = scaled_case(case, weights)
+    batch = batch_for(case)
+    expected_out, expected_grads = eager_per_sample(fn, weights, batch)
+
+    for w in weights:
+        w.zero_grad()
+    step = trace(fn, example=batch[0])
+    out = step.forward(np.array(batch))
+    step.backward()
+
+    np.testing.assert_allclose(out, expected_out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose([w.grad for w in weights], expected_grads, rtol=1e-12, atol=1e-12)
+
+
+def test_every_rule_of_the_table_is_replayed() -> None:
+    """The cases above cover the whole table (the traced graphs contain every rule)."""
+    seen: set[str] = set()
+    for case in CASES:
+        weights = [Value(1.0) for _ in case.points[0]] + [Value(1.0)]
+        step = trace(scaled_case(case, weights), example=list(case.points[0]))
+        seen |= {group.rule.name for group in step.groups}
+    table = {rule.name for rule in (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM)}
+    assert table <= seen
+    assert ops.power(3.0).name in seen and ops.leaky_relu(0.2).name in seen
+
+
+def test_batch_gradients_are_summed_into_grad_and_accumulate() -> None:
+    """y_p = w·x_p + b with dout_p: ∂/∂w = Σ dout_p·x_p, ∂/∂b = Σ dout_p (by hand: 1·1 + 2·3 = 7, 3)."""
+    w, b = Value(2.0), Value(0.5)
+    step = trace(lambda x: w * x[0] + b, example=[0.0])
+    out = step.forward([[1.0], [3.0]])
+    assert out.tolist() == [2.5, 6.5]
+    step.backward(np.array([1.0, 2.0]))
+    assert (w.grad, b.grad) == (7.0, 3.0)
+    step.backward(np.array([1.0, 2.0]))  # leaves accumulate, as in eager mode
+    assert (w.grad, b.grad) == (14.0, 6.0)
+
+
+def test_parameters_are_re_read_on_every_replay() -> None:
+    w = Value(2.0)
+    step = trace(lambda x: w * x[0], example=[1.0])
+    assert step.forward([[3.0]]).tolist() == [6.0]
+    w.data = -1.0
+    assert step.forward([[3.0]]).tolist() == [-3.0]
+    assert step.parameters == [w]
+
+
+def test_constants_are_frozen_and_inputs_are_not_parameters() -> None:
+    w = Value(1.0)
+    step = trace(lambda x, t: (w * x[0] - t) ** 2 + 0.5, [0.0], 0.0)
+    assert step.parameters == [w]
+    # (1·2 - 1)² + 0.5 and (1·3 - 5)² + 0.5
+    assert step.forward([[2.0], [3.0]], [1.0, 5.0]).tolist() == [1.5, 4.5]
+    step.backward()
+    assert w.grad == 2 * (2.0 - 1.0) * 2.0 + 2 * (3.0 - 5.0) * 3.0
+
+
+def test_list_outputs_give_a_samples_by_outputs_array() -> None:
+    w = Value(3.0)
+    step = trace(lambda x: [w * x[0], w + x[1], x[0]], example=[0.0, 0.0])
+    out = step.forward([[1.0, 2.0], [4.0, 5.0]])
+    assert out.tolist() == [[3.0, 5.0, 1.0], [12.0, 8.0, 4.0]]
+    step.backward(np.array([[1.0, 10.0, 100.0], [2.0, 20.0, 200.0]]))
+    assert w.grad == 1.0 * 1.0 + 2.0 * 4.0 + 10.0 + 20.0
+
+
+def test_a_traced_mlp_matches_the_eager_mlp() -> None:
+    model = nn.MLP(2, [4, 3, 2], activation="tanh", output_activation="sigmoid", seed=3)
+    X = [[0.5, -1.0], [1.5, 0.25], [-0.7, 0.1]]
+    for p in model.parameters():
+        p.zero_grad()
+    eager = []
+    for x in X:
+        out = model(x)
+        sum_values(out).backward()  # type: ignore[arg-type]
+        eager.append([o.data for o in out])  # type: ignore[union-attr]
+    expected = [p.grad for p in model.parameters()]
+    for p in model.parameters():
+        p.zero_grad()
+    step = trace(model, example=[0.0, 0.0])
+    np.testing.assert_allclose(step.forward(X), eager, rtol=1e-12, atol=1e-12)
+    step.backward()
+    np.testing.assert_allclose([p.grad for p in model.parameters()], expected, rtol=1e-12, atol=1e-12)
+
+
+# -- what tracing cannot follow is reported -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "branch",
+    [
+        lambda x: x[0] if x[0] > 0 else -x[0],
+        lambda x: x[0] if x[0] >= 0 else -x[0],
+        lambda x: x[0] if x[0] < 1 else -x[0],
+        lambda x: x[0] if x[0] <= 1 else -x[0],
+        lambda x: x[0] * math.exp(float(x[0])),
+        lambda x: max(x[0], x[1]),
+    ],
+    ids=[">", ">=", "<", "<=", "float", "max"],
+)
+def test_reading_a_value_while_tracing_raises_trace_error(branch: object) -> None:
+    with pytest.raises(TraceError, match="while tracing"):
+        trace(branch, example=[1.0, 2.0])  # type: ignore[arg-type]
+    # The switch is off again: comparisons work after the failed trace.
+    assert Value(1.0) < Value(2.0) and float(Value(3.0)) == 3.0
+
+
+def test_no_grad_inside_a_traced_function_raises_trace_error() -> None:
+    def cut(x: list[Value]) -> Value:
+        with no_grad():
+            return x[0] * 2
+
+    with pytest.raises(TraceError, match="no_grad"):
+        trace(cut, example=[1.0])
+
+
+def test_tracing_in_one_thread_does_not_affect_comparisons_in_another() -> None:
+    started, release = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def slow_model(x: list[Value]) -> Value:
+        started.set()
+        release.wait(5)
+        return x[0] * 2
+
+    worker = threading.Thread(target=lambda: trace(slow_model, example=[1.0]))
+    worker.start()
+    started.wait(5)
+    seen.append(Value(1.0) < Value(2.0))
+    release.set()
+    worker.join()
+    assert seen == [True]
+
+
+def test_fn_must_return_values() -> None:
+    with pytest.raises(TraceError, match="must return a Value"):
+        trace(lambda x: 3.0, example=[1.0])
+    with pytest.raises(InvalidTypeError):
+        trace(42, example=[1.0])  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError):
+        trace(lambda x: x[0], example=["a"])  # type: ignore[list-item]
+
+
+# -- bad batches and domain errors ------------------------------------------------------
+
+
+@pytest.fixture
+def two_input_step() -> Trace:
+    w = Value(1.0)
+    return trace(lambda x, t: (w * x[0] + x[1] - t) ** 2, [0.0, 0.0], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("batches", "error", "match"),
+    [
+        (([[1.0, 2.0, 3.0]], [0.0]), ShapeError, r"argument 0 must have shape \(n, 2\), got \(1, 3\)"),
+        (([1.0, 2.0], [0.0]), ShapeError, r"argument 0 must have shape \(n, 2\)"),
+        (([[1.0, 2.0]], [[0.0]]), ShapeError, r"argument 1 must have shape \(n,\)"),
+        (([[1.0, 2.0]], [0.0, 1.0]), ShapeError, "argument 1 has 2 samples, argument 0 has 1"),
+        (([[1.0, 2.0], [1.0]], [0.0, 1.0]), ShapeError, "not a rectangular batch"),
+        (([[1.0, 2.0]],), ShapeError, "expected 2 batch argument"),
+        ((np.zeros((0, 2)), []), ShapeError, "empty"),
+        (([["a", "b"]], [0.0]), InvalidTypeError, "must hold numbers"),
+        (([[1.0, math.nan]], [0.0]), InvalidArgumentError, "input 1 of sample 0 is nan"),
+    ],
+)
+def test_bad_batches_are_refused_with_the_shape(
+    two_input_step: Trace, batches: tuple, error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        two_input_step.forward(*batches)
+
+
+def test_backward_needs_a_forward_and_a_matching_dout(two_input_step: Trace) -> None:
+    with pytest.raises(TraceError, match="forward"):
+        two_input_step.backward()
+    two_input_step.forward([[1.0, 2.0], [3.0, 4.0]], [0.0, 1.0])
+    with pytest.raises(ShapeError, match="dout"):
+        two_input_step.backward(np.ones(3))
+
+
+@pytest.mark.parametrize(
+    ("fn", "batch", "error", "match"),
+    [
+        (lambda x: x[0].log(), [[1.0], [2.0], [-2.0]], DomainError, r"log\(-2\.0\).*sample 2"),
+        (lambda x: x[0].sqrt(), [[4.0], [-1.0]], DomainError, r"sqrt.*sample 1"),
+        (lambda x: x[0] / x[1], [[1.0, 2.0], [1.0, 0.0]], DivisionByZeroError, r"div\(1\.0, 0\.0\).*sample 1"),
+        (lambda x: x[0] ** x[1], [[2.0, 0.5], [-8.0, 0.5]], DomainError, r"pow\(-8\.0, 0\.5\).*sample 1"),
+        (lambda x: x[0] ** -1, [[2.0, 0.0], [0.0, 0.0]], DivisionByZeroError, r"pow-1\(0\.0\).*sample 1"),
+        (lambda x: x[0].exp(), [[1.0, 0.0], [1000.0, 0.0]], NumericOverflowError, r"exp\(1000\.0\).*sample 1"),
+    ],
+    ids=["log", "sqrt", "div", "pow-base", "pow-zero", "exp-overflow"],
+)
+def test_domain_errors_name_the_op_and_the_sample(fn: object, batch: list, error: type, match: str) -> None:
+    """The same errors eager mode raises (checked by the first call), plus the sample index."""
+    with pytest.raises(error):
+        fn([Value(x) for x in batch[-1]])  # type: ignore[operator]
+    step = trace(fn, example=[1.0] * len(batch[0]))  # type: ignore[arg-type]
+    with pytest.raises(error, match=match):
+        step.forward(batch)
+
+
+def test_derivative_errors_in_the_replayed_backward_name_the_sample() -> None:
+    """d√u/du = 1/(2√u) is infinite at u = 0: eager backward raises, and so does the replay."""
+    w = Value(1.0)
+    fn = lambda x: (w * x[0]).sqrt()  # noqa: E731
+    with pytest.raises(DivisionByZeroError):
+        fn([Value(0.0)]).backward()
+    w.zero_grad()
+    step = trace(fn, example=[1.0])
+    step.forward([[4.0], [0.0]])
+    with pytest.raises(DivisionByZeroError, match=r"sqrt.*sample 1"):
+        step.backward()
+    assert w.grad == 0.0  # nothing half-accumulated
+
+
+def test_an_overflowing_product_is_let_through_as_in_eager_mode() -> None:
+    """1e200·1e200 is inf for Python floats too (no exception): the replay agrees."""
+    eager = (Value(1e200) * Value(1e200)).data
+    step = trace(lambda x: x[0] * x[1], example=[1.0, 1.0])
+    assert step.forward([[1e200, 1e200]]).tolist() == [eager] == [math.inf]
