@@ -45,6 +45,19 @@ def tiny_model() -> nn.MLP:
     return nn.MLP(2, [2, 1], seed=0)
 
 
+XOR_X = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+XOR_Y = [0.0, 1.0, 1.0, 0.0]
+
+
+def trainer(**options: Any) -> nn.Trainer:
+    model = tiny_model()
+    return nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), **options)
+
+
+def fit(X: Any, y: Any, epochs: int = 1, **options: Any) -> object:
+    return trainer().fit(X, y, epochs=epochs, progress=False, **options)
+
+
 # (id, call, exact error class, regex the message must match)
 API_CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     # -- Value: types and non-finite numbers
@@ -158,6 +171,32 @@ API_CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("load-missing-file", lambda: nn.MLP.load("/nonexistent/model.json"), ModelFileError,
      r"/nonexistent/model.json: cannot read: No such file"),
     ("load-a-directory", lambda: nn.MLP.load(Path(__file__).parent), ModelFileError, r"cannot read"),
+    # -- training: data sets, batch sizes, modes, epochs
+    ("trainer-without-optimizer", lambda: nn.Trainer(tiny_model(), None), InvalidTypeError,
+     r"optimizer must be an nn.optim optimizer, got NoneType"),
+    ("trainer-loss-by-name", lambda: trainer(loss="mse"), InvalidTypeError, r"loss must be a function.*got 'mse'"),
+    ("trainer-unknown-mode", lambda: trainer(mode="stochastic"), InvalidArgumentError,
+     r"mode must be one of \['online', 'batch', 'minibatch'\], got 'stochastic'"),
+    ("zero-batch-size", lambda: trainer(batch_size=0), InvalidArgumentError, r"batch_size must be >= 1, got 0"),
+    ("fractional-batch-size", lambda: trainer(batch_size=2.5), InvalidTypeError, r"batch_size must be an int, got"),
+    ("empty-dataset", lambda: fit([], []), InvalidArgumentError, r"fit: the data set is empty"),
+    ("mismatched-targets", lambda: fit(XOR_X, [0.0, 1.0]), ShapeError, r"fit: 4 samples in X but 2 targets in y"),
+    ("sample-of-wrong-width", lambda: fit([[1.0]], [1.0]), ShapeError, r"X\[0\] has 1 inputs, the model expects 2"),
+    ("target-of-wrong-width", lambda: fit(XOR_X, [[1.0, 0.0]] * 4), ShapeError, r"y\[0\] has 2 values, the model has"),
+    ("nan-target", lambda: fit(XOR_X, [NAN, 1.0, 1.0, 0.0]), InvalidArgumentError, r"fit: y\[0\].*got nan"),
+    ("inf-in-dataset", lambda: fit([[INF, 0.0]], [1.0]), InvalidArgumentError, r"fit: X\[0\]\[0\].*got inf"),
+    ("zero-epochs", lambda: fit(XOR_X, XOR_Y, epochs=0), InvalidArgumentError, r"epochs must be an int >= 1, got 0"),
+    ("validation-of-wrong-width", lambda: fit(XOR_X, XOR_Y, validation=([[1.0]], [1.0])), ShapeError,
+     r"fit \(validation\): X\[0\] has 1 inputs"),
+    ("callback-not-a-callback", lambda: fit(XOR_X, XOR_Y, callbacks=[print]), InvalidTypeError,
+     r"callbacks must be nn.trainer.Callback objects"),
+    ("predict-empty", lambda: trainer().predict([]), InvalidArgumentError, r"predict: the data set is empty"),
+    ("early-stopping-patience-zero", lambda: nn.trainer.EarlyStopping(patience=0), InvalidArgumentError,
+     r"patience must be an int >= 1, got 0"),
+    ("dataset-too-small", lambda: nn.data.spiral(1), InvalidArgumentError, r"spiral: n must be at least 2"),
+    ("dataset-noise-nan", lambda: nn.data.circles(10, noise=NAN), InvalidArgumentError, r"circles \(noise\).*nan"),
+    ("split-mismatched", lambda: nn.data.train_test_split([[1.0]] * 3, [0.0] * 2), ShapeError,
+     r"train_test_split: 3 inputs but 2 targets"),
     # -- interop
     ("to-torch-not-a-model", lambda: nn.to_torch("model"), InvalidTypeError, r"expected an nn.MLP, got str"),
 ]
