@@ -95,7 +95,3 @@ def get(init: str | Initializer) -> Initializer:
         raise InvalidArgumentError(f"init: unknown initializer {init!r}; choose one of {sorted(INITIALIZERS)}")
     return INITIALIZERS[init]
 
-
-def name_of(init: str | Initializer) -> str:
-    """A readable name for an initializer (for reprs and saved configs)."""
-    return init if isinstance(init, str) else getattr(init, "__name__", repr(init))
