@@ -139,3 +139,13 @@ def test_python_dash_m_nn_runs_in_a_subprocess(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "final: loss" in result.stdout and result.stderr == ""  # stderr is a pipe: no progress bar
     assert sorted(os.listdir(tmp_path / "xor")) == ["history.json", "model.json"]
+
+
+@pytest.mark.slow
+def test_the_readme_moons_command_generalises(tmp_path, capsys):
+    argv = ["train", "--dataset", "moons", "--hidden", "16", "16", "--activation", "tanh", "--optimizer", "sgd",
+            "--lr", "0.1", "--momentum", "0.9", "--mode", "minibatch", "--epochs", "50", "--seed", "0",
+            "--no-progress", "--out", str(tmp_path)]  # fmt: skip
+    assert cli.main(argv) == 0
+    summary = json.loads((tmp_path / "history.json").read_text())["summary"]
+    assert summary["test_accuracy"] >= 0.95 and summary["updates"] == 50 * 10  # 150 samples / 16 -> 10 batches
