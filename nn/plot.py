@@ -47,35 +47,46 @@ def plot_history(history: Histories, title: str | None = None) -> Figure:
 
     Training curves are solid, validation curves dashed. ``history`` is one
     `History` from `Trainer.fit`, or a mapping ``{name: History}`` to compare
-    runs on the same axes (one colour per run).
+    runs on the same axes: one colour per run, explained in a legend beside
+    the panels (each line keeps its own label, e.g. ``"Adam: validation"``).
     """
     runs = _runs(history)
     with_accuracy = any(run.accuracy for run in runs.values())
+    with_validation = any(run.val_loss for run in runs.values())
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(10 if with_accuracy else 5.5, 4), squeeze=False)
+    width = (10 if with_accuracy else 5.5) + (1.5 if len(runs) > 1 else 0)
+    fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(width, 4), squeeze=False, layout="constrained")
     plt.close(fig)
-    panels: list[tuple[Axes, str, Callable[[Any], tuple[Sequence[float], Sequence[float] | None]]]] = [
+    panels: list[tuple[Axes, str, Callable[[Any], tuple[Sequence[float], Sequence[float]]]]] = [
         (axes[0][0], "loss", lambda run: (run.loss, run.val_loss))
     ]
     if with_accuracy:
         panels.append((axes[0][1], "accuracy", lambda run: (run.accuracy, run.val_accuracy)))
     for ax, quantity, curves in panels:
         for k, (name, run) in enumerate(runs.items()):
-            color = f"C{k}"
             prefix = f"{name}: " if len(runs) > 1 else ""
             train, validation = curves(run)
             if train:
-                ax.plot(range(1, len(train) + 1), train, color=color, label=f"{prefix}train")
+                ax.plot(range(1, len(train) + 1), train, color=f"C{k}", label=f"{prefix}train")
             if validation:
                 epochs = range(1, len(validation) + 1)
-                ax.plot(epochs, validation, color=color, linestyle="--", label=f"{prefix}validation")
+                ax.plot(epochs, validation, color=f"C{k}", linestyle="--", label=f"{prefix}validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel(quantity)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        if len(runs) == 1:
+            ax.legend(fontsize="small")
+    if len(runs) > 1:
+        # Colours name the runs and line styles the data sets: n + 2 entries instead of 2n.
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=f"C{k}", label=name) for k, name in enumerate(runs)]
+        handles.append(Line2D([], [], color="grey", label="train"))
+        if with_validation:
+            handles.append(Line2D([], [], color="grey", linestyle="--", label="validation"))
+        fig.legend(handles=handles, loc="outside right upper", fontsize="small")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

@@ -13,6 +13,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = [
     "01_value_and_backward.ipynb",
     "02_worked_example.ipynb",
+    "03_training_modes.ipynb",
+    "04_initialization_and_saturation.ipynb",
 ]
 CELL_TIMEOUT = 120  # seconds; each whole notebook is meant to run in well under a minute
 

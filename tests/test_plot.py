@@ -62,6 +62,8 @@ def test_several_runs_share_the_axes_one_colour_each() -> None:
     lines = lines_by_label(fig.axes[0])
     assert sorted(lines) == ["Adam: train", "SGD: train"]
     assert lines["SGD: train"].get_color() != lines["Adam: train"].get_color()
+    (legend,) = fig.legends  # one legend for the figure: a colour per run, a style per data set
+    assert [text.get_text() for text in legend.get_texts()] == ["SGD", "Adam", "train"]
     assert fig._suptitle.get_text() == "optimizers"
 
 
