@@ -433,6 +433,10 @@ def _natural_key(path: str) -> list[Any]:
     return [(int(part[1:]) if part[1:].isdigit() else part) for part in path.split(".")]
 
 
+class GraphvizNotFoundError(AutogradError, RuntimeError):
+    """Graphviz's `dot` program, needed to render a drawing, is not installed (or not on PATH)."""
+
+
 @lru_cache(maxsize=1)
 def digraph_class() -> type:
     """``graphviz.Digraph`` whose rendering explains how to install Graphviz when `dot` is missing.
@@ -444,11 +448,11 @@ def digraph_class() -> type:
     except ImportError as exc:
         raise ImportError(f"drawing graphs needs the graphviz package: {INSTALL_VIZ}") from exc
 
-    class GraphvizNotFoundError(AutogradError, graphviz.ExecutableNotFound):
-        """Graphviz's `dot` program is not installed (or not on PATH)."""
+    class DotNotFound(GraphvizNotFoundError, graphviz.ExecutableNotFound):
+        """Also a ``graphviz.ExecutableNotFound``, for code that already catches that."""
 
-        def __init__(self) -> None:
-            RuntimeError.__init__(self, INSTALL_DOT)
+        def __init__(self, message: str) -> None:
+            RuntimeError.__init__(self, message)  # not ExecutableNotFound's, which formats a command line
 
     class Drawing(graphviz.Digraph):  # type: ignore[misc]
         """A ``graphviz.Digraph`` that names the fix when `dot` is missing."""
@@ -457,13 +461,13 @@ def digraph_class() -> type:
             try:
                 return super().render(*args, **kwargs)
             except graphviz.ExecutableNotFound:
-                raise GraphvizNotFoundError() from None
+                raise DotNotFound(INSTALL_DOT) from None
 
         def pipe(self, *args: Any, **kwargs: Any) -> Any:
             try:
                 return super().pipe(*args, **kwargs)
             except graphviz.ExecutableNotFound:
-                raise GraphvizNotFoundError() from None
+                raise DotNotFound(INSTALL_DOT) from None
 
         def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
             # In Jupyter a missing `dot` should explain itself, not end the cell with a traceback.

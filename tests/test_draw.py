@@ -23,6 +23,7 @@ from autograd.draw import (
     NONFINITE_COLOR,
     POSITIVE_COLORS,
     ZERO_COLOR,
+    GraphvizNotFoundError,
     digraph_class,
     draw_graph,
     neuron_groups,
@@ -422,7 +423,7 @@ def test_missing_dot_program_explains_how_to_install_graphviz(monkeypatch: pytes
     with pytest.raises(graphviz.ExecutableNotFound, match="apt-get install graphviz") as caught:
         graph.render(tmp_path / "loss", format="svg")
     assert isinstance(caught.value, AutogradError)
-    with pytest.raises(AutogradError, match="brew install graphviz"):
+    with pytest.raises(GraphvizNotFoundError, match="brew install graphviz"):
         graph.pipe(format="svg")
     bundle = graph._repr_mimebundle_()
     assert bundle["text/plain"].startswith(INSTALL_DOT) and "data -8" in bundle["text/plain"]
