@@ -9,6 +9,7 @@ engine issue: at most 300 bytes per recorded node.
 from __future__ import annotations
 
 import gc
+import math
 import tracemalloc
 from collections.abc import Iterator
 
@@ -129,6 +130,44 @@ def test_drawing_a_million_deep_chain_is_refused_not_attempted(million_chain: tu
         draw_graph(y)
     with pytest.raises(InvalidArgumentError, match=r"draw_graph: the graph has"):
         draw_graph(y, cluster="collapse", max_nodes=1000)
+
+
+@pytest.mark.slow
+def test_tracing_a_graph_of_a_million_nodes() -> None:
+    """f(x) = Σ_i tanh(w_i·x) over 333,333 parameters (10^6 nodes), replayed on a batch of 3:
+    f(x_p) in closed form, and ∂(Σ_p f(x_p))/∂w_i = Σ_p x_p·(1 - tanh²(w_i·x_p))."""
+    pytest.importorskip("numpy", reason="tracing needs numpy (pip install 'textbook-autograd[fast]')")
+    from autograd.trace import trace
+
+    weights = [Value(0.001 * (i % 100), label=f"w{i}") for i in range(MILLION // 3)]
+    replay = trace(lambda x: sum_values([(w * x).tanh() for w in weights]), 0.5)
+    batch = [0.5, -1.0, 2.0]
+    outputs = replay.forward(batch)
+    for x, out in zip(batch, outputs):
+        assert out == pytest.approx(sum(math.tanh(w.data * x) for w in weights), rel=1e-10)
+    replay.backward()
+    for w in weights[:200]:
+        expected = sum(x * (1 - math.tanh(w.data * x) ** 2) for x in batch)
+        assert w.grad == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_tracing_a_deep_chain() -> None:
+    """f(x) = x·r^n with n = 10^5: one tape group per level, replayed without recursion;
+    f(x_p) = x_p·r^n and ∂(Σ_p f(x_p))/∂r = Σ_p n·x_p·r^(n-1).
+
+    (10^5, not 10^6: building the tape of a 10^6-deep chain takes over a minute on
+    the 2-core test machine, and its time grows faster than linearly.)"""
+    pytest.importorskip("numpy", reason="tracing needs numpy (pip install 'textbook-autograd[fast]')")
+    from autograd.trace import trace
+
+    n = MILLION // 10
+    r = Value(1.000001, label="r")
+    replay = trace(lambda x: product_chain(x, r, n), 1.0)
+    batch = [0.5, 1.0, -2.0]
+    assert list(replay.forward(batch)) == pytest.approx([x * 1.000001**n for x in batch], rel=1e-9)
+    replay.backward()
+    assert r.grad == pytest.approx(sum(n * x * 1.000001 ** (n - 1) for x in batch), rel=1e-9)
 
 
 def test_releasing_a_graph_returns_its_memory(traced_memory: None) -> None:
