@@ -1,7 +1,8 @@
 """The command line: ``python -m nn train`` trains a network on a toy dataset.
 
 It builds the data, the model, the optimizer and the trainer from the options,
-prints a summary, and writes ``model.json`` and ``history.json`` under ``--out``.
+prints a summary, and writes ``model.json`` and ``history.json`` under ``--out``,
+with the plots ``loss.png``, ``boundary.png`` and ``graph.svg`` (see `nn.plot.save_training_plots`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from . import data, losses
 from .init import INITIALIZERS
 from .module import ACTIVATIONS, MLP, write_json_atomically
 from .optim import SGD, Adam, Optimizer, Rprop
+from .plot import save_training_plots
 from .trainer import MODES, History, Trainer
 
 #: Defaults chosen per dataset for the options left out; XOR is the classic 2-2-1 sigmoid net.
@@ -96,7 +98,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     train.add_argument("--batch-size", type=positive_int, help="samples per mini-batch (default 16)")
     train.add_argument("--epochs", type=positive_int)
     train.add_argument("--seed", type=any_int, default=0, help="seed of data, weights and shuffling (default 0)")
-    train.add_argument("--out", type=Path, help="directory for model.json and history.json (created if needed)")
+    train.add_argument(
+        "--out", type=Path, help="directory for model.json, history.json and the plots (created if needed)"
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser, train
 
@@ -201,9 +205,12 @@ def train(args: argparse.Namespace) -> int:
     if args.out is not None:
         try:
             paths = write_outputs(args.out, model, history, summary, run_config(args))
+            plots, skipped = save_training_plots(args.out, model, history, X_train, y_train, trainer.loss)
         except OSError as exc:
             return _fail(f"cannot write to --out {args.out}: {exc.strerror or exc}")
-        print("wrote " + ", ".join(str(p) for p in paths))
+        print("wrote " + ", ".join(str(p) for p in paths + plots))
+        for note in skipped:
+            print(f"note: {note}")
     return 0
 
 

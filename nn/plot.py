@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from autograd import Value, no_grad
+from autograd.draw import GraphvizNotFoundError, draw_graph
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from .module import MLP
     from .trainer import History
 
 INSTALL_VIZ = "pip install 'textbook-autograd[viz]'"
@@ -186,3 +189,58 @@ def _span(coordinates: list[float], count: int) -> list[float]:
     margin = 0.1 * (high - low) or 0.5
     low, high = low - margin, high + margin
     return [low + (high - low) * k / (count - 1) for k in range(count)]
+
+
+def save_training_plots(
+    out: Path,
+    model: MLP,
+    history: History,
+    X: Sequence[Sequence[float]],
+    y: Sequence[float],
+    loss: Callable[[Any, Any], Value],
+) -> tuple[list[Path], list[str]]:
+    """Write ``loss.png``, ``boundary.png`` (2-D inputs) and ``graph.svg`` into ``out``.
+
+    ``graph.svg`` is the graph of the loss of the first sample ``(X[0], y[0])``,
+    coloured by gradient, with one cluster per neuron (one box per neuron when
+    that is over `draw_graph`'s ``max_nodes``). A file whose optional
+    dependency is missing (matplotlib; graphviz or its `dot` program), or
+    whose graph is too large even collapsed, is skipped.
+
+    Returns:
+        The paths written, and one line per skipped file saying why.
+    """
+    written: list[Path] = []
+    skipped: list[str] = []
+    try:
+        written.append(_save_figure(plot_history(history), out / "loss.png"))
+        if len(X[0]) == 2:
+            written.append(_save_figure(plot_decision_boundary(model, X, y), out / "boundary.png"))
+    except ImportError as exc:
+        skipped.append(f"loss.png and boundary.png skipped: {exc}")
+    try:
+        graph = _one_sample_graph(model, X[0], y[0], loss)
+        (out / "graph.svg").write_bytes(graph.pipe(format="svg"))
+        written.append(out / "graph.svg")
+    except GraphvizNotFoundError:
+        skipped.append("graph.svg skipped: Graphviz's `dot` program is not installed (e.g. apt-get install graphviz)")
+    except (ImportError, InvalidArgumentError) as exc:
+        skipped.append(f"graph.svg skipped: {exc}")
+    return written, skipped
+
+
+def _save_figure(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _one_sample_graph(model: MLP, x: Sequence[float], t: Any, loss: Callable[[Any, Any], Value]) -> Any:
+    model.zero_grad()
+    error = loss(model(x), t)
+    error.backward()
+    try:
+        return draw_graph(error, color_by="grad", cluster=True)
+    except InvalidArgumentError:  # over max_nodes: one box per neuron instead
+        return draw_graph(error, color_by="grad", cluster="collapse")
+    finally:
+        model.zero_grad()

@@ -138,7 +138,7 @@ def test_python_dash_m_nn_runs_in_a_subprocess(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "final: loss" in result.stdout and result.stderr == ""  # stderr is a pipe: no progress bar
-    assert sorted(os.listdir(tmp_path / "xor")) == ["history.json", "model.json"]
+    assert {"history.json", "model.json"} <= set(os.listdir(tmp_path / "xor"))  # plots: tests/test_plot.py
 
 
 @pytest.mark.slow

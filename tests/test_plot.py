@@ -7,13 +7,18 @@ the model o = σ(x1 - x2) is the line x1 = x2 (σ(z) = 0.5 exactly when z = 0).
 from __future__ import annotations
 
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+import nn
 from autograd import Value
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
-from nn.plot import CLASS_COLORS, plot_decision_boundary, plot_history
+from nn import cli
+from nn.losses import mse
+from nn.optim import SGD
+from nn.plot import CLASS_COLORS, plot_decision_boundary, plot_history, save_training_plots
 from nn.trainer import History
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -142,3 +147,86 @@ def test_missing_matplotlib_names_the_viz_extra(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"textbook-autograd\[viz\]"):
         plot_history(History(loss=[1.0]))
+
+
+# -- the plots of a training run (python -m nn train --out) -------------------------------
+
+
+def trained_xor() -> tuple[nn.MLP, History, list[list[float]], list[float]]:
+    X, y = nn.data.xor()
+    model = nn.MLP(2, [2, 1], seed=0)
+    history = nn.Trainer(model, SGD(model.parameters(), lr=0.5, momentum=0.9), mode="batch").fit(
+        X, y, epochs=5, progress=False
+    )
+    return model, history, X, y
+
+
+def svg_texts(path: Path) -> list[str]:
+    root = ET.parse(path).getroot()
+    return [(t.text or "").strip() for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_training_plots_are_written_as_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot`: the PNGs must not depend on it
+    model, history, X, y = trained_xor()
+    written, skipped = save_training_plots(tmp_path, model, history, X, y, mse)
+    assert written == [tmp_path / "loss.png", tmp_path / "boundary.png"]
+    for path in written:
+        assert_valid_png(path)
+    assert skipped == ["graph.svg skipped: Graphviz's `dot` program is not installed (e.g. apt-get install graphviz)"]
+    assert all(p.grad == 0.0 for p in model.parameters())  # drawing the graph leaves no gradients behind
+
+
+def test_training_graph_is_one_samples_loss_clustered(dot_program: str, tmp_path: Path) -> None:
+    model, history, X, y = trained_xor()
+    written, skipped = save_training_plots(tmp_path, model, history, X, y, mse)
+    assert skipped == [] and tmp_path / "graph.svg" in written
+    texts = svg_texts(tmp_path / "graph.svg")
+    for expected in ("L1", "L1.N0", "L1.N1", "L2.N0", "L2.N0.w1", "legend"):
+        assert expected in texts, expected
+    assert "data 0" in texts  # the first XOR sample, x = (0, 0)
+
+
+def test_training_graph_collapses_neurons_when_clusters_are_too_big(dot_program: str, tmp_path: Path) -> None:
+    """3-40-1: each hidden neuron draws 14 nodes (4 parameters, 3 products, Σ and σ, each result
+    with its operation), 560 in all: over 500, so one box per neuron. (3 inputs: no boundary.png.)"""
+    model = nn.MLP(3, [40, 1], seed=0)
+    save_training_plots(tmp_path, model, History(loss=[0.3]), [[0.5, 0.1, 0.2]], [1.0], mse)
+    texts = svg_texts(tmp_path / "graph.svg")
+    assert "4 parameters" in texts and "41 parameters" in texts and "L1.N0.w1" not in texts
+
+
+def test_training_graph_too_big_even_collapsed_is_skipped_with_a_note(tmp_path: Path) -> None:
+    model = nn.MLP(3, [600, 1], seed=0)
+    written, skipped = save_training_plots(tmp_path, model, History(loss=[0.3]), [[0.5, 0.1, 0.2]], [1.0], mse)
+    assert written == [tmp_path / "loss.png"]  # 3 inputs: no boundary.png
+    (note,) = skipped
+    assert note.startswith("graph.svg skipped: draw_graph: the graph has") and "one box per neuron" in note
+
+
+def test_training_plots_without_matplotlib_are_skipped_with_a_note(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    model, history, X, y = trained_xor()
+    written, skipped = save_training_plots(tmp_path, model, history, X, y, mse)
+    assert not (tmp_path / "loss.png").exists() and not (tmp_path / "boundary.png").exists()
+    assert skipped[0].startswith("loss.png and boundary.png skipped:") and "textbook-autograd[viz]" in skipped[0]
+
+
+def test_cli_out_folder_gains_the_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["train", "--epochs", "20", "--no-progress", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("loss.png", "boundary.png"):
+        assert_valid_png(tmp_path / name)
+        assert str(tmp_path / name) in out
+    if (tmp_path / "graph.svg").exists():
+        assert "L2.N0" in svg_texts(tmp_path / "graph.svg")
+    else:
+        assert "note: graph.svg skipped" in out
+
+
+def test_cli_notes_a_skipped_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cli.main(["train", "--epochs", "2", "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "note: graph.svg skipped: Graphviz's `dot` program is not installed" in out
+    assert (tmp_path / "run" / "loss.png").exists()
