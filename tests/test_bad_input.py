@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -431,3 +432,42 @@ def test_saved_numbers_are_finite_and_the_file_is_plain_json(tmp_path: Path) -> 
     document = json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in file"))
     numbers = [x for row in document["state"]["layers.0.weight"] for x in row]
     assert all(math.isfinite(x) for x in numbers)
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        pytest.param(["--optimizer", "lbfgs"], r"--optimizer: invalid choice: 'lbfgs'", id="unknown-optimizer"),
+        pytest.param(["--activation", "gelu"], r"--activation: invalid choice: 'gelu'", id="unknown-activation"),
+        pytest.param(["--dataset", "mnist"], r"argument --dataset: invalid choice: 'mnist'", id="unknown-dataset"),
+        pytest.param(["--lr", "-0.1"], r"argument --lr: must be a number > 0, got -0.1", id="negative-lr"),
+        pytest.param(["--lr", "nan"], r"argument --lr: must be a number > 0, got nan", id="nan-lr"),
+        pytest.param(["--batch-size", "0"], r"argument --batch-size: must be an integer >= 1, got 0", id="zero-batch"),
+        pytest.param(["--epochs", "0"], r"argument --epochs: must be an integer >= 1, got 0", id="zero-epochs"),
+        pytest.param(["--hidden", "2", "x"], r"argument --hidden", id="layer-size-not-a-number"),
+    ],
+)
+def test_bad_command_line_arguments_are_argparse_errors(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nn.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", *arguments, "--no-progress"])
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_a_diverging_command_line_run_fails_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nn.cli import main
+
+    code = main(["train", "--lr", "1e30", "--activation", "linear", "--output-activation", "linear",
+                 "--epochs", "50", "--no-progress", "--out", str(tmp_path)])
+    assert code == 1
+    error = capsys.readouterr().err
+    assert re.search(r"python -m nn: error: training diverged at epoch \d+.*smaller learning rate", error)
