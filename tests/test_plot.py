@@ -18,7 +18,7 @@ from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from nn import cli
 from nn.losses import mse
 from nn.optim import SGD
-from nn.plot import CLASS_COLORS, plot_decision_boundary, plot_history, save_training_plots
+from nn.plot import CLASS_COLORS, model_outputs, plot_decision_boundary, plot_history, save_training_plots
 from nn.trainer import History
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -123,6 +123,27 @@ def test_several_outputs_colour_regions_by_argmax() -> None:
     fig = plot_decision_boundary(lambda x: [Value(x[0]), Value(x[1])], POINTS, [0, 0, 1, 1, 1], resolution=6)
     (regions,) = [c for c in fig.axes[0].collections if hasattr(c, "levels")]
     assert list(regions.levels) == [-0.5, 0.5, 1.5]
+
+
+GRID = [[u / 4, v / 4] for u in range(-4, 5) for v in range(-4, 5)]
+
+
+@pytest.mark.parametrize("nouts", [[3, 1], [3, 2]], ids=["one output", "two outputs"])
+def test_model_outputs_of_an_mlp_replayed_with_numpy_match_eager_evaluation(nouts: list[int]) -> None:
+    """An MLP goes through the traced replay; the same model behind a lambda is evaluated point by point."""
+    pytest.importorskip("numpy")
+    model = nn.MLP(2, nouts, activation="tanh", seed=4)
+    traced, eager = model_outputs(model, GRID), model_outputs(lambda x: model(x), GRID)
+    assert len(traced) == len(eager) == len(GRID)
+    for fast, slow in zip(traced, eager):
+        assert fast == pytest.approx(slow, abs=1e-12)
+
+
+def test_model_outputs_of_an_mlp_without_numpy_are_evaluated_point_by_point(monkeypatch) -> None:
+    model = nn.MLP(2, [3, 1], seed=4)
+    expected = [model(point).data for point in GRID[:5]]  # type: ignore[union-attr]
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    assert model_outputs(model, GRID[:5]) == expected
 
 
 def test_decision_boundary_into_given_axes() -> None:
