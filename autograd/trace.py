@@ -46,7 +46,7 @@ from typing import Any
 
 from . import ops
 from .backward import derivative_error, topological_order
-from .errors import AutogradError, InvalidArgumentError, InvalidTypeError, ShapeError, TraceError
+from .errors import AutogradError, InvalidArgumentError, InvalidTypeError, NonFiniteError, ShapeError, TraceError
 from .mode import mode
 from .ops import FloatMath, Rule
 from .value import CONSTANT, Value, as_float, evaluate
@@ -332,6 +332,12 @@ class Trace:
                     evaluate(rule, [float(x[i, s]) for x in inputs])
                 except AutogradError as exc:
                     raise type(exc)(f"{exc} (traced replay, sample {s})") from None
+                if mode.anomaly:
+                    args = ", ".join(repr(float(x[i, s])) for x in inputs)
+                    raise NonFiniteError(
+                        f"anomaly in forward: {rule.name}({args}) = {float(y[i, s])} (traced replay, sample {s}); "
+                        "check the inputs or guard the operation"
+                    ) from None
             return y  # eager mode lets these through too (e.g. an overflowing product)
 
     def _run_backward(self, group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
@@ -358,6 +364,12 @@ class Trace:
                 except (ArithmeticError, ValueError) as exc:
                     error = derivative_error(rule, xs, exc)
                     raise type(error)(f"{error} (traced replay, sample {s})") from None
+                if mode.anomaly:
+                    raise NonFiniteError(
+                        f"anomaly in backward: a non-finite gradient flowing through "
+                        f"{rule.name}({', '.join(map(repr, xs))}) (traced replay, sample {s}, output grad "
+                        f"{float(g[i, s])!r}); check the inputs or guard the operation"
+                    ) from None
         group.scatter.add(G, contributions[0] if len(contributions) == 1 else np.concatenate(contributions))
 
     # -- argument checks ---------------------------------------------------------

@@ -254,3 +254,34 @@ def test_a_second_fit_never_restores_weights_from_the_first() -> None:
     with pytest.raises(NonFiniteError):
         trainer.fit(X_LINE, T_LINE, epochs=3, progress=False)
     assert model.state_dict() == {"layers.0.weight": [[1e300]], "layers.0.bias": [0.0]}
+
+
+# -- traced replay ----------------------------------------------------------------------
+
+
+def test_traced_replay_reports_the_first_non_finite_value_under_detect_anomaly() -> None:
+    """The same overflow as eagerly (10 · 1e308), here in sample 1 of a replayed batch."""
+    pytest.importorskip("numpy", reason="tracing needs numpy (pip install 'textbook-autograd[fast]')")
+    from autograd.trace import trace
+
+    w = Value(10.0, label="w")
+    replay = trace(lambda x: w * x, 0.5)
+    assert list(replay.forward([1.0, 1e308])) == [10.0, math.inf]  # off: IEEE-754, like eager mode
+    with detect_anomaly(), pytest.raises(NonFiniteError, match=r"forward: mul\(10\.0, 1e\+308\) = inf .*sample 1"):
+        replay.forward([1.0, 1e308])
+
+
+def test_traced_replay_reports_a_non_finite_gradient_under_detect_anomaly() -> None:
+    """y = 1e300 · log(w·x) at w·x = 1e-170: ∂y/∂(w·x) = 1e470 -> inf, as in the eager test above."""
+    pytest.importorskip("numpy", reason="tracing needs numpy (pip install 'textbook-autograd[fast]')")
+    from autograd.trace import trace
+
+    w = Value(1e-170, label="w")
+    replay = trace(lambda x: (w * x).log() * 1e300, 1.0)
+    replay.forward([1.0])
+    replay.backward()
+    assert w.grad == math.inf
+    with detect_anomaly():
+        replay.forward([1.0])
+        with pytest.raises(NonFiniteError, match=r"backward.*log\(1e-170\).*sample 0"):
+            replay.backward()
