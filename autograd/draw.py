@@ -83,6 +83,9 @@ def draw_graph(
             `neuron_groups` for how nodes are assigned.
         max_nodes: the most nodes (Values plus operations, as drawn) allowed;
             larger graphs raise instead of keeping Graphviz busy for minutes.
+            The count stops at the first node over the limit, except with
+            ``cluster="collapse"``, which must walk the whole graph to find
+            its neurons and then counts what it would draw.
 
     Raises:
         InvalidArgumentError: the graph is larger than ``max_nodes`` (checked
