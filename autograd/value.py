@@ -190,12 +190,17 @@ _new_node = object.__new__
 
 def constant(x: object, op: str) -> Value:
     """Wrap a plain number met by operation ``op`` as a constant leaf."""
-    if isinstance(x, bool) or not isinstance(x, Real):
+    kind = type(x)
+    if kind is not float and kind is not int and (isinstance(x, bool) or not isinstance(x, Real)):
         raise InvalidTypeError(
             f"{op}: cannot combine a Value with {type(x).__name__} {x!r}; "
             "use a Value, int or float"
         )
-    node = Value(x)  # type: ignore[arg-type]
+    node = _new_node(Value)
+    node.data = x if type(x) is float and isfinite(x) else as_float(x, op)
+    node.grad = 0.0
+    node.label = ""
+    node._parents = ()
     node._rule = CONSTANT
     return node
 
@@ -275,19 +280,20 @@ def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Va
     def method(self: Value, other: Operand) -> Value:
         if type(other) is not Value:
             other = constant(other, rule.name)
-        a, b = (other, self) if reflected else (self, other)
+        parents = (other, self) if reflected else (self, other)
+        a, b = parents
         try:
             data = forward(FloatMath, a.data, b.data)
         except (ArithmeticError, ValueError) as exc:
             raise math_error(rule, (a.data, b.data), exc) from None
         if not mode.fast:
-            return record(rule, data, (a, b))
+            return record(rule, data, parents)
         # The common case, written out: one node per operation is the hot path.
         node = _new_node(Value)
         node.data = data
         node.grad = 0.0
         node.label = ""
-        node._parents = (a, b)
+        node._parents = parents
         node._rule = rule
         return node
 

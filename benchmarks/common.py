@@ -1,0 +1,70 @@
+"""What every benchmark script shares: the repository on sys.path, median timing,
+optional competitors, and a plain-text table.
+
+Times are medians of several runs (the machine may be busy); what we report are
+the ratios, measured side by side in the same process.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def median_seconds(run: Callable[[], Any], repeats: int, inner: int = 1) -> float:
+    """Median over ``repeats`` samples of the wall time of one ``run()``; a sample averages ``inner`` calls.
+
+    Garbage from the previous sample is collected before the clock starts, so a
+    graph with reference cycles (micrograd's closures) is not charged to the
+    next one; the collector stays on while timing, as for any user.
+    """
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        for _ in range(inner):
+            run()
+        times.append((time.perf_counter() - start) / inner)
+    return statistics.median(times)
+
+
+def optional(module: str) -> ModuleType | None:
+    """The module, or None when it is not installed (its column then says so)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def ratio(slower: float | None, faster: float | None) -> float | None:
+    return None if not slower or not faster else slower / faster
+
+
+def fmt_ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "not installed"
+    return f"{seconds * 1e3:,.0f} ms" if seconds >= 0.1 else f"{seconds * 1e3:.3g} ms"
+
+
+def fmt_ratio(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}x" if x >= 100 else f"{x:.3g}x"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (readable as plain text too)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

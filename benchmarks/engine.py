@@ -1,0 +1,141 @@
+"""Engine benchmark (issue 2): build and back-propagate, this engine vs micrograd 0.1.0.
+
+(a) a tree of 2·10^5 leaves combined pairwise by ``*``, ``+`` and ``relu(+)`` in turn;
+(b) a chain 10^5 operations deep (micrograd's recursive topological sort fails here);
+and the memory of a recorded node (tracemalloc, after backward).
+
+    python benchmarks/engine.py
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import sys
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from autograd import Value  # noqa: E402
+from benchmarks.common import fmt_ms, fmt_ratio, median_seconds, optional, ratio, table  # noqa: E402
+
+TREE_LEAVES = 200_000
+CHAIN_DEPTH = 100_000
+MEMORY_LEAVES = 1 << 14
+
+
+def tree(value: Any, leaves: int) -> tuple[Any, int]:
+    """Leaves combined pairwise by *, + and relu(+) in turn, to one root; returns (root, node count)."""
+    rng = random.Random(0)
+    level = [value(rng.uniform(-1.0, 1.0)) for _ in range(leaves)]
+    nodes = leaves
+    k = 0
+    while len(level) > 1:
+        paired = []
+        for i in range(0, len(level) - 1, 2):
+            a, b = level[i], level[i + 1]
+            k += 1
+            if k % 3 == 0:
+                paired.append(a * b)
+                nodes += 1
+            elif k % 3 == 1:
+                paired.append(a + b)
+                nodes += 1
+            else:
+                paired.append((a + b).relu())
+                nodes += 2
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0], nodes
+
+
+def chain(value: Any, depth: int) -> Any:
+    """y ← (y + x) then y ← y·x, alternately, ``depth`` operations deep (y stays near 0.5)."""
+    x = value(0.5)
+    y = x
+    for i in range(depth):
+        y = y + x if i % 2 == 0 else y * x
+    return y
+
+
+def build_and_backward(make: Any) -> None:
+    root = make()
+    root = root[0] if isinstance(root, tuple) else root
+    root.backward()
+
+
+def bytes_per_node(value: Any) -> float:
+    """Memory held by the graph per recorded node (leaves included), after backward."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        root, nodes = tree(value, MEMORY_LEAVES)
+        root.backward()
+        return (tracemalloc.get_traced_memory()[0] - before) / nodes
+    finally:
+        tracemalloc.stop()
+
+
+def run(repeats: int = 3) -> dict[str, Any]:
+    engine = optional("micrograd.engine")
+    micrograd = engine.Value if engine else None
+    results: dict[str, Any] = {"tree_leaves": TREE_LEAVES, "chain_depth": CHAIN_DEPTH}
+    results["tree_nodes"] = tree(Value, TREE_LEAVES)[1]  # also a warm-up run
+    results["tree_eager_s"] = median_seconds(lambda: build_and_backward(lambda: tree(Value, TREE_LEAVES)), repeats)
+    results["tree_micrograd_s"] = (
+        median_seconds(lambda: build_and_backward(lambda: tree(micrograd, TREE_LEAVES)), repeats)
+        if micrograd
+        else None
+    )
+    results["chain_eager_s"] = median_seconds(lambda: build_and_backward(lambda: chain(Value, CHAIN_DEPTH)), repeats)
+    results["chain_micrograd"] = "not installed"
+    if micrograd:
+        try:
+            build_and_backward(lambda: chain(micrograd, CHAIN_DEPTH))
+            results["chain_micrograd"] = "ok"
+        except RecursionError:
+            results["chain_micrograd"] = "RecursionError"
+        gc.collect()
+    results["bytes_per_node_eager"] = bytes_per_node(Value)
+    results["bytes_per_node_micrograd"] = bytes_per_node(micrograd) if micrograd else None
+    results["tree_speedup_vs_micrograd"] = ratio(results["tree_micrograd_s"], results["tree_eager_s"])
+    return results
+
+
+def report(r: dict[str, Any]) -> str:
+    micro_memory = r["bytes_per_node_micrograd"]
+    rows = [
+        [
+            f"tree, {r['tree_leaves']:,} leaves ({r['tree_nodes']:,} nodes): build + backward",
+            fmt_ms(r["tree_eager_s"]),
+            fmt_ms(r["tree_micrograd_s"]),
+            fmt_ratio(r["tree_speedup_vs_micrograd"]),
+        ],
+        [
+            f"chain, {r['chain_depth']:,} deep: build + backward",
+            fmt_ms(r["chain_eager_s"]),
+            r["chain_micrograd"],
+            "-",
+        ],
+        [
+            "memory per recorded node (tracemalloc, after backward)",
+            f"{r['bytes_per_node_eager']:.0f} B",
+            "not installed" if micro_memory is None else f"{micro_memory:.0f} B",
+            fmt_ratio(ratio(micro_memory, r["bytes_per_node_eager"])),
+        ],
+    ]
+    return table(["workload", "this engine", "micrograd 0.1.0", "micrograd / this"], rows)
+
+
+def main(repeats: int = 3) -> dict[str, Any]:
+    results = run(repeats)
+    print(report(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
