@@ -306,6 +306,25 @@ def test_linear_output_neuron_keeps_the_loss_outside() -> None:
     assert groups.get(id(loss.parents[0])) is None
 
 
+def test_weight_decay_terms_stay_in_their_neurons_and_their_sum_outside() -> None:
+    """λ·Σ w²: each w² uses one neuron's parameter directly (rule 2); the Σ mixes neurons."""
+    w1, w2 = Value(0.5, label="L1.N0.w1"), Value(0.3, label="L1.N1.w1")
+    squares = [w1**2, w2**2]
+    penalty = sum_values(squares) * 0.01
+    groups = neuron_groups(topological_order(penalty))
+    assert [groups.get(id(s)) for s in squares] == ["L1.N0", "L1.N1"]
+    assert groups.get(id(penalty.parents[0])) is None and groups.get(id(penalty)) is None
+
+
+def test_swish_activation_joins_its_neuron() -> None:
+    """z·σ(z): both inputs belong to the neuron, z to its linear part (rule 3)."""
+    z = sum_values([Value(0.5, label="L1.N0.w1") * 2.0, Value(0.1, label="L1.N0.b")])
+    out = z * z.sigmoid()
+    scaled = out * 3.0
+    groups = neuron_groups(topological_order(scaled))
+    assert groups[id(out)] == "L1.N0" and groups.get(id(scaled)) is None
+
+
 def test_cluster_true_nests_neurons_in_layers() -> None:
     loss, _ = mlp_loss()
     source = draw_graph(loss, cluster=True).source

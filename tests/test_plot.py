@@ -251,3 +251,22 @@ def test_cli_notes_a_skipped_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     out = capsys.readouterr().out
     assert "note: graph.svg skipped: Graphviz's `dot` program is not installed" in out
     assert (tmp_path / "run" / "loss.png").exists()
+
+
+def test_agg_backend_without_a_display(tmp_path: Path) -> None:
+    """A fresh interpreter with no DISPLAY and no MPLBACKEND plots on Agg (no GUI toolkit needed)."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    env["PYTHONPATH"] = str(root)
+    script = (
+        "import matplotlib; from nn.plot import plot_history; from nn.trainer import History; "
+        f"plot_history(History(loss=[1.0, 0.5])).savefig({str(tmp_path / 'loss.png')!r}); "
+        "print(matplotlib.get_backend())"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().lower() == "agg"
+    assert_valid_png(tmp_path / "loss.png")
