@@ -277,3 +277,34 @@ def test_an_overflowing_product_is_let_through_as_in_eager_mode() -> None:
     eager = (Value(1e200) * Value(1e200)).data
     step = trace(lambda x: x[0] * x[1], example=[1.0, 1.0])
     assert step.forward([[1e200, 1e200]]).tolist() == [eager] == [math.inf]
+
+
+# -- Trainer(engine="traced") -------------------------------------------------------------
+
+
+def train(engine: str, mode: str, optimizer: str, loss: object = nn.losses.mse) -> tuple[list[float], nn.History]:
+    model = nn.MLP(2, [5, 3, 2], activation="tanh", output_activation="sigmoid", seed=1)
+    X, labels = nn.data.moons(24, noise=0.1, seed=2)
+    y = [[label, 1.0 - label] for label in labels]
+    params = model.parameters()
+    opt = nn.optim.SGD(params, lr=0.5, momentum=0.9) if optimizer == "sgd" else nn.optim.Adam(params, lr=0.01)
+    trainer = nn.Trainer(model, opt, loss=loss, mode=mode, batch_size=5, seed=3, engine=engine)  # type: ignore[arg-type]
+    history = trainer.fit(X, y, epochs=4, progress=False)
+    return [p.data for p in params], history
+
+
+@pytest.mark.parametrize("mode", ["online", "batch", "minibatch"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_traced_training_ends_with_the_parameters_of_eager_training(mode: str, optimizer: str) -> None:
+    eager_params, eager_history = train("eager", mode, optimizer)
+    traced_params, traced_history = train("traced", mode, optimizer)
+    assert eager_history.loss[-1] != eager_history.loss[0]  # the runs did learn something
+    np.testing.assert_allclose(traced_params, eager_params, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(traced_history.loss, eager_history.loss, rtol=1e-10, atol=1e-10)
+    assert traced_history.accuracy == eager_history.accuracy
+
+
+def test_a_loss_that_branches_on_values_cannot_be_traced() -> None:
+    """binary_cross_entropy checks and clamps with Python comparisons: frozen under tracing, so refused."""
+    with pytest.raises(TraceError, match="engine='eager'"):
+        train("traced", "batch", "sgd", loss=nn.losses.binary_cross_entropy)
