@@ -337,8 +337,6 @@ class Trainer:
 
     def _replay_batch_gradients(self, X_batch: list[Row], y_batch: list[Row]) -> tuple[list[float], list[Row]]:
         """`_accumulate_batch_gradients` by traced replay: row p of the replay holds [E_p, outputs of p]."""
-        import numpy as np
-
         if self._traced is None:
 
             def loss_and_outputs(x: list[Value], t: list[Value]) -> list[Value]:
@@ -351,9 +349,8 @@ class Trainer:
                 message = f"Trainer(engine='traced') cannot trace this model and loss: {exc}; use engine='eager'"
                 raise TraceError(message) from None
         rows = self._traced.forward(X_batch, y_batch)
-        dout = np.zeros_like(rows)
-        dout[:, 0] = 1.0 / len(X_batch)  # ∂E/∂E_p for the mean loss; the outputs are not differentiated
-        self._traced.backward(dout)
+        # ∂E/∂E_p = 1/B for the mean loss; the outputs are only read, not differentiated.
+        self._traced.backward([[1.0 / len(X_batch)] + [0.0] * (rows.shape[1] - 1)] * len(X_batch))
         return rows[:, 0].tolist(), rows[:, 1:].tolist()
 
     def _sampler(self, n: int) -> MiniBatchSampler:
