@@ -8,6 +8,7 @@ the labels of the nodes involved (like ``torch.autograd.detect_anomaly``).
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .errors import NonFiniteError
@@ -33,15 +34,21 @@ class detect_anomaly:
         mode.update()
 
 
-def label_path(node: Value, limit: int = 6) -> str:
-    """A short description of where a node sits: its label or its nearest labelled ancestors."""
+def label_path(node: Value, limit: int = 6, budget: int = 10_000) -> str:
+    """A short description of where a node sits: its label or its nearest labelled ancestors.
+
+    Breadth-first, visiting at most ``budget`` nodes: the message of an error in a graph
+    of a million unlabelled nodes must not take longer than the computation did.
+    """
     if node.label:
         return node.label
+    if not node._parents:
+        return "input" if node.requires_grad else "constant"
     found: list[str] = []
     seen: set[int] = set()
-    frontier = list(node._parents)
-    while frontier and len(found) < limit:
-        parent = frontier.pop(0)
+    frontier = deque(node._parents)
+    while frontier and len(found) < limit and len(seen) < budget:
+        parent = frontier.popleft()
         if id(parent) in seen:
             continue
         seen.add(id(parent))

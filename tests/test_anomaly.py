@@ -59,6 +59,20 @@ def test_forward_message_gives_label_path_of_unlabelled_inputs() -> None:
     assert "L1.N0.w1" in message and "L1.N0.w2" in message
 
 
+def test_label_path_search_is_bounded_in_huge_unlabelled_graphs() -> None:
+    """The label of a distant ancestor is looked for among at most 10,000 nodes: an error
+    message in a graph of a million unlabelled nodes must come at once, not after a search."""
+    x = Value(0.5, label="x")
+    near, far = x, x
+    for _ in range(100):
+        near = near * 1.0
+    for _ in range(20_000):
+        far = far * 1.0
+    assert anomaly_module.label_path(near) == "computed from x"
+    assert anomaly_module.label_path(far) == "unlabelled"
+    assert anomaly_module.label_path(Value(1.0, requires_grad=False)) == "constant"
+
+
 def test_backward_overflow_names_op_and_label_path() -> None:
     """y = 1e300 · log(x) at x = 1e-170: ∂y/∂x = 1e300 / x = 1e470 -> inf."""
     x = Value(1e-170, label="x")
