@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .errors import GradcheckError, InvalidArgumentError, InvalidTypeError
-from .functional import grad, no_grad
+from .functional import grad
 from .value import Value, as_float
 
 
@@ -46,8 +46,9 @@ def gradcheck(
     analytic = [float(g) for g in grad(output, variables)]
 
     def evaluate(at: list[float]) -> float:
-        with no_grad():
-            return fn(*[Value(x) for x in at]).data
+        # Recorded, not under no_grad: fn may itself call grad() (a derivative
+        # checked as a function), which needs the graph of its argument.
+        return fn(*[Value(x) for x in at]).data
 
     for i, a in enumerate(analytic):
         plus, minus = list(point), list(point)

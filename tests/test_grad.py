@@ -69,3 +69,14 @@ def test_grad_rejects_non_values() -> None:
         grad(3.0, [Value(1.0)])  # type: ignore[arg-type]
     with pytest.raises(InvalidTypeError, match=r"inputs\[1\] must be a Value, got float"):
         grad(Value(1.0) * 2, [Value(1.0), 2.0])  # type: ignore[list-item]
+
+
+def test_gradcheck_of_a_first_derivative_checks_the_second() -> None:
+    """gradcheck on x -> d(x³ sin x)/dx compares d²/dx² with finite differences of d/dx."""
+    from autograd import gradcheck
+
+    def derivative(x: Value) -> Value:
+        (d,) = grad(x**3 * x.sin(), [x], create_graph=True)
+        return d  # type: ignore[return-value]
+
+    assert gradcheck(derivative, [0.8])
