@@ -14,23 +14,26 @@ is cut into *groups*: the operations with the same rule at the same depth
 (level = 1 + the deepest parent's level, leaves at 0). Nodes of one level never
 depend on each other, so a whole group is one call of the rule's forward on
 (m, batch) blocks: parent j of every node in the group is gathered from ``S``
-(a strided slice when the parent slots are evenly spaced, a fancy index
-otherwise), and the group's outputs are written to consecutive rows. A 2-16-16-1
-MLP with its loss is ten groups, whatever the batch size.
+and the group's outputs are written to consecutive rows. Slots are numbered so
+that these gathers are mostly strided slices (views, no copy): a group's
+outputs are consecutive, and leaves are numbered in the order the groups read
+them. A 2-16-16-1 MLP with its loss is ten groups, whatever the batch size.
 
 Backward walks the groups in reverse with a second array ``G`` of the same
 shape, ∂(output)/∂(slot) per sample. For a group with outputs y and parents
 x_j, the rule's derivatives (the same `ops` rows, evaluated with `NumpyMath`)
-give the contributions ∂y/∂x_j · G[y], scattered into G[x_j]; when several
-nodes of the group share a parent (a hidden unit feeding every neuron of the
-next layer) the contributions are sorted by target once at trace time and
-summed with ``np.add.reduceat``. Finally each parameter's ``.grad`` receives
-its row of ``G`` summed over the batch: ∂E/∂w = Σ_p ∂E_p/∂w.
+give the contributions ∂y/∂x_j · G[y], added into G[x_j]. When several nodes of
+the group share a parent (a hidden unit feeds every neuron of the next layer)
+the repeats are summed first, by a reshape when the pattern is one block read
+again and again, else by ``np.add.reduceat`` over an order sorted once at trace
+time. Only gradients that can reach a parameter are computed. Finally each
+parameter's ``.grad`` receives its row of ``G`` summed over the batch:
+∂E/∂w = Σ_p ∂E_p/∂w.
 
-Errors: numpy runs with floating-point errors raised; when a group fails, the
-offending entries are evaluated again with the eager rules on plain floats,
-which raise the project's usual error (naming the op and the inputs), here
-with the sample index added. What eager mode lets through (an overflowing
+Errors: the rules run with numpy's floating-point errors raised; when a group
+fails, the offending entries are evaluated again with the eager rules on plain
+floats, which raise the project's usual error (naming the op and the inputs),
+here with the sample index added. What eager mode lets through (an overflowing
 product gives inf) the replay lets through too.
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
@@ -153,12 +156,12 @@ class NumpyMath:
 class _Group:
     """Nodes with one rule at one level, in slots ``start .. start+size-1``.
 
-    ``sources[j]`` selects parent j of every node (a slice or an index array).
-    ``wanted[j]`` says whether parent j's gradient can reach a parameter; the
-    contributions of the wanted parents, stacked, are added into G by ``scatter``.
+    ``sources[j]`` selects parent j of every node (a slice or an index array);
+    ``scatters`` lists (j, scatter) for the parents whose gradient can reach a
+    parameter: the only ones worth computing.
     """
 
-    __slots__ = ("rule", "start", "size", "parents", "sources", "wanted", "scatter")
+    __slots__ = ("rule", "start", "size", "parents", "sources", "scatters")
 
     def __init__(self, rule: Rule, start: int, parents: Any) -> None:
         self.rule = rule
@@ -166,32 +169,44 @@ class _Group:
         self.size = parents.shape[1]
         self.parents = parents  # (arity, size) slot numbers
         self.sources = [_slice_or_index(row) for row in parents]
-        self.wanted: list[bool] = []
-        self.scatter: _Scatter | None = None
+        self.scatters: list[tuple[int, _Scatter]] = []
 
 
 class _Scatter:
-    """Add an (m, batch) block of contributions into rows ``targets`` of G, duplicates summed."""
+    """Add an (m, batch) block of contributions into rows ``targets`` of G; a target may repeat.
 
-    __slots__ = ("targets", "order", "unique", "starts")
+    Repeats are summed first: by a reshape when the targets are one block of
+    slots read again and again (a dense layer: every neuron reads every unit
+    of the layer below), else by sorting once and ``np.add.reduceat``.
+    """
+
+    __slots__ = ("targets", "tiles", "order", "starts")
 
     def __init__(self, targets: Any) -> None:
         np = _numpy()
-        self.targets = _slice_or_index(targets)
-        self.order = None
-        if len(np.unique(targets)) < len(targets):
+        self.tiles = 0
+        self.order: Any = None
+        self.starts: Any = None
+        width = len(np.unique(targets))
+        tiles = len(targets) // width
+        if width == len(targets):
+            self.targets = _slice_or_index(targets)
+        elif tiles * width == len(targets) and (targets.reshape(tiles, width) == targets[:width]).all():
+            self.tiles = tiles
+            self.targets = _slice_or_index(targets[:width])
+        else:
             self.order = np.argsort(targets, kind="stable")
             ordered = targets[self.order]
-            first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-            self.unique = ordered[first]
-            self.starts = first
+            self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            self.targets = _slice_or_index(ordered[self.starts])
 
     def add(self, G: Any, block: Any) -> None:
-        if self.order is None:
-            G[self.targets] += block
-        else:
+        if self.tiles:
+            block = block.reshape(self.tiles, -1, block.shape[-1]).sum(axis=0)
+        elif self.order is not None:
             np = _numpy()
-            G[self.unique] += np.add.reduceat(block[self.order], self.starts, axis=0)
+            block = np.add.reduceat(block[self.order], self.starts, axis=0)
+        G[self.targets] += block
 
 
 def _slice_or_index(slots: Any) -> Any:
@@ -227,25 +242,27 @@ class Trace:
         self.shapes = shapes
         self.single_output = single_output
         order = _union_order(outputs)
-        slot: dict[Value, int] = {}
-        for x in inputs:
-            slot.setdefault(x, len(slot))
-        self.inputs = inputs
-        self.parameters = [v for v in order if not v._parents and v._rule is None and v not in slot]
-        for p in self.parameters:
-            slot[p] = len(slot)
-        constants = [v for v in order if v._rule is CONSTANT]
-        for c in constants:
-            slot[c] = len(slot)
-        self._constants = np.array([c.data for c in constants], dtype=float)
         level: dict[Value, int] = {}
         members: dict[tuple[int, Rule, int], list[Value]] = {}
         for v in order:
             if v._parents:
                 level[v] = 1 + max(level.get(p, 0) for p in v._parents)
                 members.setdefault((level[v], v._rule, len(v._parents)), []).append(v)  # type: ignore[arg-type]
+        keys = sorted(members, key=lambda k: k[0])
+        self.inputs = inputs
+        # Leaves are numbered in the order the groups read them (parent j of every
+        # node of a group side by side), so a group mostly reads a slice of S.
+        leaves: dict[Value, None] = {}
+        for key in keys:
+            for j in range(key[2]):
+                leaves.update((v._parents[j], None) for v in members[key] if not v._parents[j]._parents)
+        leaves.update((v, None) for v in order if not v._parents)
+        self.parameters = [v for v in leaves if v._rule is None and v not in inputs]
+        constants = [v for v in leaves if v._rule is CONSTANT]
+        slot = {v: i for i, v in enumerate([*inputs, *self.parameters, *constants])}
+        self._constants = np.array([c.data for c in constants], dtype=float)
         self.groups: list[_Group] = []
-        for key in sorted(members, key=lambda k: k[0]):
+        for key in keys:
             start = len(slot)
             for v in members[key]:
                 slot[v] = len(slot)
@@ -266,9 +283,7 @@ class Trace:
             reaches = needed[group.parents].any(axis=0)
             needed[group.start : group.start + group.size] = reaches
         for group in self.groups:
-            group.wanted = [bool(needed[row].any()) for row in group.parents]
-            if any(group.wanted):
-                group.scatter = _Scatter(group.parents[group.wanted].ravel())
+            group.scatters = [(j, _Scatter(row)) for j, row in enumerate(group.parents) if needed[row].any()]
 
     # -- replay ----------------------------------------------------------------
     def forward(self, *batches: Any) -> Any:
@@ -306,7 +321,7 @@ class Trace:
         n = S.shape[1]
         G = np.zeros_like(S)
         np.add.at(G, self._outputs, self._output_gradient(dout, n))
-        with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
+        with np.errstate(all="ignore"):
             for group, inputs in zip(reversed(self.groups), reversed(gathered)):
                 self._run_backward(group, inputs, S, G)
         p0 = len(self.inputs)
@@ -342,35 +357,21 @@ class Trace:
 
     def _run_backward(self, group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
         np = _numpy()
-        if group.scatter is None:
+        if not group.scatters:
             return
         rule = group.rule
         y = S[group.start : group.start + group.size]
         g = G[group.start : group.start + group.size]
-        try:
-            local = rule.derivative(NumpyMath, *inputs, y)
-            contributions = [d * g for d, wanted in zip(local, group.wanted) if wanted]
-        except FloatingPointError:
-            with np.errstate(all="ignore"):
+        # Only the derivatives can fail as in eager mode; products and sums of
+        # gradients overflow to inf silently there, and so they do here.
+        with np.errstate(divide="raise", over="raise", invalid="raise"):
+            try:
                 local = rule.derivative(NumpyMath, *inputs, y)
-                contributions = [d * g for d, wanted in zip(local, group.wanted) if wanted]
-            suspects = np.zeros(y.shape, dtype=bool)
-            for block in (*local, *contributions):
-                suspects |= ~np.isfinite(block)
-            for i, s in _entries(suspects):
-                xs = [float(x[i, s]) for x in inputs]
-                try:
-                    rule.derivative(FloatMath, *xs, float(y[i, s]))
-                except (ArithmeticError, ValueError) as exc:
-                    error = derivative_error(rule, xs, exc)
-                    raise type(error)(f"{error} (traced replay, sample {s})") from None
-                if mode.anomaly:
-                    raise NonFiniteError(
-                        f"anomaly in backward: a non-finite gradient flowing through "
-                        f"{rule.name}({', '.join(map(repr, xs))}) (traced replay, sample {s}, output grad "
-                        f"{float(g[i, s])!r}); check the inputs or guard the operation"
-                    ) from None
-        group.scatter.add(G, contributions[0] if len(contributions) == 1 else np.concatenate(contributions))
+            except FloatingPointError:
+                local = _diagnose_derivative(rule, inputs, y)
+        for j, scatter in group.scatters:
+            d = local[j]
+            scatter.add(G, g if type(d) is float and d == 1.0 else d * g)
 
     # -- argument checks ---------------------------------------------------------
     def _batch_inputs(self, batches: tuple[Any, ...]) -> Any:
@@ -484,6 +485,24 @@ def _union_order(outputs: list[Value]) -> list[Value]:
                 seen.add(v)
                 order.append(v)
     return order
+
+
+def _diagnose_derivative(rule: Rule, inputs: list[Any], y: Any) -> Any:
+    """Raise the eager error for the first sample where a derivative of ``rule`` fails, if eager mode would."""
+    np = _numpy()
+    with np.errstate(all="ignore"):
+        local = rule.derivative(NumpyMath, *inputs, y)
+    suspects = np.zeros(y.shape, dtype=bool)
+    for d in local:
+        suspects |= ~np.isfinite(d)
+    for i, s in _entries(suspects):
+        xs = [float(x[i, s]) for x in inputs]
+        try:
+            rule.derivative(FloatMath, *xs, float(y[i, s]))
+        except (ArithmeticError, ValueError) as exc:
+            error = derivative_error(rule, xs, exc)
+            raise type(error)(f"{error} (traced replay, sample {s})") from None
+    return local
 
 
 def _entries(suspects: Any) -> list[tuple[int, int]]:
