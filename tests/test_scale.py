@@ -196,3 +196,27 @@ def test_grad_and_create_graph_leave_nothing_behind(traced_memory: None) -> None
     assert allocated() - before > 10 * FREE_LIST_ALLOWANCE
     del y, dy
     assert allocated() - before < FREE_LIST_ALLOWANCE
+
+
+def test_training_memory_does_not_grow_with_epochs(traced_memory: None) -> None:
+    """Each sample's graph is dropped after its backward pass, so 60 epochs leave no more
+    behind, and need no higher peak, than 10. A graph kept per sample would be about
+    2 MB more (measured with a loss that keeps its graphs); free lists and caches
+    make a few hundred kB of noise either way."""
+    import nn
+
+    X, y = nn.data.moons(8, noise=0.1, seed=0)
+
+    def retained_and_peak(epochs: int) -> tuple[int, int]:
+        model = nn.MLP(2, [4, 1], activation="tanh", seed=0)
+        trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), batch_size=4)
+        tracemalloc.reset_peak()
+        before = allocated()
+        trainer.fit(X, y, epochs=epochs, progress=False)
+        current, peak = tracemalloc.get_traced_memory()
+        return current - before, peak - before
+
+    retained_and_peak(10)  # warm-up
+    short, long = retained_and_peak(10), retained_and_peak(60)
+    assert long[0] - short[0] < 500_000
+    assert long[1] - short[1] < 500_000
