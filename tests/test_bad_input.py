@@ -471,3 +471,22 @@ def test_a_diverging_command_line_run_fails_with_the_reason(
     assert code == 1
     error = capsys.readouterr().err
     assert re.search(r"python -m nn: error: training diverged at epoch \d+.*smaller learning rate", error)
+
+
+def test_labels_full_of_dot_and_html_syntax_are_drawn_verbatim(dot_program: str) -> None:
+    """A label is data, not markup: quotes, braces, bars, angle brackets and newlines
+    must neither break Graphviz's parser nor inject nodes."""
+    import subprocess
+
+    from autograd.draw import draw_graph
+
+    hostile = 'a"b<c>{d}|e\\ &amp; ]; digraph { x [label="pwn'
+    x = Value(1.0, label=hostile)
+    y = (x * 2).tanh()
+    y.label = "</TD></TR></TABLE>>]; z [label=\"pwn\n"
+    y.backward()
+    source = draw_graph(y).source
+    result = subprocess.run([dot_program, "-Tplain"], input=source.encode(), capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    node_lines = [line for line in result.stdout.decode().splitlines() if line.startswith("node ")]
+    assert len(node_lines) == 6  # x, 2, x·2, its op, tanh and its op: nothing injected
