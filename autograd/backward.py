@@ -49,7 +49,7 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
         push(node)
         push(None)
         for parent in parents:
-            if parent not in expanded and (leaves or parent._parents):
+            if (leaves or parent._parents) and parent not in expanded:
                 push(parent)
     return order
 
@@ -78,20 +78,22 @@ def accumulate_gradients(order: list[Value]) -> None:
         _accumulate_checked(order)
         return
     node = None
+    m = FloatMath  # a local name: this loop runs once per node
     try:
         # Specialised by arity: unpacking a known number of parents and
         # derivatives is what makes this loop fast.
         for node in reversed(order):
             parents = node._parents
             g = node.grad
-            if len(parents) == 2:
+            arity = len(parents)
+            if arity == 2:
                 a, b = parents
-                da, db = node._rule.derivative(FloatMath, a.data, b.data, node.data)  # type: ignore[union-attr]
+                da, db = node._rule.derivative(m, a.data, b.data, node.data)  # type: ignore[union-attr]
                 a.grad += da * g
                 b.grad += db * g
-            elif len(parents) == 1:
+            elif arity == 1:
                 (a,) = parents
-                (da,) = node._rule.derivative(FloatMath, a.data, node.data)  # type: ignore[union-attr]
+                (da,) = node._rule.derivative(m, a.data, node.data)  # type: ignore[union-attr]
                 a.grad += da * g
             else:
                 _accumulate_node(node)

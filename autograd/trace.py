@@ -371,7 +371,16 @@ class Trace:
                 local = _diagnose_derivative(rule, inputs, y)
         for j, scatter in group.scatters:
             d = local[j]
-            scatter.add(G, g if type(d) is float and d == 1.0 else d * g)
+            block = g if type(d) is float and d == 1.0 else d * g
+            if mode.anomaly and not np.isfinite(block).all():
+                i, s = _entries(~np.isfinite(block))[0]
+                xs = ", ".join(repr(float(x[i, s])) for x in inputs)
+                raise NonFiniteError(
+                    f"anomaly in backward: a non-finite gradient flowing through {rule.name}({xs}) "
+                    f"(traced replay, sample {s}, output grad {float(g[i, s])!r}); "
+                    "check the inputs or guard the operation"
+                )
+            scatter.add(G, block)
 
     # -- argument checks ---------------------------------------------------------
     def _batch_inputs(self, batches: tuple[Any, ...]) -> Any:

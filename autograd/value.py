@@ -345,7 +345,11 @@ def sum_values(values: Iterable[Operand]) -> Value:
         raise InvalidTypeError(
             f"sum_values: expected an iterable of Values or numbers, got {type(values).__name__}"
         ) from None
-    parents = tuple(v if type(v) is Value else constant(v, "sum") for v in items)
+    parents: tuple[Value, ...] = tuple(items)  # type: ignore[arg-type]
+    for v in parents:
+        if type(v) is not Value:  # numbers among the values: wrap them (rare, so not first)
+            parents = tuple(v if type(v) is Value else constant(v, "sum") for v in parents)
+            break
     if not parents:
         raise InvalidArgumentError("sum_values: needs at least one value, got none")
     if len(parents) == 1:
