@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import nn
 from autograd import Value, sum_values
+from autograd.errors import ModelFileError
 from nn.interop import torch_key
 
 # Property tests that take the `torch` fixture: the fixture is session-scoped, so
@@ -317,3 +318,71 @@ def test_any_exported_model_computes_the_same_outputs_and_gradients(
             pairs += list(zip([w.grad for w in neuron.w], weight_grads[k]))
             pairs.append((neuron.b.grad, bias_grads[k]))
     assert all(close(a, b, rel=1e-12, abs_tol=1e-12) for a, b in pairs), pairs
+
+
+# -- fuzzing the model loader ----------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def good_model_document() -> dict[str, Any]:
+    model = nn.MLP(2, [3, 1], seed=0)
+    return {"format": "textbook-autograd.mlp", "version": 1, "config": model.config(), "state": model.state_dict()}
+
+
+def paths_in(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON document (dict keys and list indices), the root included."""
+    found = [prefix]
+    children: Any = []
+    if isinstance(document, dict):
+        children = document.items()
+    elif isinstance(document, list):
+        children = enumerate(document)
+    for key, child in children:
+        found += paths_in(child, (*prefix, key))
+    return found
+
+
+def load_outcome(content: bytes) -> str:
+    """Load ``content`` as a model file: "ok", or "refused" for a ModelFileError. Anything
+    else (a bare exception from deep inside) propagates and fails the test."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory, "model.json")
+        path.write_bytes(content)
+        try:
+            nn.MLP.load(path)
+        except ModelFileError:
+            return "refused"
+        return "ok"
+
+
+@settings(max_examples=50, deadline=None)
+@given(document=json_values)
+def test_any_json_document_is_refused_with_model_file_error(document: Any) -> None:
+    assert load_outcome(json.dumps(document).encode()) == "refused"
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data(), replacement=json_values)
+def test_a_good_file_with_any_part_replaced_loads_or_is_refused_cleanly(data: st.DataObject, replacement: Any) -> None:
+    document = good_model_document()
+    path = data.draw(st.sampled_from(paths_in(document)[1:]))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = replacement
+    load_outcome(json.dumps(document).encode())
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_a_good_file_with_bytes_cut_or_inserted_loads_or_is_refused_cleanly(data: st.DataObject) -> None:
+    content = json.dumps(good_model_document()).encode()
+    start = data.draw(st.integers(0, len(content)))
+    end = data.draw(st.integers(start, min(len(content), start + 20)))
+    inserted = data.draw(st.binary(max_size=8))
+    load_outcome(content[:start] + inserted + content[end:])
