@@ -386,3 +386,30 @@ def test_a_good_file_with_bytes_cut_or_inserted_loads_or_is_refused_cleanly(data
     end = data.draw(st.integers(start, min(len(content), start + 20)))
     inserted = data.draw(st.binary(max_size=8))
     load_outcome(content[:start] + inserted + content[end:])
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data(), replacement=json_values, name=st.sampled_from(["sgd", "rprop", "adam"]))
+def test_an_optimizer_state_with_any_part_replaced_loads_or_is_refused_cleanly(
+    data: st.DataObject, replacement: Any, name: str
+) -> None:
+    """Resuming from a corrupt optimizer state: ModelFileError, and the optimizer unchanged."""
+    params = [Value(0.5), Value(-1.0)]
+    optimizer = nn.optim.OPTIMIZERS[name](params, **({"lr": 0.1} if name == "sgd" else {}))
+    for p in params:
+        p.grad = 0.3
+    optimizer.step()
+    state = json.loads(json.dumps(optimizer.state_dict()))
+    before = json.dumps(optimizer.state_dict())
+    path = data.draw(st.sampled_from(paths_in(state)))
+    if path:
+        parent = state
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = replacement
+    else:
+        state = replacement
+    try:
+        optimizer.load_state_dict(state)
+    except ModelFileError:
+        assert json.dumps(optimizer.state_dict()) == before
