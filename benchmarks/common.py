@@ -22,21 +22,24 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def median_seconds(run: Callable[[], Any], repeats: int, inner: int = 1) -> float:
-    """Median over ``repeats`` samples of the wall time of one ``run()``; a sample averages ``inner`` calls.
+def median_seconds(contestants: dict[str, tuple[Callable[[], Any], int]], repeats: int) -> dict[str, float]:
+    """Median wall time of one call of each contestant ``name: (run, inner)``.
 
-    Garbage from the previous sample is collected before the clock starts, so a
-    graph with reference cycles (micrograd's closures) is not charged to the
-    next one; the collector stays on while timing, as for any user.
+    The contestants take turns, ``repeats`` rounds, so a change of machine load
+    touches all of them alike; a turn times ``inner`` calls and divides.
+    Garbage from the previous turn is collected before the clock starts (a
+    graph with reference cycles, like micrograd's, is not charged to the next
+    contestant); the collector stays on while timing, as for any user.
     """
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in contestants}
     for _ in range(repeats):
-        gc.collect()
-        start = time.perf_counter()
-        for _ in range(inner):
-            run()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times)
+        for name, (run, inner) in contestants.items():
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(inner):
+                run()
+            times[name].append((time.perf_counter() - start) / inner)
+    return {name: statistics.median(samples) for name, samples in times.items()}
 
 
 def optional(module: str) -> ModuleType | None:

@@ -112,14 +112,18 @@ def run(repeats: int = 5) -> dict[str, Any]:
     check_traced_matches_eager(X, y)
     results: dict[str, Any] = {"samples": SAMPLES, "sizes": [2, *SIZES]}
     model = make_model()
-    results["eager_s"] = median_seconds(lambda: eager_step(model, X, y), repeats)
-    traced = traced_stepper(make_model(), X, y)
-    results["traced_s"] = median_seconds(traced, repeats, inner=50)
-    results["micrograd_s"] = (
-        median_seconds(micrograd_stepper(X, y), max(3, repeats // 2)) if optional("micrograd") else None
-    )
+    contestants = {
+        "eager": (lambda: eager_step(model, X, y), 1),
+        "traced": (traced_stepper(make_model(), X, y), 50),
+    }
+    if optional("micrograd"):
+        contestants["micrograd"] = (micrograd_stepper(X, y), 1)
     torch = optional("torch")
-    results["torch_s"] = median_seconds(torch_stepper(torch, X, y), repeats, inner=50) if torch else None
+    if torch:
+        contestants["torch"] = (torch_stepper(torch, X, y), 50)
+    times = median_seconds(contestants, repeats)
+    for name in ("eager", "traced", "micrograd", "torch"):
+        results[f"{name}_s"] = times.get(name)
     results["eager_speedup_vs_micrograd"] = ratio(results["micrograd_s"], results["eager_s"])
     results["traced_speedup_vs_micrograd"] = ratio(results["micrograd_s"], results["traced_s"])
     results["traced_over_torch"] = ratio(results["traced_s"], results["torch_s"])
