@@ -290,6 +290,8 @@ class Trainer:
             batch_losses, outputs = self._accumulate_batch_gradients(X_batch, y_batch)
         except OverflowError as exc:
             raise self._diverged(epoch, batch, f"a value overflowed ({exc})") from exc
+        except NonFiniteError as exc:  # from detect_anomaly, naming the op: the model is restored all the same
+            raise self._diverged(epoch, batch, str(exc)) from exc
         loss = sum(batch_losses) / len(batch_losses)
         if not math.isfinite(loss):
             raise self._diverged(epoch, batch, f"the loss is {loss}")

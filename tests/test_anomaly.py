@@ -299,3 +299,15 @@ def test_traced_replay_reports_a_non_finite_gradient_under_detect_anomaly() -> N
         replay.forward([1.0])
         with pytest.raises(NonFiniteError, match=r"backward.*log\(1e-170\).*sample 0"):
             replay.backward()
+
+
+def test_divergence_under_detect_anomaly_names_the_op_and_still_restores_the_model() -> None:
+    """x = 1e200, t = 0, w = 1e-200, η = 1: epoch 1 gives o = 1 (finite), ∂E/∂w = 2·o·x = 2e200,
+    so w becomes 1e-200 - 2e200 = -2e200 and epoch 2 computes w·x = -2e400 -> -inf. The anomaly
+    names that product; the trainer still hands back w = 1e-200, b = 0 (the last finite model)."""
+    model = line_model(1e-200, 0.0)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=1.0), mode="batch")
+    message = r"training diverged at epoch 2, batch 1: anomaly in forward: mul\(L1.N0.w1=-2e\+200, const=1e\+200\)"
+    with detect_anomaly(), pytest.raises(NonFiniteError, match=message + ".*restored"):
+        trainer.fit([[1e200]], [0.0], epochs=5, progress=False)
+    assert model.state_dict() == {"layers.0.weight": [[1e-200]], "layers.0.bias": [0.0]}
