@@ -311,3 +311,38 @@ def test_divergence_under_detect_anomaly_names_the_op_and_still_restores_the_mod
     with detect_anomaly(), pytest.raises(NonFiniteError, match=message + ".*restored"):
         trainer.fit([[1e200]], [0.0], epochs=5, progress=False)
     assert model.state_dict() == {"layers.0.weight": [[1e-200]], "layers.0.bias": [0.0]}
+
+
+# Every way of making a node, fed one infinite input (made before the block, where the engine
+# follows IEEE-754): under detect_anomaly each must refuse its non-finite result. This guards
+# the fast paths of the engine, which skip the check when anomaly detection is off.
+MAKERS_OF_NON_FINITE = {
+    "add": lambda big: big + 1.0,
+    "radd": lambda big: 1.0 + big,
+    "sub": lambda big: big - 1.0,
+    "rsub": lambda big: 1.0 - big,
+    "mul": lambda big: big * 2.0,
+    "rmul": lambda big: 2.0 * big,
+    "div": lambda big: big / 2.0,
+    "rdiv-by-tiny": lambda big: 1.0 / Value(5e-324),  # 2e323 overflows to inf
+    "div-by-tiny": lambda big: Value(1.0) / 5e-324,
+    "neg": lambda big: -big,
+    "abs": lambda big: abs(-big),
+    "exp": lambda big: big.exp(),
+    "log": lambda big: big.log(),
+    "sqrt": lambda big: big.sqrt(),
+    "relu": lambda big: big.relu(),
+    "leaky_relu": lambda big: big.leaky_relu(0.1),
+    "softplus": lambda big: big.softplus(),
+    "pow-number": lambda big: big**2,
+    "pow-value": lambda big: big ** Value(2.0),
+    "sum_values": lambda big: sum_values([big, Value(1.0)]),
+}
+
+
+@pytest.mark.parametrize("make", MAKERS_OF_NON_FINITE.values(), ids=list(MAKERS_OF_NON_FINITE))
+def test_every_operation_is_checked_under_detect_anomaly(make) -> None:
+    big = Value(1e308, label="big") * 10.0  # inf
+    assert not math.isfinite(make(big).data)  # off: IEEE-754 lets it through
+    with detect_anomaly(), pytest.raises(NonFiniteError, match="anomaly in forward"):
+        make(big)
