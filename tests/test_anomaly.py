@@ -346,3 +346,32 @@ def test_every_operation_is_checked_under_detect_anomaly(make) -> None:
     assert not math.isfinite(make(big).data)  # off: IEEE-754 lets it through
     with detect_anomaly(), pytest.raises(NonFiniteError, match="anomaly in forward"):
         make(big)
+
+
+# Each graph has ∂y/∂x >= 2 at the point given (or x reached twice), so back-propagating the seed
+# 1e308 overflows in the gradient flowing into x: the backward pass must name it under detect_anomaly.
+GRADIENTS_OVERFLOWING = {
+    "add-twice": (1.0, lambda x: x + x),
+    "sub": (1.0, lambda x: x - (-x)),
+    "sum_values-twice": (1.0, lambda x: sum_values([x, x])),
+    "mul": (1.0, lambda x: x * 2.0),
+    "div": (1.0, lambda x: x / 0.5),
+    "pow-number": (1.0, lambda x: x**2),  # 2x
+    "pow-value-exponent": (1.0, lambda x: Value(10.0) ** x),  # 10^x·log 10
+    "exp": (1.0, lambda x: x.exp()),  # e
+    "log": (0.5, lambda x: x.log()),  # 1/x = 2
+    "sqrt": (0.01, lambda x: x.sqrt()),  # 1/(2√x) = 5
+    "tanh-and-x": (0.0, lambda x: x.tanh() + x),  # 1 - tanh²(0) + 1 = 2
+}
+
+
+@pytest.mark.parametrize("point, make", GRADIENTS_OVERFLOWING.values(), ids=list(GRADIENTS_OVERFLOWING))
+def test_every_backward_path_is_checked_under_detect_anomaly(point: float, make) -> None:
+    x = Value(point, label="x")
+    make(x).backward(1e308)
+    assert x.grad == math.inf  # off: IEEE-754 lets it through
+    with detect_anomaly():
+        x = Value(point, label="x")
+        y = make(x)
+        with pytest.raises(NonFiniteError, match=r"anomaly in backward.*into x"):
+            y.backward(1e308)
