@@ -20,10 +20,11 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
     With ``leaves=False`` only the nodes made by an operation are listed: all
     the backward pass needs, and much shorter when most nodes are inputs.
 
-    Depth-first search with an explicit stack. Expanding a node pushes the node
-    back under a ``None`` marker, then its parents on top; when the marker
-    comes off the stack all the parents are listed, so the node is listed
-    next. A node found again on another path (``b = a + a``) is skipped.
+    Depth-first search with an explicit stack. Expanding a node whose parents
+    are not all listed yet pushes the node back under a ``None`` marker, then
+    those parents on top; when the marker comes off the stack all the parents
+    are listed, so the node is listed next. A node found again on another path
+    (``b = a + a``) is skipped.
     Value keeps identity hashing (it does not define ``__eq__``), so the nodes
     themselves key the ``expanded`` set.
     """
@@ -42,15 +43,16 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
         if node in expanded:
             continue
         expand(node)
-        parents = node._parents
-        if not parents:
-            emit(node)
-            continue
-        push(node)
-        push(None)
-        for parent in parents:
+        waiting = False
+        for parent in node._parents:
             if (leaves or parent._parents) and parent not in expanded:
+                if not waiting:
+                    push(node)
+                    push(None)
+                    waiting = True
                 push(parent)
+        if not waiting:  # a leaf, or every parent is listed already
+            emit(node)
     return order
 
 
