@@ -111,6 +111,19 @@ def test_a_million_nodes_where_every_node_is_reached_along_two_paths() -> None:
     assert dx == pytest.approx(1.0000001**n, rel=1e-9)
 
 
+@pytest.mark.slow
+def test_second_derivative_through_a_million_deep_chain() -> None:
+    """y = x·r^n, n = 10^6: grad(create_graph=True) records ∂y/∂x = r^n as a second
+    graph of the same depth; differentiating it again gives ∂²y/∂x∂r = n·r^(n-1)."""
+    n = MILLION
+    x, r = Value(0.5, label="x"), Value(1.0000001, label="r")
+    (dy_dx,) = grad(product_chain(x, r, n), [x], create_graph=True)
+    assert isinstance(dy_dx, Value)
+    assert dy_dx.data == pytest.approx(1.0000001**n, rel=1e-9)
+    (d2y,) = grad(dy_dx, [r])
+    assert d2y == pytest.approx(n * 1.0000001 ** (n - 1), rel=1e-9)
+
+
 @pytest.fixture(scope="module")
 def million_chain() -> tuple[Value, Value, Value]:
     """x, r and y = x·r^(10^6), built once for the tests that only read it."""
