@@ -23,6 +23,7 @@ import pytest
 
 import nn
 from autograd import Value, detect_anomaly, grad, gradcheck, no_grad, sum_values
+from autograd.draw import draw_graph
 from autograd.errors import (
     AutogradError,
     DivisionByZeroError,
@@ -198,6 +199,16 @@ API_CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("dataset-noise-nan", lambda: nn.data.circles(10, noise=NAN), InvalidArgumentError, r"circles \(noise\).*nan"),
     ("split-mismatched", lambda: nn.data.train_test_split([[1.0]] * 3, [0.0] * 2), ShapeError,
      r"train_test_split: 3 inputs but 2 targets"),
+    # -- drawing
+    ("draw-not-a-value", lambda: draw_graph(1.0), InvalidTypeError, r"draw_graph: root must be a Value, got float"),
+    ("draw-max-nodes-zero", lambda: draw_graph(Value(1.0), max_nodes=0), InvalidArgumentError,
+     r"max_nodes must be an int >= 1, got 0"),
+    ("draw-unknown-direction", lambda: draw_graph(Value(1.0), rankdir="XY"), InvalidArgumentError,
+     r"rankdir must be 'LR' or 'TB', got 'XY'"),
+    ("draw-too-many-nodes", lambda: draw_graph(sum_values([Value(float(i)) for i in range(600)])), InvalidArgumentError,
+     r"more than 500 nodes"),
+    ("draw-network-too-many-weights", lambda: nn.draw_network(nn.MLP(2, [100, 100, 1], seed=0)), InvalidArgumentError,
+     r"10300 weights, more than max_edges=2000"),
     # -- interop
     ("to-torch-not-a-model", lambda: nn.to_torch("model"), InvalidTypeError, r"expected an nn.MLP, got str"),
 ]
