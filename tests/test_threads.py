@@ -18,6 +18,7 @@ import pytest
 
 import nn
 from autograd import Value, is_grad_enabled, no_grad
+from nn.trainer import ENGINES
 
 TIMEOUT = 60
 
@@ -132,19 +133,20 @@ def test_backward_in_parallel_threads_on_separate_graphs() -> None:
         assert grad_value == pytest.approx(expected, rel=1e-10, abs=1e-10)
 
 
-def train(model_seed: int, mode: str) -> tuple[dict[str, Any], list[float]]:
+def train(model_seed: int, mode: str, engine: str = "eager") -> tuple[dict[str, Any], list[float]]:
     """Train a small MLP on 40 moons points for 3 epochs; the model's state and the loss history."""
     X, y = nn.data.moons(40, noise=0.1, seed=model_seed)
     model = nn.MLP(2, [4, 1], activation="tanh", output_activation="sigmoid", seed=model_seed)
     optimizer = nn.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
-    trainer = nn.Trainer(model, optimizer, mode=mode, batch_size=8, seed=model_seed)
+    trainer = nn.Trainer(model, optimizer, mode=mode, batch_size=8, seed=model_seed, engine=engine)
     history = trainer.fit(X, y, epochs=3, progress=False)
     return model.state_dict(), history.loss
 
 
-def test_two_models_trained_in_two_threads_match_sequential_runs() -> None:
-    sequential = [train(1, "minibatch"), train(2, "online")]
-    parallel = run_in_threads(lambda: train(1, "minibatch"), lambda: train(2, "online"))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_two_models_trained_in_two_threads_match_sequential_runs(engine: str) -> None:
+    sequential = [train(1, "minibatch", engine), train(2, "online", engine)]
+    parallel = run_in_threads(lambda: train(1, "minibatch", engine), lambda: train(2, "online", engine))
     assert parallel == sequential  # exact: same floats in the same order
 
 
