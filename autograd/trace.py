@@ -257,7 +257,8 @@ class Trace:
             for j in range(key[2]):
                 leaves.update((v._parents[j], None) for v in members[key] if not v._parents[j]._parents)
         leaves.update((v, None) for v in order if not v._parents)
-        self.parameters = [v for v in leaves if v._rule is None and v not in inputs]
+        traced_inputs = set(inputs)
+        self.parameters = [v for v in leaves if v._rule is None and v not in traced_inputs]
         constants = [v for v in leaves if v._rule is CONSTANT]
         slot = {v: i for i, v in enumerate([*inputs, *self.parameters, *constants])}
         self._constants = np.array([c.data for c in constants], dtype=float)
