@@ -441,8 +441,8 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
     """Record ``fn``'s graph once; replay it over batches with `Trace.forward` / `Trace.backward`.
 
     Each example gives one positional argument of ``fn``: a list of numbers
-    becomes a list of Values, a number a single Value. ``fn`` returns a Value
-    or a list of Values.
+    becomes a list of Values, a number a single Value. ``fn`` runs once on the
+    examples (so they must be valid inputs) and returns a Value or a list of Values.
 
     >>> w = Value(3.0)
     >>> step = trace(lambda x: w * x[0] + x[1], example=[0.0, 0.0])

@@ -346,7 +346,7 @@ class Trainer:
                 return [self.loss(output, t), *(output if isinstance(output, list) else [output])]
 
             try:
-                self._traced = trace(loss_and_outputs, [0.0] * self.model.nin, [0.0] * self.model.nouts[-1])
+                self._traced = trace(loss_and_outputs, X_batch[0], y_batch[0])  # a sample the loss accepts
             except TraceError as exc:
                 message = f"Trainer(engine='traced') cannot trace this model and loss: {exc}; use engine='eager'"
                 raise TraceError(message) from None
