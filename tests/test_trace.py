@@ -12,7 +12,10 @@ import math
 import threading
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from op_cases import CASES, OpCase
+from test_engine_properties import build, step
 
 import nn
 from autograd import Trace, Value, no_grad, ops, sum_values, trace
@@ -308,3 +311,30 @@ def test_a_loss_that_branches_on_values_cannot_be_traced() -> None:
     """binary_cross_entropy checks and clamps with Python comparisons: frozen under tracing, so refused."""
     with pytest.raises(TraceError, match="engine='eager'"):
         train("traced", "batch", "sgd", loss=nn.losses.binary_cross_entropy)
+
+
+# -- random graphs ----------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    weights=st.lists(st.floats(-2.0, 2.0), min_size=1, max_size=3),
+    batch=st.lists(st.lists(st.floats(-2.0, 2.0), min_size=2, max_size=2), min_size=1, max_size=5),
+    program=st.lists(step, min_size=1, max_size=12),
+)
+def test_random_graphs_replay_like_eager(
+    weights: list[float], batch: list[list[float]], program: list[tuple[str, int, int]]
+) -> None:
+    """Random graphs from the op table (shared subexpressions, repeated parents) mixing
+    parameters and traced inputs. Summation order may differ from eager accumulation
+    (sorted scatters), hence 1e-10 rather than the 1e-12 of single ops."""
+    params = [Value(w) for w in weights]
+    fn = lambda x: build(program, [*params, *x], [])  # noqa: E731
+    expected_out, expected_grads = eager_per_sample(fn, params, batch)
+    assume(all(math.isfinite(v) for v in [*expected_out, *expected_grads]))
+    for p in params:
+        p.zero_grad()
+    step_ = trace(fn, example=batch[0])
+    np.testing.assert_allclose(step_.forward(batch), expected_out, rtol=1e-10, atol=1e-10)
+    step_.backward()
+    np.testing.assert_allclose([p.grad for p in params], expected_grads, rtol=1e-10, atol=1e-10)
