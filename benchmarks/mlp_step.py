@@ -143,7 +143,7 @@ def report(r: dict[str, Any]) -> str:
             "speed-up over micrograd",
             fmt_ratio(r["eager_speedup_vs_micrograd"]),
             fmt_ratio(r["traced_speedup_vs_micrograd"]),
-            "1x",
+            "1x" if r["micrograd_s"] else "-",
             fmt_ratio(ratio(r["micrograd_s"], r["torch_s"])),
         ],
         ["time / PyTorch's", fmt_ratio(ratio(r["eager_s"], r["torch_s"])), fmt_ratio(r["traced_over_torch"]),

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one run each instead of medians (smoke test)")
     args = parser.parse_args(argv)
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 5
     started = time.time()
     results: dict[str, Any] = {
         "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("## Engine: build + backward (issue 2)\n")
     results["engine"] = engine.main(repeats)
     print("\n## Training step (issue 5)\n")
-    results["mlp_step"] = mlp_step.main(2 * repeats + 1)
+    results["mlp_step"] = mlp_step.main(2 * repeats - 1)
     results["seconds"] = round(time.time() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{results['command']} in {results['seconds']} s on {results['machine']}; written to {RESULTS.name}")
