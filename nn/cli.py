@@ -176,14 +176,13 @@ def train(args: argparse.Namespace) -> int:
             return _fail(f"cannot create --out directory {args.out}: {exc.strerror or exc}")
     X_train, y_train, X_test, y_test = load_dataset(args)
     model = MLP(2, [*args.hidden, 1], args.activation, args.output_activation, args.init, seed=args.seed)
-    trainer = Trainer(
-        model, make_optimizer(args, model), losses.LOSSES[args.loss], args.mode, args.batch_size, seed=args.seed
-    )
+    optimizer = make_optimizer(args, model)
+    trainer = Trainer(model, optimizer, losses.LOSSES[args.loss], args.mode, args.batch_size, seed=args.seed)
     layers = "-".join(str(n) for n in [model.nin, *model.nouts])
     print(
         f"{args.dataset}: {len(X_train)} training / {len(X_test)} test samples; MLP {layers} "
         f"({args.activation}, output {args.output_activation}), {model.nparameters} parameters; "
-        f"{args.optimizer} lr={args.lr:g}, {args.mode} mode, {args.epochs} epochs"
+        f"{optimizer!r}, {args.mode} mode, {args.epochs} epochs"
     )
     validation = None if args.dataset == "xor" else (X_test, y_test)
     started = time.perf_counter()

@@ -33,6 +33,10 @@ class Optimizer:
     def hyperparameters(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
+
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0 (gradients accumulate across backward calls)."""
         for p in self.params:

@@ -21,7 +21,7 @@ SMALL_MOONS = ["--dataset", "moons", "--samples", "40", "--hidden", "4", "--epoc
 def test_train_with_no_options_learns_xor(capsys):
     assert cli.main(["train", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "MLP 2-2-1 (sigmoid, output sigmoid)" in out and "sgd lr=0.5" in out
+    assert "MLP 2-2-1 (sigmoid, output sigmoid)" in out and "SGD(9 parameters, lr=0.5, momentum=0.9" in out
     assert "accuracy 100.0%" in out
 
 
