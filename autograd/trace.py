@@ -34,7 +34,8 @@ Errors: the rules run with numpy's floating-point errors raised; when a group
 fails, the offending entries are evaluated again with the eager rules on plain
 floats, which raise the project's usual error (naming the op and the inputs),
 here with the sample index added. What eager mode lets through (an overflowing
-product gives inf) the replay lets through too.
+product gives inf) the replay lets through too, except under `detect_anomaly`,
+where the first non-finite value or gradient raises `NonFiniteError` as eagerly.
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
