@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from op_cases import CASES, OpCase
-from test_engine_properties import build, step
+from test_engine_properties import build
+from test_engine_properties import step as program_step
 
 import nn
 from autograd import Trace, Value, no_grad, ops, sum_values, trace
@@ -32,7 +34,7 @@ from autograd.errors import (
 np = pytest.importorskip("numpy")
 
 
-def scaled_case(case: OpCase, weights: list[Value]) -> object:
+def scaled_case(case: OpCase, weights: list[Value]) -> Callable[[list[Value]], Value]:
     """f(x) = op(w_1·x_1, ..., w_k·x_k) · w_out: gradients reach every weight through the op."""
     *w_in, w_out = weights
     return lambda x: case.engine(*[w * xi for w, xi in zip(w_in, x)]) * w_out
@@ -43,13 +45,15 @@ def batch_for(case: OpCase) -> list[list[float]]:
     return [list(p) for p in case.points] + [[0.9 * x for x in p] for p in case.points]
 
 
-def eager_per_sample(fn: object, weights: list[Value], batch: list[list[float]]) -> tuple[list[float], list[float]]:
+def eager_per_sample(
+    fn: Callable[[list[Value]], Value], weights: list[Value], batch: list[list[float]]
+) -> tuple[list[float], list[float]]:
     """Outputs sample by sample, and the weights' gradients accumulated over the batch."""
     for w in weights:
         w.zero_grad()
     outputs = []
     for sample in batch:
-        out = fn([Value(x) for x in sample])  # type: ignore[operator]
+        out = fn([Value(x) for x in sample])
         out.backward()
         outputs.append(out.data)
     return outputs, [w.grad for w in weights]
@@ -320,7 +324,7 @@ def test_a_loss_that_branches_on_values_cannot_be_traced() -> None:
 @given(
     weights=st.lists(st.floats(-2.0, 2.0), min_size=1, max_size=3),
     batch=st.lists(st.lists(st.floats(-2.0, 2.0), min_size=2, max_size=2), min_size=1, max_size=5),
-    program=st.lists(step, min_size=1, max_size=12),
+    program=st.lists(program_step, min_size=1, max_size=12),
 )
 def test_random_graphs_replay_like_eager(
     weights: list[float], batch: list[list[float]], program: list[tuple[str, int, int]]
@@ -334,7 +338,7 @@ def test_random_graphs_replay_like_eager(
     assume(all(math.isfinite(v) for v in [*expected_out, *expected_grads]))
     for p in params:
         p.zero_grad()
-    step_ = trace(fn, example=batch[0])
-    np.testing.assert_allclose(step_.forward(batch), expected_out, rtol=1e-10, atol=1e-10)
-    step_.backward()
+    replay = trace(fn, example=batch[0])
+    np.testing.assert_allclose(replay.forward(batch), expected_out, rtol=1e-10, atol=1e-10)
+    replay.backward()
     np.testing.assert_allclose([p.grad for p in params], expected_grads, rtol=1e-10, atol=1e-10)
