@@ -44,6 +44,57 @@ def as_float(x: object, what: str) -> float:
     return value
 
 
+def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Value]:
+    forward = rule.forward
+
+    def method(self: Value, other: Operand) -> Value:
+        if type(other) is not Value:
+            other = constant(other, rule.name)
+        parents = (other, self) if reflected else (self, other)
+        a, b = parents
+        try:
+            data = forward(FloatMath, a.data, b.data)
+        except (ArithmeticError, ValueError) as exc:
+            raise math_error(rule, (a.data, b.data), exc) from None
+        if not mode.fast:
+            return record(rule, data, parents)
+        # The common case, written out: one node per operation is the hot path.
+        node = _new_node(Value)
+        node.data = data
+        node.grad = 0.0
+        node.label = ""
+        node._parents = parents
+        node._rule = rule
+        return node
+
+    method.__name__ = f"__{'r' if reflected else ''}{rule.name}__"
+    method.__doc__ = f"``{rule.symbol}``: see `autograd.ops.{rule.name.upper()}`."
+    return method
+
+
+def _unary_method(rule: Rule) -> Callable[[Value], Value]:
+    forward = rule.forward
+
+    def method(self: Value) -> Value:
+        try:
+            data = forward(FloatMath, self.data)
+        except (ArithmeticError, ValueError) as exc:
+            raise math_error(rule, (self.data,), exc) from None
+        if not mode.fast:
+            return record(rule, data, (self,))
+        node = _new_node(Value)
+        node.data = data
+        node.grad = 0.0
+        node.label = ""
+        node._parents = (self,)
+        node._rule = rule
+        return node
+
+    method.__name__ = rule.name
+    method.__doc__ = f"{rule.name}(x): see `autograd.ops.{rule.name.upper()}`."
+    return method
+
+
 class Value:
     """A scalar node of the computation graph.
 
@@ -146,26 +197,26 @@ class Value:
             raise _frozen_by_tracing("v >= ...")
         return self.data >= _data_of(other, ">=")
 
-    # -- arithmetic (the methods are generated from the rule table below) -----
-    __add__: Callable[[Value, Operand], Value]
-    __radd__: Callable[[Value, Operand], Value]
-    __sub__: Callable[[Value, Operand], Value]
-    __rsub__: Callable[[Value, Operand], Value]
-    __mul__: Callable[[Value, Operand], Value]
-    __rmul__: Callable[[Value, Operand], Value]
-    __truediv__: Callable[[Value, Operand], Value]
-    __rtruediv__: Callable[[Value, Operand], Value]
-    __neg__: Callable[[Value], Value]
-    __abs__: Callable[[Value], Value]
-    exp: Callable[[Value], Value]
-    log: Callable[[Value], Value]
-    sqrt: Callable[[Value], Value]
-    tanh: Callable[[Value], Value]
-    sigmoid: Callable[[Value], Value]
-    relu: Callable[[Value], Value]
-    softplus: Callable[[Value], Value]
-    sin: Callable[[Value], Value]
-    cos: Callable[[Value], Value]
+    # -- arithmetic: one method per rule of the table, made by the factories above --
+    __add__ = _binary_method(ops.ADD, reflected=False)
+    __radd__ = _binary_method(ops.ADD, reflected=True)
+    __sub__ = _binary_method(ops.SUB, reflected=False)
+    __rsub__ = _binary_method(ops.SUB, reflected=True)
+    __mul__ = _binary_method(ops.MUL, reflected=False)
+    __rmul__ = _binary_method(ops.MUL, reflected=True)
+    __truediv__ = _binary_method(ops.DIV, reflected=False)
+    __rtruediv__ = _binary_method(ops.DIV, reflected=True)
+    __neg__ = _unary_method(ops.NEG)
+    __abs__ = _unary_method(ops.ABS)
+    exp = _unary_method(ops.EXP)
+    log = _unary_method(ops.LOG)
+    sqrt = _unary_method(ops.SQRT)
+    tanh = _unary_method(ops.TANH)
+    sigmoid = _unary_method(ops.SIGMOID)
+    relu = _unary_method(ops.RELU)
+    softplus = _unary_method(ops.SOFTPLUS)
+    sin = _unary_method(ops.SIN)
+    cos = _unary_method(ops.COS)
 
     def __pow__(self, exponent: Operand) -> Value:
         """``x ** n`` with a number n, or ``x ** y`` with a Value y (then x must be > 0)."""
@@ -272,66 +323,6 @@ def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
         node._parents = ()
         node._rule = None
     return node
-
-
-def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Value]:
-    forward = rule.forward
-
-    def method(self: Value, other: Operand) -> Value:
-        if type(other) is not Value:
-            other = constant(other, rule.name)
-        parents = (other, self) if reflected else (self, other)
-        a, b = parents
-        try:
-            data = forward(FloatMath, a.data, b.data)
-        except (ArithmeticError, ValueError) as exc:
-            raise math_error(rule, (a.data, b.data), exc) from None
-        if not mode.fast:
-            return record(rule, data, parents)
-        # The common case, written out: one node per operation is the hot path.
-        node = _new_node(Value)
-        node.data = data
-        node.grad = 0.0
-        node.label = ""
-        node._parents = parents
-        node._rule = rule
-        return node
-
-    method.__name__ = f"__{'r' if reflected else ''}{rule.name}__"
-    method.__doc__ = f"``{rule.symbol}``: see `autograd.ops.{rule.name.upper()}`."
-    return method
-
-
-def _unary_method(rule: Rule) -> Callable[[Value], Value]:
-    forward = rule.forward
-
-    def method(self: Value) -> Value:
-        try:
-            data = forward(FloatMath, self.data)
-        except (ArithmeticError, ValueError) as exc:
-            raise math_error(rule, (self.data,), exc) from None
-        if not mode.fast:
-            return record(rule, data, (self,))
-        node = _new_node(Value)
-        node.data = data
-        node.grad = 0.0
-        node.label = ""
-        node._parents = (self,)
-        node._rule = rule
-        return node
-
-    method.__name__ = rule.name
-    method.__doc__ = f"{rule.name}(x): see `autograd.ops.{rule.name.upper()}`."
-    return method
-
-
-for _dunder, _rule in (("add", ops.ADD), ("sub", ops.SUB), ("mul", ops.MUL), ("truediv", ops.DIV)):
-    setattr(Value, f"__{_dunder}__", _binary_method(_rule, reflected=False))
-    setattr(Value, f"__r{_dunder}__", _binary_method(_rule, reflected=True))
-Value.__neg__ = _unary_method(ops.NEG)  # type: ignore[assignment]
-Value.__abs__ = _unary_method(ops.ABS)  # type: ignore[assignment]
-for _rule in (ops.EXP, ops.LOG, ops.SQRT, ops.TANH, ops.SIGMOID, ops.RELU, ops.SOFTPLUS, ops.SIN, ops.COS):
-    setattr(Value, _rule.name, _unary_method(_rule))
 
 
 def sum_values(values: Iterable[Operand]) -> Value:

@@ -78,7 +78,7 @@ def binary_cross_entropy(predictions: Outputs, targets: Outputs) -> Value:
 
 def _clamped_log(p: Value) -> Value:
     # A branch on the data: the constant has no parents, so no gradient flows there.
-    return Value.log(p) if p.data > _SMALLEST_LOGGED else Value(LOG_FLOOR, requires_grad=False)
+    return p.log() if p.data > _SMALLEST_LOGGED else Value(LOG_FLOOR, requires_grad=False)
 
 
 def hinge(predictions: Outputs, targets: Outputs) -> Value:
@@ -89,7 +89,7 @@ def hinge(predictions: Outputs, targets: Outputs) -> Value:
         t_value = float(t)
         if t_value not in (-1.0, 1.0):
             raise InvalidArgumentError(f"hinge: targets must be -1 or +1, got {t_value}")
-        terms.append(Value.relu(1 - t * o))
+        terms.append((1 - t * o).relu())
     return sum_values(terms) / len(terms)
 
 
