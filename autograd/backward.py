@@ -6,6 +6,7 @@ nodes deep is as easy as a shallow one.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from .ops import FloatMath, Rule
@@ -56,13 +57,36 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
     return order
 
 
+# Orders already computed, per output, for as long as that output lives. A graph
+# never changes once built, so a second backward() or grad() through the same
+# output reuses its order. The cached list leaves the output itself out: holding
+# it would keep the weak key alive.
+_orders: dict[bool, weakref.WeakKeyDictionary[Value, list[Value]]] = {
+    True: weakref.WeakKeyDictionary(),
+    False: weakref.WeakKeyDictionary(),
+}
+
+
+def cached_topological_order(root: Value, leaves: bool = True) -> list[Value]:
+    """`topological_order`, remembered while ``root`` is alive."""
+    if not root._parents:
+        return topological_order(root, leaves)
+    cache = _orders[leaves]
+    below = cache.get(root)
+    if below is not None:
+        return [*below, root]
+    order = topological_order(root, leaves)
+    cache[root] = order[:-1]
+    return order
+
+
 def backward(root: Value, gradient: float = 1.0) -> None:
     """Fill ``.grad`` of every node below ``root`` with d(root)/d(node) · gradient.
 
     Interior nodes start from 0 (they hold this pass's gradient); leaves keep
     what they had, so gradients accumulate across calls as in PyTorch.
     """
-    order = topological_order(root, leaves=False)
+    order = cached_topological_order(root, leaves=False)
     for node in order:
         node.grad = 0.0
     root.grad += gradient

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from .backward import topological_order
+from .backward import cached_topological_order
 from .errors import InvalidTypeError
 from .mode import mode
 from .ops import FloatMath, ValueMath
@@ -38,7 +38,7 @@ def grad(
     for i, x in enumerate(inputs):
         if type(x) is not Value:
             raise InvalidTypeError(f"grad: inputs[{i}] must be a Value, got {type(x).__name__}")
-    order = topological_order(output)
+    order = cached_topological_order(output)
     if create_graph:
         return _recorded_gradients(output, order, inputs)
     grads: dict[int, float] = {id(output): 1.0}

@@ -105,7 +105,8 @@ class Value:
     4.0
     """
 
-    __slots__ = ("data", "grad", "label", "_parents", "_rule")
+    # __weakref__ lets the backward pass remember a graph's order without keeping it alive.
+    __slots__ = ("data", "grad", "label", "_parents", "_rule", "__weakref__")
 
     data: float
     grad: Any  # a float after backward(); a Value in create_graph mode of grad()

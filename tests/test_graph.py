@@ -172,3 +172,43 @@ def test_float_sum_and_repr() -> None:
     assert repr(Value(2.0)) == "Value(data=2, grad=0)"
     total = sum([Value(1.0), Value(2.0), Value(3.5)])
     assert isinstance(total, Value) and total.data == 6.5
+
+
+def test_a_second_pass_through_the_same_graph_reuses_its_order(monkeypatch) -> None:
+    """The order of a graph is computed once per output while it lives; the gradients of
+    y = x·sin(x) + x are the same on every pass: dy/dx = sin x + x cos x + 1."""
+    import math
+
+    from autograd import backward as backward_module
+
+    calls: list[int] = []
+    real = backward_module.topological_order
+
+    def counting(root, leaves=True):
+        calls.append(1)
+        return real(root, leaves)
+
+    monkeypatch.setattr(backward_module, "topological_order", counting)
+    x = Value(0.7)
+    y = x * x.sin() + x
+    for passes in (1, 2, 3):
+        x.zero_grad()
+        y.backward()
+        assert x.grad == pytest.approx(math.sin(0.7) + 0.7 * math.cos(0.7) + 1, abs=1e-15)
+        assert len(calls) == 1, passes
+
+
+def test_a_dropped_graph_is_freed_after_backward() -> None:
+    """Remembering the order must not keep the graph alive once the output is dropped."""
+    import gc
+    import weakref
+
+    x = Value(0.5)
+    hidden = x * 2.0
+    y = hidden.tanh() + 1.0
+    y.backward()
+    watch = weakref.ref(hidden)
+    del hidden, y
+    assert watch() is None  # freed by reference counting alone (no cycle to collect)
+    gc.collect()
+    assert watch() is None
