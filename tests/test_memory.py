@@ -9,7 +9,6 @@ Memory bounds, not timings: tracemalloc counts bytes allocated, whatever the mac
 from __future__ import annotations
 
 import gc
-import random
 import sys
 import tracemalloc
 from collections.abc import Iterator
@@ -17,36 +16,11 @@ from collections.abc import Iterator
 import pytest
 
 from autograd import Value
+from benchmarks.engine import tree  # the benchmark's workload, measured here for memory
 
 LEAVES = 1 << 13
 # 2000 free 1-tuples and 2000 free 2-tuples, with their allocator headers.
 TUPLE_FREE_LISTS = 2000 * (64 + 72)
-
-
-def tree(leaves: int) -> tuple[Value, int]:
-    """Leaves combined pairwise by *, + and relu(+) in turn (the benchmark's tree); returns (root, nodes)."""
-    rng = random.Random(0)
-    level = [Value(rng.uniform(-1.0, 1.0)) for _ in range(leaves)]
-    nodes = leaves
-    k = 0
-    while len(level) > 1:
-        paired = []
-        for i in range(0, len(level) - 1, 2):
-            a, b = level[i], level[i + 1]
-            k += 1
-            if k % 3 == 0:
-                paired.append(a * b)
-                nodes += 1
-            elif k % 3 == 1:
-                paired.append(a + b)
-                nodes += 1
-            else:
-                paired.append((a + b).relu())
-                nodes += 2
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
-    return level[0], nodes
 
 
 @pytest.fixture
@@ -69,7 +43,7 @@ def allocated() -> int:
 def test_a_recorded_node_costs_at_most_250_bytes(traced_memory: None) -> None:
     """Everything the graph holds — nodes, parent tuples, floats for data and grad — after backward."""
     before = allocated()
-    root, nodes = tree(LEAVES)
+    root, nodes = tree(Value, LEAVES)
     root.backward()
     per_node = (allocated() - before) / nodes
     assert per_node <= 250, f"{per_node:.0f} bytes per node"
@@ -83,14 +57,14 @@ def test_a_dropped_graph_is_freed_by_reference_counting(traced_memory: None) -> 
     Building and dropping the graph a second time must not add to it.
     """
     before = allocated()
-    root, _ = tree(LEAVES)
+    root, _ = tree(Value, LEAVES)
     root.backward()
     graph_bytes = allocated() - before
     del root
     left = allocated() - before
     assert graph_bytes > 10 * TUPLE_FREE_LISTS
     assert left <= TUPLE_FREE_LISTS, f"{left} of {graph_bytes} bytes still allocated"
-    root, _ = tree(LEAVES)
+    root, _ = tree(Value, LEAVES)
     root.backward()
     del root
     assert allocated() - before <= left + 0.01 * graph_bytes
