@@ -17,18 +17,30 @@ depend on each other, so a whole group is one call of the rule's forward on
 and the group's outputs are written to consecutive rows. Slots are numbered so
 that these gathers are mostly strided slices (views, no copy): a group's
 outputs are consecutive, and leaves are numbered in the order the groups read
-them. A 2-16-16-1 MLP with its loss is ten groups, whatever the batch size.
+them. A 2-16-16-1 MLP with its loss is seven groups and a chain of three nodes,
+whatever the batch size.
 
-Backward walks the groups in reverse with a second array ``G`` of the same
+A deep graph has the opposite shape: a chain a million levels deep has one
+node per level, and a group's gathers, scatters and bookkeeping would cost
+many times its single numpy call. The nodes that are alone in their group are
+therefore strung together, in level order, into *chains* replayed node by
+node: the rule's forward on (1, batch) rows of ``S``, a few microseconds a
+node. Building the tape stays linear too: one pass gives every node its level
+(a list per level, no sorting), one more numbers the slots.
+
+Backward walks the tape in reverse with a second array ``G`` of the same
 shape, ∂(output)/∂(slot) per sample. For a group with outputs y and parents
 x_j, the rule's derivatives (the same `ops` rows, evaluated with `NumpyMath`)
 give the contributions ∂y/∂x_j · G[y], added into G[x_j]. When several nodes of
 the group share a parent (a hidden unit feeds every neuron of the next layer)
 the repeats are summed first, by a reshape when the pattern is one block read
 again and again, else by ``np.add.reduceat`` over an order sorted once at trace
-time. Only gradients that can reach a parameter are computed. Finally each
-parameter's ``.grad`` receives its row of ``G`` summed over the batch:
-∂E/∂w = Σ_p ∂E_p/∂w.
+time. A chain sends gradients node by node only to parents that are operation
+nodes; what flows to leaves (y ← y·r reads the weight r at every step) waits
+until the chain's walk is over and goes in one call per rule and parent
+position, like a group's. Only gradients that can reach a parameter are
+computed. Finally each parameter's ``.grad`` receives its row of ``G`` summed
+over the batch: ∂E/∂w = Σ_p ∂E_p/∂w.
 
 Errors: the rules run with numpy's floating-point errors raised; when a group
 fails, the offending entries are evaluated again with the eager rules on plain
@@ -45,6 +57,7 @@ be detected and is frozen silently.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -155,22 +168,51 @@ class NumpyMath:
 
 
 class _Group:
-    """Nodes with one rule at one level, in slots ``start .. start+size-1``.
+    """Nodes with one rule, in slots ``outputs``, replayed as one numpy call.
 
-    ``sources[j]`` selects parent j of every node (a slice or an index array);
-    ``scatters`` lists (j, scatter) for the parents whose gradient can reach a
-    parameter: the only ones worth computing.
+    ``sources[j]`` selects parent j of every node, ``outputs`` the nodes
+    themselves (a slice or an index array); ``scatters`` lists (j, scatter)
+    for the parents whose gradient can reach a parameter: the only ones worth
+    computing.
     """
 
-    __slots__ = ("rule", "start", "size", "parents", "sources", "scatters")
+    __slots__ = ("rule", "outputs", "parents", "sources", "scatters")
 
-    def __init__(self, rule: Rule, start: int, parents: Any) -> None:
+    def __init__(self, rule: Rule, outputs: Any, parents: Any) -> None:
         self.rule = rule
-        self.start = start
-        self.size = parents.shape[1]
+        self.outputs = _slice_or_index(outputs)
         self.parents = parents  # (arity, size) slot numbers
         self.sources = [_slice_or_index(row) for row in parents]
         self.scatters: list[tuple[int, _Scatter]] = []
+
+
+class _Chain:
+    """Consecutive levels of one node each (a deep chain), replayed node by node.
+
+    Node i sits in slot ``start + i`` and has rule ``rules[i]`` and parent
+    slots ``parents[i]`` (topological order). Each node costs a few numpy
+    calls on (1, batch) rows, far less than a group's gathers and scatters,
+    which pay only when a level holds many nodes.
+
+    Backward walks the nodes in reverse but sends gradients node by node only
+    to parents that are operation nodes. Gradients for leaves (the weights a
+    chain reads again and again) wait until the walk is over, when every
+    node's gradient is known: then the ``leaf_groups`` (the chain's nodes
+    sorted by rule and by which parent is a parameter) send them with one
+    numpy call each.
+    """
+
+    __slots__ = ("start", "rules", "parents", "leaf_groups")
+
+    def __init__(self, start: int, rules: list[Rule], parents: list[tuple[int, ...]]) -> None:
+        self.start = start
+        self.rules = rules
+        self.parents = parents
+        self.leaf_groups: list[_Group] = []
+
+    @property
+    def slots(self) -> range:
+        return range(self.start, self.start + len(self.rules))
 
 
 class _Scatter:
@@ -242,50 +284,73 @@ class Trace:
         self.fn = fn
         self.shapes = shapes
         self.single_output = single_output
-        order = _union_order(outputs)
-        level: dict[Value, int] = {}
-        members: dict[tuple[int, Rule, int], list[Value]] = {}
-        for v in order:
-            if v._parents:
-                level[v] = 1 + max(level.get(p, 0) for p in v._parents)
-                members.setdefault((level[v], v._rule, len(v._parents)), []).append(v)  # type: ignore[arg-type]
-        keys = sorted(members, key=lambda k: k[0])
         self.inputs = inputs
+        all_leaves, levels = _nodes_by_level(_union_order(outputs))
+        blocks = _blocks(levels)
         # Leaves are numbered in the order the groups read them (parent j of every
-        # node of a group side by side), so a group mostly reads a slice of S.
+        # node of a group side by side), so a group mostly reads a slice of S;
+        # a chain reads one row at a time, from anywhere.
         leaves: dict[Value, None] = {}
-        for key in keys:
-            for j in range(key[2]):
-                leaves.update((v._parents[j], None) for v in members[key] if not v._parents[j]._parents)
-        leaves.update((v, None) for v in order if not v._parents)
+        for members, is_group in blocks:
+            if is_group:
+                for j in range(len(members[0]._parents)):
+                    leaves.update((v._parents[j], None) for v in members if not v._parents[j]._parents)
+        leaves.update(dict.fromkeys(all_leaves))
         traced_inputs = set(inputs)
         self.parameters = [v for v in leaves if v._rule is None and v not in traced_inputs]
         constants = [v for v in leaves if v._rule is CONSTANT]
         slot = {v: i for i, v in enumerate([*inputs, *self.parameters, *constants])}
         self._constants = np.array([c.data for c in constants], dtype=float)
-        self.groups: list[_Group] = []
-        for key in keys:
+        # The tape: groups and chains in topological order.
+        self.steps: list[_Group | _Chain] = []
+        for members, is_group in blocks:
             start = len(slot)
-            for v in members[key]:
-                slot[v] = len(slot)
-            parents = np.array([[slot[p] for p in v._parents] for v in members[key]], dtype=np.intp).T
-            self.groups.append(_Group(key[1], start, parents))
+            if is_group:
+                slot.update((v, i) for i, v in enumerate(members, start))
+                parents = np.array([[slot[p] for p in v._parents] for v in members], dtype=np.intp).T
+                self.steps.append(_Group(members[0]._rule, np.arange(start, len(slot)), parents))  # type: ignore[arg-type]
+            else:
+                parent_slots = []
+                for k, v in enumerate(members, start):
+                    parent_slots.append(tuple([slot[p] for p in v._parents]))
+                    slot[v] = k
+                self.steps.append(_Chain(start, [v._rule for v in members], parent_slots))  # type: ignore[misc]
         self.size = len(slot)
         self._outputs = np.array([slot[v] for v in outputs], dtype=np.intp)
-        self._plan_scatters()
+        self._plan_gradients()
         self._last: tuple[Any, list[list[Any]]] | None = None
 
-    def _plan_scatters(self) -> None:
-        # Only gradients that reach a parameter are worth computing.
+    @property
+    def groups(self) -> list[_Group]:
+        return [step for step in self.steps if isinstance(step, _Group)]
+
+    @property
+    def chains(self) -> list[_Chain]:
+        return [step for step in self.steps if type(step) is _Chain]
+
+    def _plan_gradients(self) -> None:
+        """Mark the nodes whose gradient can reach a parameter (the only ones worth computing) and plan the scatters.
+
+        ``_needed`` ends with the operation nodes marked, the leaves not: a
+        chain's walk sends gradients to the nodes it marks, and leaves get
+        theirs from the groups' scatters and the chains' leaf groups.
+        """
         np = _numpy()
         first_parameter = len(self.inputs)
-        needed = np.zeros(self.size, dtype=bool)
-        needed[first_parameter : first_parameter + len(self.parameters)] = True
-        for group in self.groups:
-            reaches = needed[group.parents].any(axis=0)
-            needed[group.start : group.start + group.size] = reaches
-        for group in self.groups:
-            group.scatters = [(j, _Scatter(row)) for j, row in enumerate(group.parents) if needed[row].any()]
+        leaf_count = first_parameter + len(self.parameters) + len(self._constants)
+        # One byte per slot, seen by numpy as booleans: fast to read one at a
+        # time in a chain, and whole rows at a time in a group.
+        needed = bytearray(self.size)
+        needed[first_parameter : first_parameter + len(self.parameters)] = b"\x01" * len(self.parameters)
+        reaches = np.frombuffer(needed, dtype=bool)
+        for step in self.steps:
+            if isinstance(step, _Group):
+                reaches[step.outputs] = reaches[step.parents].any(axis=0)
+                step.scatters = [(j, _Scatter(row)) for j, row in enumerate(step.parents) if reaches[row].any()]
+            else:
+                step.leaf_groups = _leaf_groups(step, needed, leaf_count)
+        needed[:leaf_count] = bytes(leaf_count)
+        self._needed = needed
 
     # -- replay ----------------------------------------------------------------
     def forward(self, *batches: Any) -> Any:
@@ -299,12 +364,20 @@ class Trace:
         p1 = p0 + len(self.parameters)
         S[p0:p1] = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))[:, None]
         S[p1 : p1 + len(self._constants)] = self._constants[:, None]
+        # S[k] as a (1, batch) view, the shape of a group's block (and of its
+        # error reports), at half the cost of the slice S[k : k + 1].
+        rows = S.reshape(self.size, 1, n)
         gathered: list[list[Any]] = []
         with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
-            for group in self.groups:
-                inputs = [S[source] for source in group.sources]
-                S[group.start : group.start + group.size] = self._run_forward(group, inputs)
-                gathered.append(inputs)
+            for step in self.steps:
+                if isinstance(step, _Group):
+                    inputs = [S[source] for source in step.sources]
+                    S[step.outputs] = _run_forward(step.rule, inputs)
+                    gathered.append(inputs)
+                else:
+                    for rule, k, parents in zip(step.rules, step.slots, step.parents):
+                        rows[k] = _run_forward(rule, [rows[p] for p in parents])
+                    gathered.append([])
         self._last = (S, gathered)
         out = S[self._outputs]
         return out[0].copy() if self.single_output else out.T.copy()
@@ -323,66 +396,51 @@ class Trace:
         n = S.shape[1]
         G = np.zeros_like(S)
         np.add.at(G, self._outputs, self._output_gradient(dout, n))
+        rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
         with np.errstate(all="ignore"):
-            for group, inputs in zip(reversed(self.groups), reversed(gathered)):
-                self._run_backward(group, inputs, S, G)
+            for step, inputs in zip(reversed(self.steps), reversed(gathered)):
+                if isinstance(step, _Group):
+                    _group_backward(step, inputs, S, G)
+                else:
+                    self._chain_backward(step, rows, grad_rows)
+                    for group in step.leaf_groups:
+                        _group_backward(group, [S[source] for source in group.sources], S, G)
         p0 = len(self.inputs)
         totals = G[p0 : p0 + len(self.parameters)].sum(axis=1)
         for p, total in zip(self.parameters, totals.tolist()):
             p.grad += total
 
-    def _run_forward(self, group: _Group, inputs: list[Any]) -> Any:
-        np = _numpy()
-        rule = group.rule
-        try:
-            if rule is ops.POW and (inputs[0] <= 0.0).any():
-                raise FloatingPointError("pow with a Value exponent needs a positive base")
-            return rule.forward(NumpyMath, *inputs)
-        except FloatingPointError:
-            with np.errstate(all="ignore"):
-                y = rule.forward(NumpyMath, *inputs)
-            suspects = ~np.isfinite(y)
-            if rule is ops.POW:
-                suspects |= inputs[0] <= 0.0
-            for i, s in _entries(suspects):
-                try:
-                    evaluate(rule, [float(x[i, s]) for x in inputs])
-                except AutogradError as exc:
-                    raise type(exc)(f"{exc} (traced replay, sample {s})") from None
-                if mode.anomaly:
-                    args = ", ".join(repr(float(x[i, s])) for x in inputs)
-                    raise NonFiniteError(
-                        f"anomaly in forward: {rule.name}({args}) = {float(y[i, s])} (traced replay, sample {s}); "
-                        "check the inputs or guard the operation"
-                    ) from None
-            return y  # eager mode lets these through too (e.g. an overflowing product)
+    def _chain_backward(self, chain: _Chain, rows: Any, grad_rows: Any) -> None:
+        """Send each node's gradient to its parents that are operation nodes, last node first.
 
-    def _run_backward(self, group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
+        ``rows`` and ``grad_rows`` are S and G viewed as (slots, 1, batch).
+        """
         np = _numpy()
-        if not group.scatters:
-            return
-        rule = group.rule
-        y = S[group.start : group.start + group.size]
-        g = G[group.start : group.start + group.size]
-        # Only the derivatives can fail as in eager mode; products and sums of
-        # gradients overflow to inf silently there, and so they do here.
-        with np.errstate(divide="raise", over="raise", invalid="raise"):
-            try:
-                local = rule.derivative(NumpyMath, *inputs, y)
-            except FloatingPointError:
-                local = _diagnose_derivative(rule, inputs, y)
-        for j, scatter in group.scatters:
-            d = local[j]
-            block = g if type(d) is float and d == 1.0 else d * g
-            if mode.anomaly and not np.isfinite(block).all():
-                i, s = _entries(~np.isfinite(block))[0]
-                xs = ", ".join(repr(float(x[i, s])) for x in inputs)
-                raise NonFiniteError(
-                    f"anomaly in backward: a non-finite gradient flowing through {rule.name}({xs}) "
-                    f"(traced replay, sample {s}, output grad {float(g[i, s])!r}); "
-                    "check the inputs or guard the operation"
-                )
-            scatter.add(G, block)
+        needed = self._needed
+        anomaly = mode.anomaly
+        # Entering np.errstate costs more than a node's arithmetic: once per chain,
+        # with the rare failures sorted out per node below.
+        with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
+            for rule, k, parents in zip(reversed(chain.rules), reversed(chain.slots), reversed(chain.parents)):
+                if not needed[k]:
+                    continue
+                inputs = [rows[p] for p in parents]
+                y, g = rows[k], grad_rows[k]
+                try:
+                    blocks = _contributions(rule.derivative(NumpyMath, *inputs, y), g, parents, needed)
+                except FloatingPointError:
+                    # A derivative outside its domain raises the eager error; an
+                    # overflowing product is inf, as in eager mode.
+                    with np.errstate(all="ignore"):
+                        blocks = _contributions(_diagnose_derivative(rule, inputs, y), g, parents, needed)
+                for p, block in blocks:
+                    if anomaly:
+                        _check_gradient(rule, inputs, g, block)
+                    target = grad_rows[p]
+                    try:
+                        target += block  # in place: the view writes through to G
+                    except FloatingPointError:
+                        pass  # the sum is already written, ±inf or nan: eager mode lets it through too
 
     # -- argument checks ---------------------------------------------------------
     def _batch_inputs(self, batches: tuple[Any, ...]) -> Any:
@@ -434,7 +492,8 @@ class Trace:
     def __repr__(self) -> str:
         return (
             f"Trace({getattr(self.fn, '__name__', 'fn')}: {len(self.inputs)} inputs, "
-            f"{len(self.parameters)} parameters, {self.size} slots in {len(self.groups)} groups)"
+            f"{len(self.parameters)} parameters, {self.size} slots in {len(self.groups)} groups "
+            f"and {len(self.chains)} chains)"
         )
 
 
@@ -488,6 +547,8 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
 
 def _union_order(outputs: list[Value]) -> list[Value]:
     """A topological order of everything the outputs depend on (each node once)."""
+    if len(outputs) == 1:
+        return topological_order(outputs[0])
     order: list[Value] = []
     seen: set[Value] = set()
     for out in outputs:
@@ -496,6 +557,161 @@ def _union_order(outputs: list[Value]) -> list[Value]:
                 seen.add(v)
                 order.append(v)
     return order
+
+
+def _nodes_by_level(order: list[Value]) -> tuple[list[Value], list[list[Value]]]:
+    """The leaves, and the operation nodes of each level 1, 2, ...: level = 1 + the deepest parent's level.
+
+    Nodes of one level never depend on each other; every list keeps the topological order.
+    """
+    level: dict[Value, int] = {}
+    leaves: list[Value] = []
+    by_level: list[list[Value]] = [leaves]
+    for v in order:
+        depth = 0
+        # A loop rather than max(): this runs once per node of graphs a million deep.
+        for p in v._parents:
+            if level[p] >= depth:
+                depth = level[p] + 1
+        level[v] = depth
+        if depth < len(by_level):
+            by_level[depth].append(v)
+        else:
+            by_level.append([v])
+    return leaves, by_level[1:]
+
+
+def _blocks(levels: list[list[Value]]) -> list[tuple[list[Value], bool]]:
+    """Cut the levels into (nodes, is_group): groups of one rule and arity, and chains.
+
+    A group holds two or more nodes of one level; the single nodes in between
+    (a level of one node, or the only node of its rule in a level) are strung
+    together, in level order, into one chain.
+    """
+    blocks: list[tuple[list[Value], bool]] = []
+    chain: list[Value] = []
+    for nodes in levels:
+        if len(nodes) == 1:
+            chain.append(nodes[0])
+            continue
+        members: dict[tuple[Rule, int], list[Value]] = {}
+        for v in nodes:
+            members.setdefault((v._rule, len(v._parents)), []).append(v)  # type: ignore[arg-type]
+        for group in members.values():
+            if len(group) == 1:
+                chain.append(group[0])
+            else:
+                if chain:
+                    blocks.append((chain, False))
+                    chain = []
+                blocks.append((group, True))
+    if chain:
+        blocks.append((chain, False))
+    return blocks
+
+
+def _run_forward(rule: Rule, inputs: list[Any]) -> Any:
+    """``rule``'s forward on (m, batch) blocks, raising the eager error (with the sample) where eager mode would."""
+    try:
+        if rule is ops.POW and (inputs[0] <= 0.0).any():
+            raise FloatingPointError("pow with a Value exponent needs a positive base")
+        return rule.forward(NumpyMath, *inputs)
+    except FloatingPointError:
+        np = _numpy()
+        with np.errstate(all="ignore"):
+            y = rule.forward(NumpyMath, *inputs)
+        suspects = ~np.isfinite(y)
+        if rule is ops.POW:
+            suspects |= inputs[0] <= 0.0
+        for i, s in _entries(suspects):
+            try:
+                evaluate(rule, [float(x[i, s]) for x in inputs])
+            except AutogradError as exc:
+                raise type(exc)(f"{exc} (traced replay, sample {s})") from None
+            if mode.anomaly:
+                args = ", ".join(repr(float(x[i, s])) for x in inputs)
+                raise NonFiniteError(
+                    f"anomaly in forward: {rule.name}({args}) = {float(y[i, s])} (traced replay, sample {s}); "
+                    "check the inputs or guard the operation"
+                ) from None
+        return y  # eager mode lets these through too (e.g. an overflowing product)
+
+
+def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
+    """Add ∂y/∂x_j · G[y] into G[x_j] for the group's outputs y and every parent row j worth it."""
+    np = _numpy()
+    if not group.scatters:
+        return
+    rule = group.rule
+    y = S[group.outputs]
+    g = G[group.outputs]
+    # Only the derivatives can fail as in eager mode; products and sums of
+    # gradients overflow to inf silently there, and so they do here.
+    with np.errstate(divide="raise", over="raise", invalid="raise"):
+        try:
+            local = rule.derivative(NumpyMath, *inputs, y)
+        except FloatingPointError:
+            local = _diagnose_derivative(rule, inputs, y)
+    for j, scatter in group.scatters:
+        d = local[j]
+        block = g if type(d) is float and d == 1.0 else d * g
+        if mode.anomaly:
+            _check_gradient(rule, inputs, g, block)
+        scatter.add(G, block)
+
+
+def _contributions(local: tuple[Any, ...], g: Any, parents: tuple[int, ...], needed: bytearray) -> list[Any]:
+    """(x_j, ∂y/∂x_j · G[y]) for the parents x_j of a chain node that are marked ``needed``."""
+    return [(p, g if type(d) is float and d == 1.0 else d * g) for p, d in zip(parents, local) if needed[p]]
+
+
+def _leaf_groups(chain: _Chain, needed: bytearray, leaf_count: int) -> list[_Group]:
+    """Mark the chain's nodes that reach a parameter in ``needed``; group them by rule and parameter parent.
+
+    One group per rule, arity and parent position j, holding the nodes whose
+    parent j is a parameter (a leaf, slot below ``leaf_count``, marked needed),
+    with that row as its only scatter.
+    """
+    np = _numpy()
+    for k, parents in zip(chain.slots, chain.parents):
+        for p in parents:
+            if needed[p]:
+                needed[k] = 1
+                break
+    reaches = np.frombuffer(needed, dtype=bool)
+    slots = np.arange(chain.start, chain.start + len(chain.rules))
+    # All parent slots side by side: node i's are flat[first[i] : first[i] + arity[i]].
+    arity = np.fromiter(map(len, chain.parents), np.intp, len(chain.parents))
+    first = np.cumsum(arity) - arity
+    flat = np.fromiter(itertools.chain.from_iterable(chain.parents), np.intp, int(arity.sum()))
+    rule_ids = {rule: i for i, rule in enumerate(dict.fromkeys(chain.rules))}
+    rule_of = np.fromiter(map(rule_ids.__getitem__, chain.rules), np.intp, len(chain.rules))
+    groups = []
+    for rule, i in rule_ids.items():
+        for n_parents in np.unique(arity[rule_of == i]).tolist():
+            members = np.flatnonzero((rule_of == i) & (arity == n_parents) & reaches[slots])
+            parents = flat[first[members] + np.arange(n_parents)[:, None]]  # (arity, members)
+            for j, row in enumerate(parents):
+                sends = (row < leaf_count) & reaches[row]
+                if sends.any():
+                    group = _Group(rule, slots[members[sends]], parents[:, sends])
+                    group.scatters = [(j, _Scatter(row[sends]))]
+                    groups.append(group)
+    return groups
+
+
+def _check_gradient(rule: Rule, inputs: list[Any], g: Any, block: Any) -> None:
+    """Under `detect_anomaly`: raise `NonFiniteError` for the first non-finite gradient flowing through ``rule``."""
+    np = _numpy()
+    if np.isfinite(block).all():
+        return
+    i, s = _entries(~np.isfinite(block))[0]
+    xs = ", ".join(repr(float(x[i, s])) for x in inputs)
+    raise NonFiniteError(
+        f"anomaly in backward: a non-finite gradient flowing through {rule.name}({xs}) "
+        f"(traced replay, sample {s}, output grad {float(g[i, s])!r}); "
+        "check the inputs or guard the operation"
+    )
 
 
 def _diagnose_derivative(rule: Rule, inputs: list[Any], y: Any) -> Any:

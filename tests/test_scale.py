@@ -165,22 +165,35 @@ def test_tracing_a_graph_of_a_million_nodes() -> None:
 
 
 @pytest.mark.slow
-def test_tracing_a_deep_chain() -> None:
-    """f(x) = x·r^n with n = 10^5: one tape group per level, replayed without recursion;
-    f(x_p) = x_p·r^n and ∂(Σ_p f(x_p))/∂r = Σ_p n·x_p·r^(n-1).
+def test_tracing_a_chain_a_million_deep() -> None:
+    """y ← y·r and y ← y + c alternately, 10^6 operations from y = x: after m = n/2 pairs
+    y = r^m·x + c·S(r) with S(r) = Σ_{i<m} r^i = (r^m - 1)/(r - 1), so
+    ∂y/∂c = S(r) and ∂y/∂r = m·r^(m-1)·x + c·S'(r), S'(r) = (m·r^(m-1)·(r - 1) - (r^m - 1))/(r - 1)².
 
-    (10^5, not 10^6: a 10^6-deep chain is a tape of a million one-node groups, about
-    50 s of tracing and replay on the 2-core test machine, too long for one test.)"""
+    Every level holds one node: the tape is one chain, traced and replayed (forward and
+    backward, batch of 4) without recursion; gradients are summed over the batch."""
     pytest.importorskip("numpy", reason="tracing needs numpy (pip install 'textbook-autograd[fast]')")
     from autograd.trace import trace
 
-    n = MILLION // 10
-    r = Value(1.000001, label="r")
-    replay = trace(lambda x: product_chain(x, r, n), 1.0)
-    batch = [0.5, 1.0, -2.0]
-    assert list(replay.forward(batch)) == pytest.approx([x * 1.000001**n for x in batch], rel=1e-9)
+    n, m = MILLION, MILLION // 2
+    r, c = Value(1.0000001, label="r"), Value(0.001, label="c")
+
+    def chain(x: Value) -> Value:
+        y = x
+        for i in range(n):
+            y = y * r if i % 2 == 0 else y + c
+        return y
+
+    replay = trace(chain, 1.0)
+    assert len(replay.chains) == 1 and not replay.groups
+    batch = [0.5, 1.0, -2.0, 3.0]
+    rm, rv, cv = 1.0000001**m, 1.0000001, 0.001
+    geometric = (rm - 1) / (rv - 1)
+    d_geometric = (m * rm / rv * (rv - 1) - (rm - 1)) / (rv - 1) ** 2
+    assert list(replay.forward(batch)) == pytest.approx([rm * x + cv * geometric for x in batch], rel=1e-9)
     replay.backward()
-    assert r.grad == pytest.approx(sum(n * x * 1.000001 ** (n - 1) for x in batch), rel=1e-9)
+    assert c.grad == pytest.approx(len(batch) * geometric, rel=1e-9)
+    assert r.grad == pytest.approx(sum(m * rm / rv * x + cv * d_geometric for x in batch), rel=1e-9)
 
 
 def test_releasing_a_graph_returns_its_memory(traced_memory: None) -> None:

@@ -78,12 +78,14 @@ def test_traced_outputs_and_gradients_match_eager(case: OpCase) -> None:
 
 
 def test_every_rule_of_the_table_is_replayed() -> None:
-    """The cases above cover the whole table (the traced graphs contain every rule)."""
+    """The cases above cover the whole table (the traced graphs contain every rule,
+    in a group or in a chain of single nodes)."""
     seen: set[str] = set()
     for case in CASES:
         weights = [Value(1.0) for _ in case.points[0]] + [Value(1.0)]
         step = trace(scaled_case(case, weights), example=list(case.points[0]))
         seen |= {group.rule.name for group in step.groups}
+        seen |= {rule.name for chain in step.chains for rule in chain.rules}
     table = {rule.name for rule in (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM)}
     assert table <= seen
     assert ops.power(3.0).name in seen and ops.leaky_relu(0.2).name in seen
