@@ -22,10 +22,10 @@ whatever the batch size.
 
 A deep graph has the opposite shape: a chain a million levels deep has one
 node per level, and a group's gathers, scatters and bookkeeping would cost
-many times its single numpy call. The nodes that are alone in their group are
-therefore strung together, in level order, into *chains* replayed node by
-node: the rule's forward on (1, batch) rows of ``S``, a few microseconds a
-node. Building the tape stays linear too: one pass gives every node its level
+many times its single numpy call. The nodes alone in their group (or two of
+a kind: `SMALLEST_GROUP`) are therefore strung together, in level order, into
+*chains* replayed node by node: the rule's forward on (1, batch) rows of
+``S``, a few microseconds a node. Building the tape stays linear too: one pass gives every node its level
 (a list per level, no sorting), one more numbers the slots.
 
 Backward walks the tape in reverse with a second array ``G`` of the same
@@ -69,6 +69,10 @@ from .ops import FloatMath, Rule
 from .value import CONSTANT, Value, as_float, evaluate
 
 NUMPY_MISSING = "autograd.trace needs numpy: pip install 'textbook-autograd[fast]'"
+# Replaying a group of two costs about as much as replaying its two nodes one
+# by one (measured on parallel chains), and building the group far more: pairs
+# join a chain. From three nodes on, the group's single numpy call wins.
+SMALLEST_GROUP = 3
 
 
 def _numpy() -> Any:
@@ -259,7 +263,7 @@ def _slice_or_index(slots: Any) -> Any:
     if n == 1:
         return slice(first, first + 1)
     step = int(slots[1]) - first
-    if step > 0 and (slots == range(first, first + step * n, step)).all():
+    if step > 0 and (slots == _numpy().arange(first, first + step * n, step)).all():
         return slice(first, first + step * n, step)
     return slots
 
@@ -322,11 +326,13 @@ class Trace:
 
     @property
     def groups(self) -> list[_Group]:
+        """The steps of the tape replayed as one numpy call per rule and level."""
         return [step for step in self.steps if isinstance(step, _Group)]
 
     @property
     def chains(self) -> list[_Chain]:
-        return [step for step in self.steps if type(step) is _Chain]
+        """The steps of the tape replayed node by node (levels of a single node)."""
+        return [step for step in self.steps if isinstance(step, _Chain)]
 
     def _plan_gradients(self) -> None:
         """Mark the nodes whose gradient can reach a parameter (the only ones worth computing) and plan the scatters.
@@ -584,22 +590,22 @@ def _nodes_by_level(order: list[Value]) -> tuple[list[Value], list[list[Value]]]
 def _blocks(levels: list[list[Value]]) -> list[tuple[list[Value], bool]]:
     """Cut the levels into (nodes, is_group): groups of one rule and arity, and chains.
 
-    A group holds two or more nodes of one level; the single nodes in between
-    (a level of one node, or the only node of its rule in a level) are strung
-    together, in level order, into one chain.
+    A group holds at least `SMALLEST_GROUP` nodes of one level; the nodes in
+    between (a level of one node, two parallel chains, the few nodes of a rule
+    in a level) are strung together, in level order, into one chain.
     """
     blocks: list[tuple[list[Value], bool]] = []
     chain: list[Value] = []
     for nodes in levels:
-        if len(nodes) == 1:
-            chain.append(nodes[0])
+        if len(nodes) < SMALLEST_GROUP:
+            chain.extend(nodes)
             continue
         members: dict[tuple[Rule, int], list[Value]] = {}
         for v in nodes:
             members.setdefault((v._rule, len(v._parents)), []).append(v)  # type: ignore[arg-type]
         for group in members.values():
-            if len(group) == 1:
-                chain.append(group[0])
+            if len(group) < SMALLEST_GROUP:
+                chain.extend(group)
             else:
                 if chain:
                     blocks.append((chain, False))

@@ -131,6 +131,30 @@ def test_list_outputs_give_a_samples_by_outputs_array() -> None:
     assert w.grad == 1.0 * 1.0 + 2.0 * 4.0 + 10.0 + 20.0
 
 
+def test_deep_and_narrow_graphs_replay_like_eager() -> None:
+    """Two chains 300 deep side by side (levels of two nodes of one rule, replayed as a
+    chain), mixing rules and reading the same weights at every step, then joined."""
+    a, b = Value(0.9, label="a"), Value(0.3, label="b")
+
+    def narrow(x: list[Value]) -> Value:
+        u, v = x[0], x[1]
+        for i in range(300):
+            u, v = (u * a + b).tanh(), (v * a - b * x[0]).sin()
+            if i % 3 == 0:
+                u, v = u + v * 0.5, v / (1.5 + u * u)
+        return u * v + u
+
+    batch = [[0.5, -1.0], [1.5, 0.25], [-0.7, 0.1], [2.0, -2.0]]
+    expected_out, expected_grads = eager_per_sample(narrow, [a, b], batch)
+    for w in (a, b):
+        w.zero_grad()
+    step = trace(narrow, example=batch[0])
+    assert sum(len(chain.rules) for chain in step.chains) > 1000  # nearly every node
+    np.testing.assert_allclose(step.forward(batch), expected_out, rtol=1e-12, atol=1e-12)
+    step.backward()
+    np.testing.assert_allclose([a.grad, b.grad], expected_grads, rtol=1e-12, atol=1e-12)
+
+
 def test_a_traced_mlp_matches_the_eager_mlp() -> None:
     model = nn.MLP(2, [4, 3, 2], activation="tanh", output_activation="sigmoid", seed=3)
     X = [[0.5, -1.0], [1.5, 0.25], [-0.7, 0.1]]
