@@ -25,8 +25,9 @@ node per level, and a group's gathers, scatters and bookkeeping would cost
 many times its single numpy call. The nodes alone in their group (or two of
 a kind: `SMALLEST_GROUP`) are therefore strung together, in level order, into
 *chains* replayed node by node: the rule's forward on (1, batch) rows of
-``S``, a few microseconds a node. Building the tape stays linear too: one pass gives every node its level
-(a list per level, no sorting), one more numbers the slots.
+``S``, a few microseconds a node. Building the tape stays linear too: one
+pass gives every node its level (a list per level, no sorting), one more
+numbers the slots.
 
 Backward walks the tape in reverse with a second array ``G`` of the same
 shape, ∂(output)/∂(slot) per sample. For a group with outputs y and parents
@@ -43,11 +44,12 @@ computed. Finally each parameter's ``.grad`` receives its row of ``G`` summed
 over the batch: ∂E/∂w = Σ_p ∂E_p/∂w.
 
 Errors: the rules run with numpy's floating-point errors raised; when a group
-fails, the offending entries are evaluated again with the eager rules on plain
-floats, which raise the project's usual error (naming the op and the inputs),
-here with the sample index added. What eager mode lets through (an overflowing
-product gives inf) the replay lets through too, except under `detect_anomaly`,
-where the first non-finite value or gradient raises `NonFiniteError` as eagerly.
+(or a chain's node) fails, the offending entries are evaluated again with the
+eager rules on plain floats, which raise the project's usual error (naming the
+op and the inputs), here with the sample index added. What eager mode lets
+through (an overflowing product gives inf) the replay lets through too, except
+under `detect_anomaly`, where the first non-finite value or gradient raises
+`NonFiniteError` as eagerly.
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
