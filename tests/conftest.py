@@ -4,10 +4,13 @@ visible reason when absent, and fail instead when CI demands them
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import shutil
 import sys
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -43,3 +46,25 @@ def dot_program() -> str:
     if path is None:
         _require_or_skip("REQUIRE_DOT", "Graphviz `dot` is not installed (apt-get install graphviz)")
     return path  # type: ignore[return-value]
+
+
+@pytest.fixture
+def traced_memory() -> Iterator[None]:
+    """Trace Python allocations for one test, with the cyclic collector off.
+
+    With the collector off, memory that comes back can only have been freed by
+    reference counting: the graph has no reference cycles.
+    """
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+
+
+def allocated() -> int:
+    """Bytes currently allocated by Python, as traced by the `traced_memory` fixture."""
+    return tracemalloc.get_traced_memory()[0]

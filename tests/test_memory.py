@@ -8,12 +8,10 @@ Memory bounds, not timings: tracemalloc counts bytes allocated, whatever the mac
 
 from __future__ import annotations
 
-import gc
 import sys
-import tracemalloc
-from collections.abc import Iterator
 
 import pytest
+from conftest import allocated
 
 from autograd import Value
 from benchmarks.engine import tree  # the benchmark's workload, measured here for memory
@@ -21,23 +19,6 @@ from benchmarks.engine import tree  # the benchmark's workload, measured here fo
 LEAVES = 1 << 13
 # 2000 free 1-tuples and 2000 free 2-tuples, with their allocator headers.
 TUPLE_FREE_LISTS = 2000 * (64 + 72)
-
-
-@pytest.fixture
-def traced_memory() -> Iterator[None]:
-    """tracemalloc on, the cyclic garbage collector off (so only reference counting frees)."""
-    gc.collect()
-    gc.disable()
-    tracemalloc.start()
-    try:
-        yield
-    finally:
-        tracemalloc.stop()
-        gc.enable()
-
-
-def allocated() -> int:
-    return tracemalloc.get_traced_memory()[0]
 
 
 def test_a_recorded_node_costs_at_most_250_bytes(traced_memory: None) -> None:

@@ -8,12 +8,11 @@ engine issue: at most 300 bytes per recorded node.
 
 from __future__ import annotations
 
-import gc
 import math
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
+from conftest import allocated
 
 from autograd import Value, grad, sum_values
 from autograd.errors import InvalidArgumentError
@@ -24,27 +23,6 @@ BYTES_PER_NODE = 300
 # free lists for reuse; tracemalloc still counts them. A fixed allowance, far
 # below the size of any graph measured here.
 FREE_LIST_ALLOWANCE = 400_000
-
-
-@pytest.fixture
-def traced_memory() -> Iterator[None]:
-    """Trace Python allocations for one test, with the cyclic collector off.
-
-    With the collector off, memory that comes back can only have been freed by
-    reference counting: the graph has no reference cycles.
-    """
-    gc.collect()
-    gc.disable()
-    tracemalloc.start()
-    try:
-        yield
-    finally:
-        tracemalloc.stop()
-        gc.enable()
-
-
-def allocated() -> int:
-    return tracemalloc.get_traced_memory()[0]
 
 
 def product_chain(x: Value, r: Value, depth: int) -> Value:
