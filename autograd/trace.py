@@ -77,100 +77,48 @@ NUMPY_MISSING = "autograd.trace needs numpy: pip install 'textbook-autograd[fast
 SMALLEST_GROUP = 3
 
 
+# numpy, imported on first use by `_numpy` (importing autograd never imports it).
+np: Any = None
+
+
 def _numpy() -> Any:
-    try:
-        import numpy
-    except ImportError:
-        raise ImportError(NUMPY_MISSING) from None
-    return numpy
+    global np
+    if np is None:
+        try:
+            import numpy
+        except ImportError:
+            raise ImportError(NUMPY_MISSING) from None
+        np = numpy
+    return np
+
+
+def _sigmoid(x: Any) -> Any:
+    # 1/(1+e^-x) for x >= 0, e^x/(1+e^x) otherwise: e^-|x| never overflows.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 class NumpyMath:
     """The math namespace for numpy arrays (traced replay): one entry per sample.
 
     Same formulas as `ops.FloatMath`, including its overflow-free branches,
-    evaluated elementwise.
+    evaluated elementwise. (Each entry looks numpy up when called: it is
+    imported only once a trace is made.)
     """
 
-    @staticmethod
-    def exp(x: Any) -> Any:
-        import numpy as np
-
-        return np.exp(x)
-
-    @staticmethod
-    def log(x: Any) -> Any:
-        import numpy as np
-
-        return np.log(x)
-
-    @staticmethod
-    def sqrt(x: Any) -> Any:
-        import numpy as np
-
-        return np.sqrt(x)
-
-    @staticmethod
-    def tanh(x: Any) -> Any:
-        import numpy as np
-
-        return np.tanh(x)
-
-    @staticmethod
-    def sin(x: Any) -> Any:
-        import numpy as np
-
-        return np.sin(x)
-
-    @staticmethod
-    def cos(x: Any) -> Any:
-        import numpy as np
-
-        return np.cos(x)
-
-    @staticmethod
-    def abs(x: Any) -> Any:
-        import numpy as np
-
-        return np.abs(x)
-
-    @staticmethod
-    def pow(x: Any, n: Any) -> Any:
-        import numpy as np
-
-        return np.power(x, n)
-
-    @staticmethod
-    def sigmoid(x: Any) -> Any:
-        # 1/(1+e^-x) for x >= 0, e^x/(1+e^x) otherwise: e^-|x| never overflows.
-        import numpy as np
-
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-    @staticmethod
-    def softplus(x: Any) -> Any:
-        import numpy as np
-
-        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-    @staticmethod
-    def relu(x: Any) -> Any:
-        import numpy as np
-
-        return np.where(x > 0.0, x, 0.0)
-
-    @staticmethod
-    def step(x: Any) -> Any:
-        import numpy as np
-
-        return np.where(x > 0.0, 1.0, 0.0)
-
-    @staticmethod
-    def sign(x: Any) -> Any:
-        import numpy as np
-
-        return np.sign(x)
+    exp = staticmethod(lambda x: np.exp(x))
+    log = staticmethod(lambda x: np.log(x))
+    sqrt = staticmethod(lambda x: np.sqrt(x))
+    tanh = staticmethod(lambda x: np.tanh(x))
+    sin = staticmethod(lambda x: np.sin(x))
+    cos = staticmethod(lambda x: np.cos(x))
+    abs = staticmethod(lambda x: np.abs(x))
+    pow = staticmethod(lambda x, n: np.power(x, n))
+    sigmoid = staticmethod(_sigmoid)
+    softplus = staticmethod(lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))))
+    relu = staticmethod(lambda x: np.where(x > 0.0, x, 0.0))
+    step = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0))
+    sign = staticmethod(lambda x: np.sign(x))
 
 
 class _Group:
