@@ -489,6 +489,8 @@ def test_labels_full_of_dot_and_html_syntax_are_drawn_verbatim(dot_program: str)
     must neither break Graphviz's parser nor inject nodes."""
     import subprocess
 
+    pytest.importorskip("graphviz", reason="drawing needs the graphviz package (extra `viz`)")
+
     from autograd.draw import draw_graph
 
     hostile = 'a"b<c>{d}|e\\ &amp; ]; digraph { x [label="pwn'

@@ -268,6 +268,7 @@ class FakeTerminal(io.StringIO):
 
 
 def test_progress_bar_shows_the_loss_only_on_a_terminal(monkeypatch):
+    pytest.importorskip("tqdm", reason="the progress bar needs tqdm (extra `progress`)")
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     make_trainer("batch").fit(X10, Y10, epochs=3, progress=True)
