@@ -23,15 +23,11 @@ class detect_anomaly:
     """Context manager: raise `NonFiniteError` at the first non-finite value or gradient."""
 
     def __enter__(self) -> detect_anomaly:
-        saved = mode.__dict__.setdefault("saved_anomaly", [])
-        saved.append(mode.anomaly)
-        mode.anomaly = True
-        mode.update()
+        mode.enter(anomaly=True)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        mode.anomaly = mode.__dict__["saved_anomaly"].pop()
-        mode.update()
+        mode.leave()
 
 
 def label_path(node: Value, limit: int = 6, budget: int = 10_000) -> str:

@@ -89,15 +89,11 @@ class no_grad:
     """
 
     def __enter__(self) -> no_grad:
-        saved = mode.__dict__.setdefault("saved_grad_enabled", [])
-        saved.append(mode.grad_enabled)
-        mode.grad_enabled = False
-        mode.update()
+        mode.enter(grad_enabled=False)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        mode.grad_enabled = mode.__dict__["saved_grad_enabled"].pop()
-        mode.update()
+        mode.leave()
 
     def __call__(self, func: F) -> F:
         @functools.wraps(func)

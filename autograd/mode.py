@@ -7,6 +7,7 @@ single attribute (`fast`) to know whether it may record the plain way.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 
 class _ThreadMode(threading.local):
@@ -20,6 +21,20 @@ class _ThreadMode(threading.local):
 
     def update(self) -> None:
         self.fast = self.grad_enabled and not self.anomaly
+
+    def enter(self, **switches: bool) -> None:
+        """Set switches for this thread until the matching `leave`; nestable."""
+        saved: list[dict[str, Any]] = self.__dict__.setdefault("saved", [])
+        saved.append({name: getattr(self, name) for name in switches})
+        for name, value in switches.items():
+            setattr(self, name, value)
+        self.update()
+
+    def leave(self) -> None:
+        """Restore the switches as they were before the latest `enter`."""
+        for name, value in self.__dict__["saved"].pop().items():
+            setattr(self, name, value)
+        self.update()
 
 
 mode = _ThreadMode()

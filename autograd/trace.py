@@ -486,14 +486,11 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
             shapes.append(None)
             arguments.append(value)
             inputs.append(value)
-    saved = (mode.grad_enabled, mode.tracing)
-    mode.grad_enabled, mode.tracing = True, True
-    mode.update()
+    mode.enter(grad_enabled=True, tracing=True)
     try:
         result = fn(*arguments)
     finally:
-        mode.grad_enabled, mode.tracing = saved
-        mode.update()
+        mode.leave()
     single = type(result) is Value
     outputs = [result] if single else list(result) if isinstance(result, (list, tuple)) else None
     if not outputs or any(type(v) is not Value for v in outputs):
