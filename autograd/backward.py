@@ -124,7 +124,7 @@ def accumulate_gradients(order: list[Value]) -> None:
             else:
                 _accumulate_node(node)
     except (ArithmeticError, ValueError) as exc:
-        raise _derivative_error(node, exc) from None
+        raise derivative_error_at(node, exc) from None
 
 
 def _accumulate_node(node: Value) -> None:
@@ -145,10 +145,11 @@ def _accumulate_checked(order: list[Value]) -> None:
             _accumulate_node(node)
             check_backward(node)
     except (ArithmeticError, ValueError) as exc:
-        raise _derivative_error(node, exc) from None
+        raise derivative_error_at(node, exc) from None
 
 
-def _derivative_error(node: Any, exc: Exception) -> Exception:
+def derivative_error_at(node: Any, exc: Exception) -> Exception:
+    """The project's error for a float error met while differentiating ``node``."""
     from .errors import AutogradError
 
     if isinstance(exc, AutogradError) or node is None:

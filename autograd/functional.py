@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from .backward import cached_topological_order
+from .backward import cached_topological_order, derivative_error_at
 from .errors import InvalidTypeError
 from .mode import mode
 from .ops import FloatMath, ValueMath
@@ -41,20 +41,29 @@ def grad(
     order = cached_topological_order(output)
     if create_graph:
         return _recorded_gradients(output, order, inputs)
-    grads: dict[int, float] = {id(output): 1.0}
-    for node in reversed(order):
-        parents = node._parents
-        g = grads.get(id(node))
-        if not parents or g is None:
-            continue
-        local = node._rule.derivative(FloatMath, *[p.data for p in parents], node.data)  # type: ignore[union-attr]
-        for parent, d in zip(parents, local):
-            key = id(parent)
-            grads[key] = grads.get(key, 0.0) + d * g
-            if mode.anomaly:
-                from .anomaly import check_gradient
+    return _float_gradients(output, order, inputs)
 
-                check_gradient(node, parent, grads[key], g)
+
+def _float_gradients(output: Value, order: list[Value], inputs: list[Value]) -> list[Value | float]:
+    # The chain rule of `backward`, accumulated in a dict instead of the nodes' .grad.
+    grads: dict[int, float] = {id(output): 1.0}
+    node = None
+    try:
+        for node in reversed(order):
+            parents = node._parents
+            g = grads.get(id(node))
+            if not parents or g is None:
+                continue
+            local = node._rule.derivative(FloatMath, *[p.data for p in parents], node.data)  # type: ignore[union-attr]
+            for parent, d in zip(parents, local):
+                key = id(parent)
+                grads[key] = grads.get(key, 0.0) + d * g
+                if mode.anomaly:
+                    from .anomaly import check_gradient
+
+                    check_gradient(node, parent, grads[key], g)
+    except (ArithmeticError, ValueError) as exc:
+        raise derivative_error_at(node, exc) from None
     return [grads.get(id(x), 0.0) for x in inputs]
 
 

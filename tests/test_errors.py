@@ -71,6 +71,15 @@ def test_infinite_derivative_in_backward_is_a_clear_error() -> None:
         y.backward()
 
 
+def test_infinite_derivative_in_grad_is_the_same_clear_error() -> None:
+    """grad() differentiates like backward(), so it fails the same way at √0."""
+    from autograd import grad
+
+    x = Value(0.0)
+    with pytest.raises(DivisionByZeroError, match=r"backward through sqrt\(0.0\)"):
+        grad(x.sqrt(), [x])
+
+
 def test_gradcheck_reports_the_input_and_both_values() -> None:
     from autograd import ops
 
