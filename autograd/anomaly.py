@@ -38,11 +38,11 @@ def label_path(node: Value, limit: int = 6, budget: int = 10_000) -> str:
     """
     if node.label:
         return node.label
-    if not node._parents:
+    if not node.parents:
         return "input" if node.requires_grad else "constant"
     found: list[str] = []
     seen: set[int] = set()
-    frontier = deque(node._parents)
+    frontier = deque(node.parents)
     while frontier and len(found) < limit and len(seen) < budget:
         parent = frontier.popleft()
         if id(parent) in seen:
@@ -51,7 +51,7 @@ def label_path(node: Value, limit: int = 6, budget: int = 10_000) -> str:
         if parent.label:
             found.append(parent.label)
         else:
-            frontier.extend(parent._parents)
+            frontier.extend(parent.parents)
     return f"computed from {', '.join(found)}" if found else "unlabelled"
 
 
@@ -69,7 +69,7 @@ def check_forward(rule: Rule, data: float, parents: tuple[Value, ...]) -> None:
 
 
 def check_backward(node: Value) -> None:
-    for parent in node._parents:
+    for parent in node.parents:
         check_gradient(node, parent, parent.grad, node.grad)
 
 
@@ -78,6 +78,6 @@ def check_gradient(node: Value, parent: Value, gradient: Any, upstream: Any) -> 
     if isinstance(gradient, float) and not math.isfinite(gradient):
         raise NonFiniteError(
             f"anomaly in backward: gradient {gradient} flowing through "
-            f"{node.op}({_describe_inputs(node._parents)}) into {label_path(parent)}"
+            f"{node.op}({_describe_inputs(node.parents)}) into {label_path(parent)}"
             f" (output grad {upstream!r}); check the inputs or guard the operation"
         )

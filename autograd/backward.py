@@ -21,21 +21,21 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
     With ``leaves=False`` only the nodes made by an operation are listed: all
     the backward pass needs, and much shorter when most nodes are inputs.
 
-    Depth-first search with an explicit stack. Expanding a node whose parents
-    are not all listed yet pushes the node back under a ``None`` marker, then
-    those parents on top; when the marker comes off the stack all the parents
-    are listed, so the node is listed next. A node found again on another path
-    (``b = a + a``) is skipped.
+    Depth-first search with an explicit stack. Expanding a node pushes it
+    back under a ``None`` marker, then its parents on top; when the marker
+    comes off the stack, everything above it (the parents and all they depend
+    on) is listed, so the node is listed next. A node met again on another
+    path (``b = a + a``) is already expanded, and is skipped: in a graph built
+    by operations it is then listed too, since a node that is expanded but not
+    yet listed is one the current node depends on, never one of its parents.
     Value keeps identity hashing (it does not define ``__eq__``), so the nodes
     themselves key the ``expanded`` set.
     """
-    if not root._parents:
-        return [root] if leaves else []
     order: list[Value] = []
     expanded: set[Value] = set()
     stack: list[Value | None] = [root]
     # Bound methods: this loop runs once per node and edge of the graph.
-    push, pop, expand, emit = stack.append, stack.pop, expanded.add, order.append
+    push, pop, extend, expand, emit = stack.append, stack.pop, stack.extend, expanded.add, order.append
     while stack:
         node = pop()
         if node is None:
@@ -43,17 +43,22 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
             continue
         if node in expanded:
             continue
+        left = node._left
+        if left is None:  # a leaf
+            if leaves:
+                expand(node)
+                emit(node)
+            continue
         expand(node)
-        waiting = False
-        for parent in node._parents:
-            if (leaves or parent._parents) and parent not in expanded:
-                if not waiting:
-                    push(node)
-                    push(None)
-                    waiting = True
-                push(parent)
-        if not waiting:  # a leaf, or every parent is listed already
-            emit(node)
+        push(node)
+        push(None)
+        # The parents, written out from their slots (see Value.__slots__).
+        push(left)
+        right = node._right
+        if right is not None:
+            push(right)
+            if node._rest:
+                extend(node._rest)
     return order
 
 
@@ -69,7 +74,7 @@ _orders: dict[bool, weakref.WeakKeyDictionary[Value, list[Value]]] = {
 
 def cached_topological_order(root: Value, leaves: bool = True) -> list[Value]:
     """`topological_order`, remembered while ``root`` is alive."""
-    if not root._parents:
+    if root._left is None:
         return topological_order(root, leaves)
     cache = _orders[leaves]
     below = cache.get(root)
@@ -109,18 +114,18 @@ def accumulate_gradients(order: list[Value]) -> None:
         # Specialised by arity: unpacking a known number of parents and
         # derivatives is what makes this loop fast.
         for node in reversed(order):
-            parents = node._parents
+            rule = node._rule
+            arity = rule.arity  # type: ignore[union-attr]
+            a = node._left
             g = node.grad
-            arity = len(parents)
             if arity == 2:
-                a, b = parents
-                da, db = node._rule.derivative(m, a.data, b.data, node.data)  # type: ignore[union-attr]
-                a.grad += da * g
-                b.grad += db * g
+                b = node._right
+                da, db = rule.derivative(m, a.data, b.data, node.data)  # type: ignore[union-attr]
+                a.grad += da * g  # type: ignore[union-attr]
+                b.grad += db * g  # type: ignore[union-attr]
             elif arity == 1:
-                (a,) = parents
-                (da,) = node._rule.derivative(m, a.data, node.data)  # type: ignore[union-attr]
-                a.grad += da * g
+                (da,) = rule.derivative(m, a.data, node.data)  # type: ignore[union-attr]
+                a.grad += da * g  # type: ignore[union-attr]
             else:
                 _accumulate_node(node)
     except (ArithmeticError, ValueError) as exc:
@@ -129,7 +134,7 @@ def accumulate_gradients(order: list[Value]) -> None:
 
 def _accumulate_node(node: Value) -> None:
     g = node.grad
-    parents = node._parents
+    parents = node.parents
     local = node._rule.derivative(FloatMath, *[p.data for p in parents], node.data)  # type: ignore[union-attr]
     for parent, d in zip(parents, local):
         parent.grad += d * g
@@ -154,7 +159,7 @@ def derivative_error_at(node: Any, exc: Exception) -> Exception:
 
     if isinstance(exc, AutogradError) or node is None:
         return exc
-    return derivative_error(node._rule, [p.data for p in node._parents], exc)
+    return derivative_error(node._rule, [p.data for p in node.parents], exc)
 
 
 def derivative_error(rule: Rule, inputs: list[float], exc: Exception) -> Exception:

@@ -134,10 +134,10 @@ def _check_size(root: Value, max_nodes: int) -> None:
     count = 0
     while stack:
         node = stack.pop()
-        count += 2 if node._parents else 1
+        count += 2 if node.parents else 1
         if count > max_nodes:
             raise _too_large(max_nodes, f"more than {max_nodes} nodes", collapse_helps=True)
-        for parent in node._parents:
+        for parent in node.parents:
             if id(parent) not in seen:
                 seen.add(id(parent))
                 stack.append(parent)
@@ -163,7 +163,7 @@ def parameter_group(node: Value) -> str | None:
     of a module; the label minus its last part names the neuron, and each
     shorter prefix an enclosing module (``"L2"``, the layer).
     """
-    if node._parents or not node.requires_grad or "." not in node.label:
+    if node.parents or not node.requires_grad or "." not in node.label:
         return None
     return node.label.rsplit(".", 1)[0]
 
@@ -192,13 +192,13 @@ def neuron_groups(order: list[Value]) -> dict[int, str]:
     groups: dict[int, str] = {}
     linear: set[int] = set()
     for node in order:
-        parents = node._parents
+        parents = node.parents
         if not parents:
             path = parameter_group(node)
             if path is not None:
                 groups[id(node)] = path
             continue
-        direct = {parameter_group(p) for p in parents if not p._parents} - {None}
+        direct = {parameter_group(p) for p in parents if not p.parents} - {None}
         if direct:
             if len(direct) == 1:
                 groups[id(node)] = direct.pop()  # type: ignore[assignment]
@@ -216,7 +216,7 @@ def neuron_groups(order: list[Value]) -> dict[int, str]:
 
 
 def _collapsed_node_count(order: list[Value], groups: dict[int, str]) -> int:
-    ungrouped = sum(2 if node._parents else 1 for node in order if id(node) not in groups)
+    ungrouped = sum(2 if node.parents else 1 for node in order if id(node) not in groups)
     return ungrouped + len(set(groups.values()))
 
 
@@ -298,7 +298,7 @@ def _grad_float(node: Value) -> float:
 
 
 def _kind(node: Value) -> str:
-    if node._parents:
+    if node.parents:
         return "value"
     return "parameter" if node.requires_grad else "constant"
 
@@ -343,7 +343,7 @@ class _GraphDrawing:
         """For each neuron, its nodes used outside it (or the root itself), by id."""
         outputs: dict[str, dict[int, Value]] = {}
         for node in self.order:
-            for parent in node._parents:
+            for parent in node.parents:
                 path = self.groups.get(id(parent))
                 if path is not None and self.groups.get(id(node)) != path:
                     outputs.setdefault(path, {})[id(parent)] = parent
@@ -381,12 +381,12 @@ class _GraphDrawing:
             name = self.names[key]
             where = container(self.groups.get(key))
             where.node(name, **self.value_attributes(node, _kind(node)))
-            if not node._parents:
+            if not node.parents:
                 continue
             rule = node.rule
             where.node(name + "op", label=rule.symbol if rule is not None else "?", **OP_STYLE)
             where.edge(name + "op", name)
-            for parent in node._parents:
+            for parent in node.parents:
                 graph.edge(boxes.get(id(parent), self.names[id(parent)]), name + "op")
         for path in sorted(clusters, key=lambda p: (-p.count("."), _natural_key(p))):
             parent_path = path.rsplit(".", 1)[0] if "." in path else None
@@ -401,7 +401,7 @@ class _GraphDrawing:
         boxes = {key: f"neuron {path}" for key, path in self.groups.items()}
         parameters: dict[str, int] = {}
         for node in self.order:
-            if not node._parents and id(node) in self.groups:
+            if not node.parents and id(node) in self.groups:
                 parameters[self.groups[id(node)]] = parameters.get(self.groups[id(node)], 0) + 1
         outputs = self.group_outputs()
         for path in sorted(set(self.groups.values()), key=_natural_key):
@@ -423,7 +423,7 @@ class _GraphDrawing:
             box = boxes.get(id(node))
             if box is None:
                 continue
-            for parent in node._parents:
+            for parent in node.parents:
                 source = boxes.get(id(parent), self.names[id(parent)])
                 if source != box and (source, box) not in edges:
                     edges.add((source, box))

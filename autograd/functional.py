@@ -50,7 +50,7 @@ def _float_gradients(output: Value, order: list[Value], inputs: list[Value]) -> 
     node = None
     try:
         for node in reversed(order):
-            parents = node._parents
+            parents = node.parents
             g = grads.get(id(node))
             if not parents or g is None:
                 continue
@@ -71,7 +71,7 @@ def _recorded_gradients(output: Value, order: list[Value], inputs: list[Value]) 
     # The same rules, evaluated on Values (ValueMath), so every product is a node.
     grads: dict[int, Any] = {id(output): constant(1.0, "grad")}
     for node in reversed(order):
-        parents = node._parents
+        parents = node.parents
         g = grads.get(id(node))
         if not parents or g is None:
             continue

@@ -247,8 +247,8 @@ class Trace:
         leaves: dict[Value, None] = {}
         for members, is_group in blocks:
             if is_group:
-                for j in range(len(members[0]._parents)):
-                    leaves.update((v._parents[j], None) for v in members if not v._parents[j]._parents)
+                for j in range(len(members[0].parents)):
+                    leaves.update((v.parents[j], None) for v in members if not v.parents[j].parents)
         leaves.update(dict.fromkeys(all_leaves))
         traced_inputs = set(inputs)
         self.parameters = [v for v in leaves if v._rule is None and v not in traced_inputs]
@@ -261,12 +261,12 @@ class Trace:
             start = len(slot)
             if is_group:
                 slot.update((v, i) for i, v in enumerate(members, start))
-                parents = np.array([[slot[p] for p in v._parents] for v in members], dtype=np.intp).T
+                parents = np.array([[slot[p] for p in v.parents] for v in members], dtype=np.intp).T
                 self.steps.append(_Group(members[0]._rule, np.arange(start, len(slot)), parents))  # type: ignore[arg-type]
             else:
                 parent_slots = []
                 for k, v in enumerate(members, start):
-                    parent_slots.append(tuple([slot[p] for p in v._parents]))
+                    parent_slots.append(tuple([slot[p] for p in v.parents]))
                     slot[v] = k
                 self.steps.append(_Chain(start, [v._rule for v in members], parent_slots))  # type: ignore[misc]
         self.size = len(slot)
@@ -523,7 +523,7 @@ def _nodes_by_level(order: list[Value]) -> tuple[list[Value], list[list[Value]]]
     for v in order:
         depth = 0
         # A loop rather than max(): this runs once per node of graphs a million deep.
-        for p in v._parents:
+        for p in v.parents:
             if level[p] >= depth:
                 depth = level[p] + 1
         level[v] = depth
@@ -549,7 +549,7 @@ def _blocks(levels: list[list[Value]]) -> list[tuple[list[Value], bool]]:
             continue
         members: dict[tuple[Rule, int], list[Value]] = {}
         for v in nodes:
-            members.setdefault((v._rule, len(v._parents)), []).append(v)  # type: ignore[arg-type]
+            members.setdefault((v._rule, len(v.parents)), []).append(v)  # type: ignore[arg-type]
         for group in members.values():
             if len(group) < SMALLEST_GROUP:
                 chain.extend(group)

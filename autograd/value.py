@@ -1,8 +1,8 @@
 """`Value`: one float, its gradient, and the operation that produced it.
 
-A Value made by an operation remembers its parents (a tuple, in argument order)
-and the `Rule` from `ops` that made it; nothing else. There is no per-node
-closure, so a graph is freed by reference counting as soon as it is dropped.
+A Value made by an operation remembers its parents (in argument order) and the
+`Rule` from `ops` that made it; nothing else. There is no per-node closure, so a
+graph is freed by reference counting as soon as it is dropped.
 """
 
 from __future__ import annotations
@@ -63,8 +63,10 @@ def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Va
         node.data = data
         node.grad = 0.0
         node.label = ""
-        node._parents = parents
         node._rule = rule
+        node._left = a
+        node._right = b
+        node._rest = ()
         return node
 
     method.__name__ = f"__{'r' if reflected else ''}{rule.name}__"
@@ -86,8 +88,10 @@ def _unary_method(rule: Rule) -> Callable[[Value], Value]:
         node.data = data
         node.grad = 0.0
         node.label = ""
-        node._parents = (self,)
         node._rule = rule
+        node._left = self
+        node._right = None
+        node._rest = ()
         return node
 
     method.__name__ = rule.name
@@ -105,14 +109,21 @@ class Value:
     4.0
     """
 
+    # The parents live in three slots rather than in one tuple: the first, the
+    # second, and a tuple of any others (only `sum_values` has more than two).
+    # One object per node instead of two halves the work of Python's cyclic
+    # garbage collector, which walks every live node again and again while a
+    # large graph grows. `parents` gives them back as one tuple.
     # __weakref__ lets the backward pass remember a graph's order without keeping it alive.
-    __slots__ = ("data", "grad", "label", "_parents", "_rule", "__weakref__")
+    __slots__ = ("data", "grad", "label", "_rule", "_left", "_right", "_rest", "__weakref__")
 
     data: float
     grad: Any  # a float after backward(); a Value in create_graph mode of grad()
     label: str
-    _parents: tuple[Value, ...]
     _rule: Rule | None
+    _left: Value | None  # None for a leaf
+    _right: Value | None  # None for a leaf or a one-input operation
+    _rest: tuple[Value, ...]
 
     def __init__(self, data: Number, label: str = "", requires_grad: bool = True) -> None:
         if type(label) is not str and not isinstance(label, str):
@@ -121,14 +132,21 @@ class Value:
         self.data = data if type(data) is float and isfinite(data) else as_float(data, "Value")
         self.grad = 0.0
         self.label = label
-        self._parents = ()
         self._rule = None if requires_grad else CONSTANT
+        self._left = None
+        self._right = None
+        self._rest = ()
 
     # -- introspection -------------------------------------------------------
     @property
     def parents(self) -> tuple[Value, ...]:
-        """The inputs of the operation that made this Value (empty for a leaf)."""
-        return self._parents
+        """The inputs of the operation that made this Value, in order (empty for a leaf)."""
+        left, right = self._left, self._right
+        if left is None:
+            return ()
+        if right is None:
+            return (left,)
+        return (left, right, *self._rest)
 
     @property
     def op(self) -> str:
@@ -144,7 +162,7 @@ class Value:
 
     @property
     def is_leaf(self) -> bool:
-        return not self._parents
+        return self._left is None
 
     @property
     def requires_grad(self) -> bool:
@@ -252,8 +270,10 @@ def constant(x: object, op: str) -> Value:
     node.data = x if type(x) is float and isfinite(x) else as_float(x, op)
     node.grad = 0.0
     node.label = ""
-    node._parents = ()
     node._rule = CONSTANT
+    node._left = None
+    node._right = None
+    node._rest = ()
     return node
 
 
@@ -307,22 +327,21 @@ def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
     node.data = data
     node.grad = 0.0
     node.label = ""
-    if mode.fast:
-        node._parents = parents
-        node._rule = rule
-        return node
-    if mode.anomaly:
-        from .anomaly import check_forward
+    if not mode.fast:
+        if mode.anomaly:
+            from .anomaly import check_forward
 
-        check_forward(rule, data, parents)
-    if mode.grad_enabled:
-        node._parents = parents
-        node._rule = rule
-    elif mode.tracing:
-        raise TraceError(f"{rule.name} under no_grad while tracing: the traced graph would be cut here")
-    else:
-        node._parents = ()
-        node._rule = None
+            check_forward(rule, data, parents)
+        if not mode.grad_enabled:
+            if mode.tracing:
+                raise TraceError(
+                    f"{rule.name} under no_grad while tracing: the traced graph would be cut here"
+                )
+            rule, parents = None, ()  # type: ignore[assignment]
+    node._rule = rule
+    node._left = parents[0] if parents else None
+    node._right = parents[1] if len(parents) > 1 else None
+    node._rest = parents[2:]
     return node
 
 

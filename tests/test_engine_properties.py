@@ -91,3 +91,36 @@ def test_shared_subexpression_example_by_hand() -> None:
     t = x.sin()
     (t * t + t).backward()
     assert x.grad == pytest.approx((2 * math.sin(0.4) + 1) * math.cos(0.4), abs=1e-15)
+
+
+def reachable(root: Value) -> set[int]:
+    """Every node ``root`` depends on (itself included), by a plain search over ``parents``."""
+    seen = {id(root)}
+    frontier = [root]
+    while frontier:
+        for parent in frontier.pop().parents:
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                frontier.append(parent)
+    return seen
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    point=st.lists(st.floats(-2.0, 2.0), min_size=1, max_size=4),
+    program=st.lists(step, min_size=1, max_size=20),
+)
+def test_topological_order_of_random_graphs(point: list[float], program: list[tuple[str, int, int]]) -> None:
+    """Each reachable node listed once, after all of its parents; leaves=False drops exactly the leaves."""
+    from autograd import topological_order
+
+    root = build(program, [Value(x) for x in point], [])
+    order = topological_order(root)
+    assert [id(n) for n in order].count(id(root)) == 1 and order[-1] is root
+    assert len(order) == len({id(n) for n in order})
+    assert {id(n) for n in order} == reachable(root)
+    position = {id(n): i for i, n in enumerate(order)}
+    for node in order:
+        assert all(position[id(p)] < position[id(node)] for p in node.parents)
+    inner = topological_order(root, leaves=False)
+    assert [id(n) for n in inner] == [id(n) for n in order if n.parents]

@@ -212,3 +212,21 @@ def test_a_dropped_graph_is_freed_after_backward() -> None:
     assert watch() is None  # freed by reference counting alone (no cycle to collect)
     gc.collect()
     assert watch() is None
+
+
+def test_parents_in_argument_order_for_every_arity() -> None:
+    """A node keeps its inputs in order, repeats included, however many there are."""
+    from autograd import sum_values
+
+    a, b, c = Value(1.0), Value(2.0), Value(3.0)
+    assert a.parents == () and a.is_leaf
+    assert a.relu().parents == (a,)
+    assert (a - b).parents == (a, b) and (b - a).parents == (b, a)
+    assert (a * a).parents == (a, a)
+    reflected = 2.0 - a
+    assert reflected.parents[1] is a and reflected.parents[0].data == 2.0
+    assert sum_values([a, b]).parents == (a, b)
+    total = sum_values([c, a, b, a, c])
+    assert total.parents == (c, a, b, a, c) and not total.is_leaf
+    total.backward()
+    assert (a.grad, b.grad, c.grad) == (2.0, 1.0, 2.0)  # d/dx of c + a + b + a + c
