@@ -1,13 +1,23 @@
 """Per-thread switches of the engine: gradient recording and anomaly detection.
 
-Kept in one thread-local object so that the hot path of every operation reads a
-single attribute (`fast`) to know whether it may record the plain way.
+Kept in one thread-local object, `mode`. Reading a thread-local attribute is
+slow next to the rest of an operation, so `overrides` also counts, across all
+threads, the `enter` calls not yet left: while there are none, every thread has
+the defaults (recording, no anomaly checks, not tracing), and the hot path of
+an operation reads that one plain attribute instead.
 """
 
 from __future__ import annotations
 
 import threading
 from typing import Any
+
+
+class overrides:
+    """How many `mode.enter` calls, in all threads, are not yet left."""
+
+    active = 0
+    lock = threading.Lock()
 
 
 class _ThreadMode(threading.local):
@@ -24,6 +34,8 @@ class _ThreadMode(threading.local):
 
     def enter(self, **switches: bool) -> None:
         """Set switches for this thread until the matching `leave`; nestable."""
+        with overrides.lock:
+            overrides.active += 1
         saved: list[dict[str, Any]] = self.__dict__.setdefault("saved", [])
         saved.append({name: getattr(self, name) for name in switches})
         for name, value in switches.items():
@@ -35,6 +47,8 @@ class _ThreadMode(threading.local):
         for name, value in self.__dict__["saved"].pop().items():
             setattr(self, name, value)
         self.update()
+        with overrides.lock:
+            overrides.active -= 1
 
 
 mode = _ThreadMode()

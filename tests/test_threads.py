@@ -18,6 +18,7 @@ import pytest
 
 import nn
 from autograd import Value, is_grad_enabled, no_grad
+from autograd.mode import overrides
 from nn.trainer import ENGINES
 
 TIMEOUT = 60
@@ -114,6 +115,27 @@ def test_many_threads_toggling_no_grad_each_see_only_their_own_state() -> None:
 
     patterns = [(0,), (1,), (2,), (0, 1), (1, 0, 2), (3, 0), (0, 0, 1), (2, 1, 0)]
     assert run_in_threads(*(toggler(p) for p in patterns)) == [2000] * len(patterns)
+    # The count that lets every operation skip the thread-local switches is back to zero.
+    assert overrides.active == 0
+
+
+def test_switch_count_returns_to_zero_when_blocks_raise() -> None:
+    """no_grad, detect_anomaly and trace each leave their switches, and the count, on error."""
+    from autograd import detect_anomaly, trace
+
+    for block in (no_grad, detect_anomaly):
+        with pytest.raises(RuntimeError), block():
+            assert overrides.active == 1
+            raise RuntimeError("boom")
+        assert overrides.active == 0
+
+    def bad(x: Value) -> Value:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        trace(bad, [0.0])
+    assert overrides.active == 0
+    assert (Value(1.0) * 2).parents != ()
 
 
 def test_backward_in_parallel_threads_on_separate_graphs() -> None:
