@@ -27,6 +27,8 @@ def median_seconds(contestants: dict[str, tuple[Callable[[], Any], int]], repeat
 
     The contestants take turns, ``repeats`` rounds, so a change of machine load
     touches all of them alike; a turn times ``inner`` calls and divides.
+    What a call returns (a graph's output, say) is kept until the clock stops:
+    freeing it is not part of the turn (engine.py times that on its own).
     Garbage from the previous turn is collected before the clock starts (a
     graph with reference cycles, like micrograd's, is not charged to the next
     contestant); the collector stays on while timing, as for any user.
@@ -36,9 +38,9 @@ def median_seconds(contestants: dict[str, tuple[Callable[[], Any], int]], repeat
         for name, (run, inner) in contestants.items():
             gc.collect()
             start = time.perf_counter()
-            for _ in range(inner):
-                run()
+            kept = [run() for _ in range(inner)]
             times[name].append((time.perf_counter() - start) / inner)
+            del kept
     return {name: statistics.median(samples) for name, samples in times.items()}
 
 

@@ -1,6 +1,9 @@
 """Engine benchmark (issue 2): build and back-propagate, this engine vs micrograd 0.1.0.
 
-(a) a tree of 2·10^5 leaves combined pairwise by ``*``, ``+`` and ``relu(+)`` in turn;
+(a) a tree of 2·10^5 leaves combined pairwise by ``*``, ``+`` and ``relu(+)`` in turn:
+    build + backward, with the output kept alive until the clock stops; then, on
+    its own, freeing that graph once it is dropped (``del`` and one ``gc.collect()``,
+    which a graph with reference cycles, like micrograd's, needs);
 (b) a chain 10^5 operations deep (micrograd's recursive topological sort fails here);
 and the memory of a recorded node (tracemalloc, after backward).
 
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import gc
 import random
+import statistics
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -61,10 +66,26 @@ def chain(value: Any, depth: int) -> Any:
     return y
 
 
-def build_and_backward(make: Any) -> None:
+def build_and_backward(make: Any) -> Any:
+    """Build a graph with ``make`` and back-propagate; returns the output (the graph stays alive)."""
     root = make()
     root = root[0] if isinstance(root, tuple) else root
     root.backward()
+    return root
+
+
+def free_seconds(makers: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Median time to give back a dropped graph's memory, contestants taking turns."""
+    samples: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(repeats):
+        for name, make in makers.items():
+            root = build_and_backward(make)
+            gc.collect()
+            start = time.perf_counter()
+            del root
+            gc.collect()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def bytes_per_node(value: Any) -> float:
@@ -91,6 +112,12 @@ def run(repeats: int = 3) -> dict[str, Any]:
     tree_times = median_seconds(tree_runs, repeats)
     results["tree_eager_s"] = tree_times["eager"]
     results["tree_micrograd_s"] = tree_times.get("micrograd")
+    makers = {"eager": lambda: tree(Value, TREE_LEAVES)}
+    if micrograd:
+        makers["micrograd"] = lambda: tree(micrograd, TREE_LEAVES)
+    free_times = free_seconds(makers, repeats)
+    results["free_eager_s"] = free_times["eager"]
+    results["free_micrograd_s"] = free_times.get("micrograd")
     chain_runs = {"eager": (lambda: build_and_backward(lambda: chain(Value, CHAIN_DEPTH)), 1)}
     results["chain_eager_s"] = median_seconds(chain_runs, repeats)["eager"]
     results["chain_micrograd"] = "not installed"
@@ -104,6 +131,7 @@ def run(repeats: int = 3) -> dict[str, Any]:
     results["bytes_per_node_eager"] = bytes_per_node(Value)
     results["bytes_per_node_micrograd"] = bytes_per_node(micrograd) if micrograd else None
     results["tree_speedup_vs_micrograd"] = ratio(results["tree_micrograd_s"], results["tree_eager_s"])
+    results["free_speedup_vs_micrograd"] = ratio(results["free_micrograd_s"], results["free_eager_s"])
     return results
 
 
@@ -115,6 +143,12 @@ def report(r: dict[str, Any]) -> str:
             fmt_ms(r["tree_eager_s"]),
             fmt_ms(r["tree_micrograd_s"]),
             fmt_ratio(r["tree_speedup_vs_micrograd"]),
+        ],
+        [
+            "the same tree, dropped: freeing its memory (del + gc.collect)",
+            fmt_ms(r["free_eager_s"]),
+            fmt_ms(r["free_micrograd_s"]),
+            fmt_ratio(r["free_speedup_vs_micrograd"]),
         ],
         [
             f"chain, {r['chain_depth']:,} deep: build + backward",
