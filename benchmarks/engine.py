@@ -8,6 +8,12 @@
 and the memory of a recorded node (tracemalloc, after backward).
 
     python benchmarks/engine.py
+    python benchmarks/engine.py --preload numpy   # the same, with numpy in memory
+
+Much of either engine's time is Python's cyclic garbage collector, and how
+often it walks the whole heap depends on what else the process holds: micrograd,
+with several collected objects per node, is slowed most in a bare process.
+``--preload`` imports modules first, to measure with them in memory.
 """
 
 from __future__ import annotations
@@ -173,4 +179,11 @@ def main(repeats: int = 3) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    import argparse
+    import importlib
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preload", default="", help="comma-separated modules to import first")
+    for name in filter(None, parser.parse_args().preload.split(",")):
+        importlib.import_module(name)
     main()
