@@ -247,8 +247,8 @@ class Trace:
         leaves: dict[Value, None] = {}
         for members, is_group in blocks:
             if is_group:
-                for j in range(len(members[0].parents)):
-                    leaves.update((v.parents[j], None) for v in members if not v.parents[j].parents)
+                for column in zip(*[v.parents for v in members]):  # the j-th parent of each member
+                    leaves.update((p, None) for p in column if p.is_leaf)
         leaves.update(dict.fromkeys(all_leaves))
         traced_inputs = set(inputs)
         self.parameters = [v for v in leaves if v._rule is None and v not in traced_inputs]
