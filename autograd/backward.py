@@ -41,13 +41,13 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
         if node is None:
             emit(pop())  # type: ignore[arg-type]
             continue
-        if node in expanded:
-            continue
         left = node._left
         if left is None:  # a leaf
-            if leaves:
+            if leaves and node not in expanded:
                 expand(node)
                 emit(node)
+            continue
+        if node in expanded:
             continue
         expand(node)
         push(node)
