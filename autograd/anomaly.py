@@ -38,7 +38,7 @@ def label_path(node: Value, limit: int = 6, budget: int = 10_000) -> str:
     """
     if node.label:
         return node.label
-    if not node.parents:
+    if node.is_leaf:
         return "input" if node.requires_grad else "constant"
     found: list[str] = []
     seen: set[int] = set()

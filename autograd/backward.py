@@ -74,7 +74,7 @@ _orders: dict[bool, weakref.WeakKeyDictionary[Value, list[Value]]] = {
 
 def cached_topological_order(root: Value, leaves: bool = True) -> list[Value]:
     """`topological_order`, remembered while ``root`` is alive."""
-    if root._left is None:
+    if root.is_leaf:
         return topological_order(root, leaves)
     cache = _orders[leaves]
     below = cache.get(root)

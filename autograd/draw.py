@@ -134,7 +134,7 @@ def _check_size(root: Value, max_nodes: int) -> None:
     count = 0
     while stack:
         node = stack.pop()
-        count += 2 if node.parents else 1
+        count += 1 if node.is_leaf else 2
         if count > max_nodes:
             raise _too_large(max_nodes, f"more than {max_nodes} nodes", collapse_helps=True)
         for parent in node.parents:
@@ -163,7 +163,7 @@ def parameter_group(node: Value) -> str | None:
     of a module; the label minus its last part names the neuron, and each
     shorter prefix an enclosing module (``"L2"``, the layer).
     """
-    if node.parents or not node.requires_grad or "." not in node.label:
+    if not node.is_leaf or not node.requires_grad or "." not in node.label:
         return None
     return node.label.rsplit(".", 1)[0]
 
@@ -198,7 +198,7 @@ def neuron_groups(order: list[Value]) -> dict[int, str]:
             if path is not None:
                 groups[id(node)] = path
             continue
-        direct = {parameter_group(p) for p in parents if not p.parents} - {None}
+        direct = {parameter_group(p) for p in parents if p.is_leaf} - {None}
         if direct:
             if len(direct) == 1:
                 groups[id(node)] = direct.pop()  # type: ignore[assignment]
@@ -216,7 +216,7 @@ def neuron_groups(order: list[Value]) -> dict[int, str]:
 
 
 def _collapsed_node_count(order: list[Value], groups: dict[int, str]) -> int:
-    ungrouped = sum(2 if node.parents else 1 for node in order if id(node) not in groups)
+    ungrouped = sum(1 if node.is_leaf else 2 for node in order if id(node) not in groups)
     return ungrouped + len(set(groups.values()))
 
 
@@ -298,7 +298,7 @@ def _grad_float(node: Value) -> float:
 
 
 def _kind(node: Value) -> str:
-    if node.parents:
+    if not node.is_leaf:
         return "value"
     return "parameter" if node.requires_grad else "constant"
 
@@ -381,7 +381,7 @@ class _GraphDrawing:
             name = self.names[key]
             where = container(self.groups.get(key))
             where.node(name, **self.value_attributes(node, _kind(node)))
-            if not node.parents:
+            if node.is_leaf:
                 continue
             rule = node.rule
             where.node(name + "op", label=rule.symbol if rule is not None else "?", **OP_STYLE)
@@ -401,7 +401,7 @@ class _GraphDrawing:
         boxes = {key: f"neuron {path}" for key, path in self.groups.items()}
         parameters: dict[str, int] = {}
         for node in self.order:
-            if not node.parents and id(node) in self.groups:
+            if node.is_leaf and id(node) in self.groups:
                 parameters[self.groups[id(node)]] = parameters.get(self.groups[id(node)], 0) + 1
         outputs = self.group_outputs()
         for path in sorted(set(self.groups.values()), key=_natural_key):
