@@ -1,6 +1,6 @@
 """Engine benchmark (issue 2): build and back-propagate, this engine vs micrograd 0.1.0.
 
-(a) a tree of 2·10^5 leaves combined pairwise by ``*``, ``+`` and ``relu(+)`` in turn:
+(a) a tree of 2·10^5 leaves combined pairwise by ``+``, ``relu(+)`` and ``*`` in turn:
     build + backward, with the output kept alive until the clock stops; then, on
     its own, freeing that graph once it is dropped (``del`` and one ``gc.collect()``,
     which a graph with reference cycles, like micrograd's, needs);
@@ -19,6 +19,8 @@ with several collected objects per node, is slowed most in a bare process.
 from __future__ import annotations
 
 import gc
+import itertools
+import operator
 import random
 import statistics
 import sys
@@ -37,30 +39,43 @@ CHAIN_DEPTH = 100_000
 MEMORY_LEAVES = 1 << 14
 
 
-def tree(value: Any, leaves: int) -> tuple[Any, int]:
-    """Leaves combined pairwise by *, + and relu(+) in turn, to one root; returns (root, node count)."""
+def tree_inputs(leaves: int) -> list[float]:
+    """The leaves' numbers: drawn before the clock starts, since drawing them is not the engines' work."""
     rng = random.Random(0)
-    level = [value(rng.uniform(-1.0, 1.0)) for _ in range(leaves)]
-    nodes = leaves
-    k = 0
+    return [rng.uniform(-1.0, 1.0) for _ in range(leaves)]
+
+
+def add_relu(a: Any, b: Any) -> Any:
+    return (a + b).relu()
+
+
+def build_tree(value: Any, inputs: list[float]) -> Any:
+    """Leaves made from ``inputs``, combined pairwise by +, relu(+) and * in turn, to one root.
+
+    The operations take turns across the whole tree (not afresh on each level),
+    and an odd one out is carried up to the next level. The builder itself does
+    as little as it can (one list comprehension per level), so that the time is
+    the engines' own: making nodes, and their garbage collection.
+    """
+    level = [value(x) for x in inputs]
+    operations = itertools.cycle((operator.add, add_relu, operator.mul))
     while len(level) > 1:
-        paired = []
-        for i in range(0, len(level) - 1, 2):
-            a, b = level[i], level[i + 1]
-            k += 1
-            if k % 3 == 0:
-                paired.append(a * b)
-                nodes += 1
-            elif k % 3 == 1:
-                paired.append(a + b)
-                nodes += 1
-            else:
-                paired.append((a + b).relu())
-                nodes += 2
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
-    return level[0], nodes
+        odd_one_out = level[-1:] if len(level) % 2 else []
+        # zip stops on the shorter slice before it takes the next operation.
+        level = [op(a, b) for a, b, op in zip(level[0::2], level[1::2], operations)]
+        level += odd_one_out
+    return level[0]
+
+
+def tree_nodes(leaves: int) -> int:
+    """How many nodes `build_tree` records: the leaves, one per pair, and a relu for every third pair."""
+    pairs = leaves - 1  # each pair makes two Values one
+    return leaves + pairs + (pairs + 1) // 3
+
+
+def tree(value: Any, leaves: int) -> tuple[Any, int]:
+    """The benchmark tree with ``leaves`` leaves: (root, node count)."""
+    return build_tree(value, tree_inputs(leaves)), tree_nodes(leaves)
 
 
 def chain(value: Any, depth: int) -> Any:
@@ -75,7 +90,6 @@ def chain(value: Any, depth: int) -> Any:
 def build_and_backward(make: Any) -> Any:
     """Build a graph with ``make`` and back-propagate; returns the output (the graph stays alive)."""
     root = make()
-    root = root[0] if isinstance(root, tuple) else root
     root.backward()
     return root
 
@@ -111,16 +125,16 @@ def run(repeats: int = 3) -> dict[str, Any]:
     engine = optional("micrograd.engine")
     micrograd = engine.Value if engine else None
     results: dict[str, Any] = {"tree_leaves": TREE_LEAVES, "chain_depth": CHAIN_DEPTH}
-    results["tree_nodes"] = tree(Value, TREE_LEAVES)[1]  # also a warm-up run
-    tree_runs = {"eager": (lambda: build_and_backward(lambda: tree(Value, TREE_LEAVES)), 1)}
+    results["tree_nodes"] = tree_nodes(TREE_LEAVES)
+    inputs = tree_inputs(TREE_LEAVES)
+    makers = {"eager": lambda: build_tree(Value, inputs)}
     if micrograd:
-        tree_runs["micrograd"] = (lambda: build_and_backward(lambda: tree(micrograd, TREE_LEAVES)), 1)
+        makers["micrograd"] = lambda: build_tree(micrograd, inputs)
+    makers["eager"]()  # a warm-up run
+    tree_runs = {name: (lambda make=make: build_and_backward(make), 1) for name, make in makers.items()}
     tree_times = median_seconds(tree_runs, repeats)
     results["tree_eager_s"] = tree_times["eager"]
     results["tree_micrograd_s"] = tree_times.get("micrograd")
-    makers = {"eager": lambda: tree(Value, TREE_LEAVES)}
-    if micrograd:
-        makers["micrograd"] = lambda: tree(micrograd, TREE_LEAVES)
     free_times = free_seconds(makers, repeats)
     results["free_eager_s"] = free_times["eager"]
     results["free_micrograd_s"] = free_times.get("micrograd")
