@@ -56,9 +56,10 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
         push(left)
         right = node._right
         if right is not None:
-            push(right)
-            if node._rest:
-                extend(node._rest)
+            if isinstance(right, tuple):  # an n-ary sum's other parents
+                extend(right)
+            else:
+                push(right)
     return order
 
 

@@ -8,6 +8,7 @@ graph is freed by reference counting as soon as it is dropped.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Iterable
 from math import isfinite
 from numbers import Real
@@ -64,11 +65,9 @@ def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Va
         node = _new_node(Value)
         node.data = data
         node.grad = 0.0
-        node.label = ""
         node._rule = rule
         node._left = a
         node._right = b
-        node._rest = ()
         return node
 
     method.__name__ = f"__{'r' if reflected else ''}{rule.name}__"
@@ -89,11 +88,9 @@ def _unary_method(rule: Rule) -> Callable[[Value], Value]:
         node = _new_node(Value)
         node.data = data
         node.grad = 0.0
-        node.label = ""
         node._rule = rule
         node._left = self
         node._right = None
-        node._rest = ()
         return node
 
     method.__name__ = rule.name
@@ -111,33 +108,33 @@ class Value:
     4.0
     """
 
-    # The parents live in three slots rather than in one tuple: the first, the
-    # second, and a tuple of any others (only `sum_values` has more than two).
-    # One object per node instead of two halves the work of Python's cyclic
-    # garbage collector, which walks every live node again and again while a
-    # large graph grows. `parents` gives them back as one tuple.
-    # __weakref__ lets the backward pass remember a graph's order without keeping it alive.
-    __slots__ = ("data", "grad", "label", "_rule", "_left", "_right", "_rest", "__weakref__")
+    # A node is as small as it can be: Python's cyclic garbage collector walks
+    # every live node again and again while a large graph grows, and its work
+    # grows with each node's objects and members.
+    # - The parents live in two slots rather than in one tuple of their own: the
+    #   first, and the second (for a sum of more than two, a tuple of all after
+    #   the first; only `sum_values` makes those). `parents` gives them back as one tuple.
+    # - A label, which few nodes have, is kept in a table beside the graph.
+    # __weakref__ lets the backward pass remember a graph's order without keeping
+    # it alive, and the label table forget a label with its Value.
+    __slots__ = ("data", "grad", "_rule", "_left", "_right", "__weakref__")
 
     data: float
     grad: Any  # a float after backward(); a Value in create_graph mode of grad()
-    label: str
     _rule: Rule | None
     _left: Value | None  # None for a leaf
-    _right: Value | None  # None for a leaf or a one-input operation
-    _rest: tuple[Value, ...]
+    # None for a leaf or a one-input operation; a tuple for a sum of more than two
+    _right: Value | tuple[Value, ...] | None
 
     def __init__(self, data: Number, label: str = "", requires_grad: bool = True) -> None:
-        if type(label) is not str and not isinstance(label, str):
-            raise InvalidTypeError(f"Value: label must be a str, got {type(label).__name__}")
         # A finite float is by far the common case; everything else takes the full check.
         self.data = data if type(data) is float and isfinite(data) else as_float(data, "Value")
         self.grad = 0.0
-        self.label = label
         self._rule = None if requires_grad else CONSTANT
         self._left = None
         self._right = None
-        self._rest = ()
+        if label or type(label) is not str:  # most Values have none
+            self.label = label  # the setter checks the type
 
     # -- introspection -------------------------------------------------------
     @property
@@ -148,7 +145,23 @@ class Value:
             return ()
         if right is None:
             return (left,)
-        return (left, right, *self._rest)
+        if isinstance(right, tuple):  # an n-ary sum
+            return (left, *right)
+        return (left, right)
+
+    @property
+    def label(self) -> str:
+        """A name for drawings and messages ("" when none was given)."""
+        return _labels.get(self, "")
+
+    @label.setter
+    def label(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise InvalidTypeError(f"Value: label must be a str, got {type(name).__name__}")
+        if name:
+            _labels[self] = name
+        else:
+            _labels.pop(self, None)
 
     @property
     def op(self) -> str:
@@ -259,6 +272,9 @@ CONSTANT = Rule("constant", "const", 0, lambda m: 0.0, lambda m, y: ())
 
 _new_node = object.__new__
 
+# The labels of the Values that have one (see Value.__slots__); an entry goes with its Value.
+_labels: weakref.WeakKeyDictionary[Value, str] = weakref.WeakKeyDictionary()
+
 
 def constant(x: object, op: str) -> Value:
     """Wrap a plain number met by operation ``op`` as a constant leaf."""
@@ -271,11 +287,9 @@ def constant(x: object, op: str) -> Value:
     node = _new_node(Value)
     node.data = x if type(x) is float and isfinite(x) else as_float(x, op)
     node.grad = 0.0
-    node.label = ""
     node._rule = CONSTANT
     node._left = None
     node._right = None
-    node._rest = ()
     return node
 
 
@@ -328,7 +342,6 @@ def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
     node = _new_node(Value)
     node.data = data
     node.grad = 0.0
-    node.label = ""
     if overrides.active and not mode.fast:
         if mode.anomaly:
             from .anomaly import check_forward
@@ -342,8 +355,10 @@ def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
             rule, parents = None, ()  # type: ignore[assignment]
     node._rule = rule
     node._left = parents[0] if parents else None
-    node._right = parents[1] if len(parents) > 1 else None
-    node._rest = parents[2:]
+    if len(parents) > 2:
+        node._right = parents[1:]  # a sum of more than two: the parents after the first
+    else:
+        node._right = parents[1] if len(parents) == 2 else None
     return node
 
 

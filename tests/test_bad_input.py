@@ -72,6 +72,9 @@ API_CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("value-from-inf", lambda: Value(-INF), InvalidArgumentError, r"expected a finite number, got -inf"),
     ("value-from-huge-int", lambda: Value(10**400), NumericOverflowError, r"Value: int too large for a float"),
     ("value-label-not-str", lambda: Value(1.0, label=3), InvalidTypeError, r"label must be a str, got int"),
+    ("value-label-none", lambda: Value(1.0, label=None), InvalidTypeError, r"label must be a str, got NoneType"),
+    ("set-label-not-str", lambda: setattr(Value(1.0) * 2, "label", b"y"), InvalidTypeError,
+     r"label must be a str, got bytes"),
     # -- arithmetic with things that are not numbers, or not finite
     ("add-str", lambda: Value(1.0) + "a", InvalidTypeError, r"add: cannot combine a Value with str 'a'"),
     ("radd-none", lambda: None + Value(1.0), InvalidTypeError, r"add: cannot combine a Value with NoneType"),

@@ -164,6 +164,24 @@ def test_comparisons_compare_data_and_record_nothing() -> None:
     assert a.parents == () and b.parents == ()
 
 
+def test_labels_are_kept_for_leaves_and_nodes_and_go_with_their_value() -> None:
+    """Labels live in a table beside the graph (not in each node); a Value's entry goes with it."""
+    from autograd.value import _labels
+
+    x = Value(2.0, label="x")
+    y = x * 3
+    assert (x.label, y.label) == ("x", "")
+    y.label = "y"
+    assert (x.label, y.label) == ("x", "y")
+    y.label = ""
+    assert y.label == "" and y not in _labels
+    y.label = "y again"
+    entries = len(_labels)
+    del y
+    assert len(_labels) == entries - 1
+    assert x.label == "x"
+
+
 def test_float_sum_and_repr() -> None:
     x = Value(0.73912, label="x")
     x.grad = 0.053611

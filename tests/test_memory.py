@@ -16,13 +16,13 @@ from conftest import allocated
 from autograd import Value
 from benchmarks.engine import tree  # the benchmark's workload, measured here for memory
 
-LEAVES = 1 << 13
+LEAVES = 1 << 14
 # 2000 free 1-tuples and 2000 free 2-tuples, with their allocator headers.
 TUPLE_FREE_LISTS = 2000 * (64 + 72)
 
 
 def test_a_recorded_node_costs_at_most_250_bytes(traced_memory: None) -> None:
-    """Everything the graph holds — nodes, parent tuples, floats for data and grad — after backward."""
+    """Everything the graph holds — nodes, floats for data and grad — after backward."""
     before = allocated()
     root, nodes = tree(Value, LEAVES)
     root.backward()
@@ -34,7 +34,8 @@ def test_a_dropped_graph_is_freed_by_reference_counting(traced_memory: None) -> 
     """With the cyclic collector off, dropping the root frees the graph.
 
     A little stays counted: CPython keeps up to 2000 freed tuples of each small
-    size for reuse (``TUPLE_FREE_LISTS``: the parent tuples of 1 and 2 Values).
+    size for reuse (``TUPLE_FREE_LISTS``: the backward pass's tuples of local
+    derivatives, 1 and 2 floats).
     Building and dropping the graph a second time must not add to it.
     """
     before = allocated()
@@ -55,7 +56,7 @@ def test_a_trace_does_not_keep_the_recorded_graph_alive() -> None:
     """After tracing, the only new reference to a weight is the trace's list of parameters.
 
     Every node of the recorded graph that read the weight would hold one more
-    (its parents tuple), so an unchanged count means the graph was freed.
+    (a parent slot), so an unchanged count means the graph was freed.
     """
     pytest.importorskip("numpy")
     from autograd import sum_values, trace
