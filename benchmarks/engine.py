@@ -121,7 +121,7 @@ def bytes_per_node(value: Any) -> float:
         tracemalloc.stop()
 
 
-def run(repeats: int = 3) -> dict[str, Any]:
+def run(repeats: int = 5) -> dict[str, Any]:
     engine = optional("micrograd.engine")
     micrograd = engine.Value if engine else None
     results: dict[str, Any] = {"tree_leaves": TREE_LEAVES, "chain_depth": CHAIN_DEPTH}
@@ -186,7 +186,7 @@ def report(r: dict[str, Any]) -> str:
     return table(["workload", "this engine", "micrograd 0.1.0", "micrograd / this"], rows)
 
 
-def main(repeats: int = 3) -> dict[str, Any]:
+def main(repeats: int = 5) -> dict[str, Any]:
     results = run(repeats)
     print(report(results))
     return results
