@@ -14,11 +14,19 @@ import pytest
 from conftest import allocated
 
 from autograd import Value
+from autograd.backward import topological_order
 from benchmarks.engine import tree  # the benchmark's workload, measured here for memory
 
 LEAVES = 1 << 14
 # 2000 free 1-tuples and 2000 free 2-tuples, with their allocator headers.
 TUPLE_FREE_LISTS = 2000 * (64 + 72)
+
+
+@pytest.mark.parametrize("leaves", [1, 2, 3, 4, 5, 6, 7, 100, 1001, LEAVES])
+def test_the_benchmark_tree_counts_its_nodes(leaves: int) -> None:
+    """The count the per-node figures divide by is the number of nodes the sort finds."""
+    root, nodes = tree(Value, leaves)
+    assert nodes == len(topological_order(root))
 
 
 def test_a_recorded_node_costs_at_most_250_bytes(traced_memory: None) -> None:
