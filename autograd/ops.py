@@ -43,6 +43,14 @@ class Rule:
     def __repr__(self) -> str:
         return f"Rule({self.name!r})"
 
+    # A rule is a row of the table, compared by identity (``rule is CONSTANT``):
+    # copying a graph, or a model with `copy.deepcopy`, shares its rules.
+    def __copy__(self) -> Rule:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Rule:
+        return self
+
 
 class FloatMath:
     """The math namespace for plain Python floats (eager mode)."""

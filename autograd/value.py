@@ -190,6 +190,11 @@ class Value:
         grad_text = f"{grad:.4g}" if isinstance(grad, float) else repr(grad)
         return f"Value(data={self.data:.4g}, grad={grad_text}{label})"
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """What `copy` (and `copy.deepcopy` of a whole model) copies: the slots, and the label."""
+        members = {name: getattr(self, name) for name in ("data", "grad", "_rule", "_left", "_right")}
+        return None, {**members, "label": self.label}
+
     def __float__(self) -> float:
         if mode.tracing:
             raise _frozen_by_tracing("float(v)")

@@ -182,6 +182,37 @@ def test_labels_are_kept_for_leaves_and_nodes_and_go_with_their_value() -> None:
     assert x.label == "x"
 
 
+def test_copies_keep_labels_and_rules_and_are_independent() -> None:
+    """copy.deepcopy of a graph: same numbers, labels and rules, its own nodes."""
+    import copy
+
+    x = Value(2.0, label="x")
+    k = Value(3.0, requires_grad=False)
+    y = x * k
+    y.label = "y"
+    y2 = copy.deepcopy(y)
+    x2, k2 = y2.parents
+    assert (y2.data, y2.label, x2.label, y2.rule) == (6.0, "y", "x", y.rule)
+    assert x2 is not x and not k2.requires_grad
+    y2.backward()
+    assert (x2.grad, x.grad) == (3.0, 0.0)  # d(3x)/dx = 3, on the copy only
+    shallow = copy.copy(y)
+    assert shallow.label == "y" and shallow.parents[0] is x
+
+
+def test_a_deep_copied_model_keeps_its_parameter_labels() -> None:
+    import copy
+
+    import nn
+
+    model = nn.MLP(2, [3, 1], seed=0)
+    twin = copy.deepcopy(model)
+    assert [p.label for p in twin.parameters()] == [p.label for p in model.parameters()]
+    assert twin([0.5, -0.25]).data == model([0.5, -0.25]).data
+    twin.parameters()[0].data += 1.0
+    assert twin([0.5, -0.25]).data != model([0.5, -0.25]).data
+
+
 def test_float_sum_and_repr() -> None:
     x = Value(0.73912, label="x")
     x.grad = 0.053611
