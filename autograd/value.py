@@ -192,7 +192,7 @@ class Value:
 
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
         """What `copy` (and `copy.deepcopy` of a whole model) copies: the slots, and the label."""
-        members = {name: getattr(self, name) for name in ("data", "grad", "_rule", "_left", "_right")}
+        members = {name: getattr(self, name) for name in Value.__slots__ if name != "__weakref__"}
         return None, {**members, "label": self.label}
 
     def __float__(self) -> float:
