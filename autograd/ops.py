@@ -20,9 +20,13 @@ class Rule:
 
     ``arity`` is the number of inputs, or 0 for a variadic rule (``sum``).
     ``domain`` describes the valid inputs; it is quoted in error messages.
+    ``formula`` is the same row as text, for people: the forward expression
+    first, then one local derivative per input, written with the input names
+    of ``forward`` (``a, b`` or ``x``). `help()`, edge labels and the
+    walkthrough print this one text.
     """
 
-    __slots__ = ("name", "symbol", "arity", "forward", "derivative", "domain")
+    __slots__ = ("name", "symbol", "arity", "forward", "derivative", "domain", "formula")
 
     def __init__(
         self,
@@ -32,6 +36,7 @@ class Rule:
         forward: Callable[..., Any],
         derivative: Callable[..., tuple[Any, ...]],
         domain: str = "",
+        formula: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.symbol = symbol
@@ -39,9 +44,41 @@ class Rule:
         self.forward = forward
         self.derivative = derivative
         self.domain = domain
+        self.formula = formula
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The names of the inputs, as ``forward`` calls them (``("a", "b")``, ``("x",)``)."""
+        code = self.forward.__code__
+        if self.arity == 0:  # variadic: x₁ … xₙ
+            return ("x₁", "x₂", "…")
+        return code.co_varnames[1 : 1 + self.arity]
+
+    @property
+    def expression(self) -> str:
+        """The forward computation as text, e.g. ``"a·b"`` (for ``"σ(x) = 1/(1 + e^-x)"``, ``"σ(x)"``)."""
+        return self.formula[0].split(" = ")[0] if self.formula else self.name
+
+    def local_derivative(self, i: int) -> str:
+        """The local derivative with respect to input ``i`` as text, e.g. ``"∂(a·b)/∂a = b"``."""
+        text = self.formula[1 + min(i, len(self.formula) - 2)] if len(self.formula) > 1 else "?"
+        name = self.inputs[min(i, len(self.inputs) - 1)] if self.arity else "xᵢ"
+        return f"∂({self.expression})/∂{name} = {text}"
+
+    def explain(self) -> str:
+        """The whole row as text: what the rule computes and each local derivative."""
+        lines = [f"{self.name}: y = {self.formula[0] if self.formula else self.name}"]
+        count = self.arity or 1
+        lines += [f"  {self.local_derivative(i)}" for i in range(count)]
+        if self.domain:
+            lines.append(f"  ({self.domain})")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"Rule({self.name!r})"
+        if not self.formula:
+            return f"Rule({self.name!r})"
+        _, *rest = self.explain().splitlines()
+        return f"Rule({self.name!r}: y = {self.formula[0]}; " + "; ".join(line.strip() for line in rest) + ")"
 
     # A rule is a row of the table, compared by identity (``rule is CONSTANT``):
     # copying a graph, or a model with `copy.deepcopy`, shares its rules.
@@ -157,28 +194,45 @@ class ValueMath:
 
 # fmt: off
 # name              symbol  arity  forward                          d/d(inputs), given inputs and output y
-ADD      = Rule("add",      "+",   2, lambda m, a, b: a + b,         lambda m, a, b, y: (1.0, 1.0))
-SUB      = Rule("sub",      "-",   2, lambda m, a, b: a - b,         lambda m, a, b, y: (1.0, -1.0))
-MUL      = Rule("mul",      "*",   2, lambda m, a, b: a * b,         lambda m, a, b, y: (b, a))
+ADD      = Rule("add",      "+",   2, lambda m, a, b: a + b,         lambda m, a, b, y: (1.0, 1.0),
+                formula=("a + b", "1", "1"))
+SUB      = Rule("sub",      "-",   2, lambda m, a, b: a - b,         lambda m, a, b, y: (1.0, -1.0),
+                formula=("a - b", "1", "-1"))
+MUL      = Rule("mul",      "*",   2, lambda m, a, b: a * b,         lambda m, a, b, y: (b, a),
+                formula=("a·b", "b", "a"))
 DIV      = Rule("div",      "/",   2, lambda m, a, b: a / b,         lambda m, a, b, y: (1.0 / b, -y / b),
-                domain="the divisor must not be zero")
+                domain="the divisor must not be zero",
+                formula=("a / b", "1/b", "-a/b²"))
 POW      = Rule("pow",      "**",  2, lambda m, a, b: m.pow(a, b),
                 lambda m, a, b, y: (b * m.pow(a, b - 1.0), y * m.log(a)),
-                domain="with a Value exponent the base must be positive")
-NEG      = Rule("neg",      "-",   1, lambda m, x: -x,               lambda m, x, y: (-1.0,))
-ABS      = Rule("abs",      "abs", 1, lambda m, x: m.abs(x),         lambda m, x, y: (m.sign(x),))
-EXP      = Rule("exp",      "exp", 1, lambda m, x: m.exp(x),         lambda m, x, y: (y,))
+                domain="with a Value exponent the base must be positive",
+                formula=("a^b", "b·a^(b-1)", "a^b·log(a)"))
+NEG      = Rule("neg",      "-",   1, lambda m, x: -x,               lambda m, x, y: (-1.0,),
+                formula=("-x", "-1"))
+ABS      = Rule("abs",      "abs", 1, lambda m, x: m.abs(x),         lambda m, x, y: (m.sign(x),),
+                formula=("|x|", "sign(x) (1 for x > 0, -1 for x < 0, 0 at 0)"))
+EXP      = Rule("exp",      "exp", 1, lambda m, x: m.exp(x),         lambda m, x, y: (y,),
+                formula=("e^x", "e^x"))
 LOG      = Rule("log",      "log", 1, lambda m, x: m.log(x),         lambda m, x, y: (1.0 / x,),
-                domain="log is defined for x > 0")
+                domain="log is defined for x > 0",
+                formula=("log(x)", "1/x"))
 SQRT     = Rule("sqrt",     "√",   1, lambda m, x: m.sqrt(x),        lambda m, x, y: (0.5 / y,),
-                domain="sqrt is defined for x >= 0 (its derivative for x > 0)")
-TANH     = Rule("tanh",     "tanh", 1, lambda m, x: m.tanh(x),       lambda m, x, y: (1.0 - y * y,))
-SIGMOID  = Rule("sigmoid",  "σ",   1, lambda m, x: m.sigmoid(x),     lambda m, x, y: (y * (1.0 - y),))
-RELU     = Rule("relu",     "relu", 1, lambda m, x: m.relu(x),       lambda m, x, y: (m.step(x),))
-SOFTPLUS = Rule("softplus", "softplus", 1, lambda m, x: m.softplus(x), lambda m, x, y: (m.sigmoid(x),))
-SIN      = Rule("sin",      "sin", 1, lambda m, x: m.sin(x),         lambda m, x, y: (m.cos(x),))
-COS      = Rule("cos",      "cos", 1, lambda m, x: m.cos(x),         lambda m, x, y: (-m.sin(x),))
-SUM      = Rule("sum",      "Σ",   0, lambda m, *xs: sum(xs[1:], xs[0]), lambda m, *xs: (1.0,) * (len(xs) - 1))
+                domain="sqrt is defined for x >= 0 (its derivative for x > 0)",
+                formula=("√x", "1/(2·√x)"))
+TANH     = Rule("tanh",     "tanh", 1, lambda m, x: m.tanh(x),       lambda m, x, y: (1.0 - y * y,),
+                formula=("tanh(x)", "1 - tanh(x)²"))
+SIGMOID  = Rule("sigmoid",  "σ",   1, lambda m, x: m.sigmoid(x),     lambda m, x, y: (y * (1.0 - y),),
+                formula=("σ(x) = 1/(1 + e^-x)", "σ(x)·(1 - σ(x))"))
+RELU     = Rule("relu",     "relu", 1, lambda m, x: m.relu(x),       lambda m, x, y: (m.step(x),),
+                formula=("max(x, 0)", "1 if x > 0, else 0"))
+SOFTPLUS = Rule("softplus", "softplus", 1, lambda m, x: m.softplus(x), lambda m, x, y: (m.sigmoid(x),),
+                formula=("log(1 + e^x)", "σ(x) = 1/(1 + e^-x)"))
+SIN      = Rule("sin",      "sin", 1, lambda m, x: m.sin(x),         lambda m, x, y: (m.cos(x),),
+                formula=("sin(x)", "cos(x)"))
+COS      = Rule("cos",      "cos", 1, lambda m, x: m.cos(x),         lambda m, x, y: (-m.sin(x),),
+                formula=("cos(x)", "-sin(x)"))
+SUM      = Rule("sum",      "Σ",   0, lambda m, *xs: sum(xs[1:], xs[0]), lambda m, *xs: (1.0,) * (len(xs) - 1),
+                formula=("x₁ + x₂ + …", "1"))
 # fmt: on
 
 
@@ -192,6 +246,7 @@ def power(n: float) -> Rule:
         lambda m, x: m.pow(x, n),
         lambda m, x, y: (n * m.pow(x, n - 1.0),),
         domain=f"x ** {n:g} needs x != 0 for a negative power, x >= 0 for a fractional one",
+        formula=(f"x^{n:g}", f"{n:g}·x^{n - 1:g}"),
     )
 
 
@@ -204,6 +259,7 @@ def leaky_relu(slope: float) -> Rule:
         1,
         lambda m, x: m.relu(x) - slope * m.relu(-x),
         lambda m, x, y: (slope + (1.0 - slope) * m.step(x),),
+        formula=(f"max(x, {slope:g}·x)", f"1 if x > 0, else {slope:g}"),
     )
 
 

@@ -71,7 +71,7 @@ def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Va
         return node
 
     method.__name__ = f"__{'r' if reflected else ''}{rule.name}__"
-    method.__doc__ = f"``{rule.symbol}``: see `autograd.ops.{rule.name.upper()}`."
+    method.__doc__ = f"``{rule.symbol}``, the rule of `autograd.ops.{rule.name.upper()}`:\n\n{rule.explain()}"
     return method
 
 
@@ -94,7 +94,7 @@ def _unary_method(rule: Rule) -> Callable[[Value], Value]:
         return node
 
     method.__name__ = rule.name
-    method.__doc__ = f"{rule.name}(x): see `autograd.ops.{rule.name.upper()}`."
+    method.__doc__ = f"{rule.name}(x), the rule of `autograd.ops.{rule.name.upper()}`:\n\n{rule.explain()}"
     return method
 
 

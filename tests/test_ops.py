@@ -95,3 +95,25 @@ def test_sigmoid_and_softplus_do_not_overflow_for_large_inputs() -> None:
     assert Value(800.0).sigmoid().data == 1.0
     assert Value(800.0).softplus().data == 800.0
     assert Value(-800.0).softplus().data == pytest.approx(math.exp(-800.0), abs=0.0)
+
+
+ALL_RULES = (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM, ops.power(3.0), ops.leaky_relu(0.2))
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda rule: rule.name)
+def test_every_rule_carries_its_formula_as_text(rule: ops.Rule) -> None:
+    """help(), edge labels and the walkthrough print this one text: a forward
+    expression and one local derivative per input."""
+    assert len(rule.formula) == 1 + (rule.arity or 1)
+    assert all(text.strip() for text in rule.formula)
+    explained = rule.explain()
+    for i in range(rule.arity or 1):
+        assert rule.local_derivative(i) in explained
+    assert rule.formula[0] in repr(rule)
+
+
+def test_help_of_a_method_shows_the_derivative_formula() -> None:
+    """A student reads σ' = σ(1 - σ) from help(Value.sigmoid) (the textbook derivative)."""
+    assert "∂(σ(x))/∂x = σ(x)·(1 - σ(x))" in (Value.sigmoid.__doc__ or "")
+    assert "∂(a·b)/∂b = a" in (Value.__mul__.__doc__ or "")
+    assert "∂(a / b)/∂b = -a/b²" in (Value.__truediv__.__doc__ or "")
