@@ -8,7 +8,7 @@ as textbooks state it, with modern initializers, losses and optimizers.
 
 from __future__ import annotations
 
-from . import data, init, losses, optim, plot
+from . import data, init, losses, lr_scheduler, optim, plot, utils
 from .draw import draw_network
 from .interop import from_torch, to_torch
 from .module import MLP, Layer, Neuron
@@ -26,6 +26,8 @@ __all__ = [
     "from_torch",
     "losses",
     "optim",
+    "lr_scheduler",
+    "utils",
     "data",
     "draw_network",
     "plot",

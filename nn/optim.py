@@ -282,3 +282,7 @@ def _check_params(params: Iterable[Value], optimizer: str) -> list[Value]:
             raise InvalidArgumentError(f"{optimizer}: params[{k}] ({p.label or p}) appears twice")
         seen.add(id(p))
     return checked
+
+
+# nn.optim.lr_scheduler, as in PyTorch (the schedules live in their own module).
+from . import lr_scheduler  # noqa: E402, F401
