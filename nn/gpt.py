@@ -28,6 +28,8 @@ from typing import Any
 from autograd import Value, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError
 
+from .functional import cross_entropy, softmax
+
 Matrix = list[list[Value]]
 
 
@@ -202,26 +204,6 @@ def rmsnorm(x: Sequence[Value], eps: float = 1e-5) -> list[Value]:
     mean_square = sum_values([xi * xi for xi in x]) * (1.0 / len(x))
     scale = (mean_square + eps) ** -0.5
     return [xi * scale for xi in x]
-
-
-def softmax(logits: Sequence[Value]) -> list[Value]:
-    """eᶻⁱ / Σⱼ eᶻʲ, computed as e^(zᵢ − m) / Σⱼ e^(zⱼ − m) with m = max z.
-
-    Subtracting the same number from every logit changes neither the result nor
-    its gradient (it cancels between numerator and denominator), and it keeps
-    every exponent ≤ 0, so nothing overflows. m is read as a plain number.
-    """
-    m = max(z.data for z in logits)
-    exps = [(z - m).exp() for z in logits]
-    total = sum_values(exps)
-    return [e / total for e in exps]
-
-
-def cross_entropy(logits: Sequence[Value], target: int) -> Value:
-    """−log softmax(z)[target] = log Σⱼ e^(zⱼ − m) − (z_target − m), stable for large logits."""
-    m = max(z.data for z in logits)
-    log_total = sum_values([(z - m).exp() for z in logits]).log()
-    return log_total - (logits[target] - m)
 
 
 def train(

@@ -14,7 +14,8 @@ import pytest
 
 from autograd import Value
 from autograd.errors import InvalidArgumentError
-from nn.gpt import GPT, Tokenizer, cross_entropy, load_names, softmax, train
+from nn.functional import cross_entropy, softmax
+from nn.gpt import GPT, Tokenizer, load_names, train
 from nn.optim import Adam
 
 
