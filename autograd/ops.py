@@ -131,6 +131,31 @@ class FloatMath:
     def sign(x: float) -> float:
         return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
+    # binary cross-entropy (`BINARY_CROSS_ENTROPY`), in PyTorch's arithmetic.
+    @staticmethod
+    def bce(p: float, t: float) -> float:
+        if not (0.0 <= p <= 1.0 and 0.0 <= t <= 1.0):  # also NaN, which PyTorch refuses too
+            raise ValueError("math domain error")
+        return (t - 1.0) * FloatMath.floored_log1m(p) - t * FloatMath.floored_log(p)
+
+    @staticmethod
+    def bce_slope(p: float, t: float) -> float:
+        return (p - t) / max((1.0 - p) * p, BCE_EPSILON)
+
+    @staticmethod
+    def bce_target_slope(p: float) -> float:
+        return FloatMath.floored_log1m(p) - FloatMath.floored_log(p)
+
+    @staticmethod
+    def floored_log(p: float) -> float:
+        """max(log p, -100), with log 0 = -inf floored too."""
+        return max(math.log(p), BCE_LOG_FLOOR) if p > 0.0 else BCE_LOG_FLOOR
+
+    @staticmethod
+    def floored_log1m(p: float) -> float:
+        """max(log(1 - p), -100), computed as log1p(-p) (as PyTorch does) and floored at p = 1."""
+        return max(math.log1p(-p), BCE_LOG_FLOOR) if p < 1.0 else BCE_LOG_FLOOR
+
 
 class ValueMath:
     """The math namespace for Values: derivatives built from it are recorded.
@@ -190,6 +215,20 @@ class ValueMath:
     @staticmethod
     def sign(x: Any) -> float:
         return FloatMath.sign(x.data)
+
+    # The slopes of binary cross-entropy are rows of their own, so a derivative
+    # taken with create_graph=True is the same number as in eager mode.
+    @staticmethod
+    def bce_slope(p: Any, t: Any) -> Any:
+        from .value import apply
+
+        return apply(BCE_SLOPE, (p, t))
+
+    @staticmethod
+    def bce_target_slope(p: Any) -> Any:
+        from .value import apply
+
+        return apply(BCE_TARGET_SLOPE, (p,))
 
 
 # fmt: off
@@ -265,3 +304,49 @@ def leaky_relu(slope: float) -> Rule:
 
 BINARY_RULES: tuple[Rule, ...] = (ADD, SUB, MUL, DIV, POW)
 UNARY_RULES: tuple[Rule, ...] = (NEG, ABS, EXP, LOG, SQRT, TANH, SIGMOID, RELU, SOFTPLUS, SIN, COS)
+
+
+# -- binary cross-entropy, exactly as torch.nn.functional.binary_cross_entropy ----------
+# PyTorch floors each logarithm at -100, so a saturated probability (p = 0 or 1) gives a
+# finite loss, and divides its gradient by max(p·(1 - p), ε) with ε the float32 constant
+# 1e-12 (9.999999960041972e-13 as a double), so the gradient stays finite: about ±1e12
+# where p(1 - p) is below ε, and 0 at p = t = 0 or 1. That gradient is PyTorch's choice,
+# not the derivative of the floored loss (which would be 0 wherever a floor is active):
+# with it, a sigmoid saturated on the wrong side still gets pushed back.
+BCE_LOG_FLOOR = -100.0
+BCE_EPSILON = 9.999999960041972e-13
+
+# fmt: off
+BINARY_CROSS_ENTROPY = Rule(
+    "binary_cross_entropy", "bce", 2,
+    lambda m, p, t: m.bce(p, t),
+    lambda m, p, t, y: (m.bce_slope(p, t), m.bce_target_slope(p)),
+    domain="binary cross-entropy needs a probability 0 <= p <= 1 and a target 0 <= t <= 1",
+    formula=("-(t·max(log p, -100) + (1 - t)·max(log(1 - p), -100))",
+             "(p - t) / max(p·(1 - p), 1e-12)",
+             "max(log(1 - p), -100) - max(log p, -100)"))
+# ∂E/∂p as a row: its derivatives are those of (p - t)/d with d = max(p·(1 - p), ε),
+# written with step and relu so that one formula serves floats, Values and arrays:
+# d = ε + relu(p·(1 - p) - ε), and ∂d/∂p = (1 - 2p) where p·(1 - p) > ε, else 0.
+BCE_SLOPE = Rule(
+    "bce_slope", "∂bce/∂p", 2,
+    lambda m, p, t: m.bce_slope(p, t),
+    lambda m, p, t, y: (
+        (1.0 - y * (1.0 - 2.0 * p) * m.step(p * (1.0 - p) - BCE_EPSILON))
+        / (BCE_EPSILON + m.relu(p * (1.0 - p) - BCE_EPSILON)),
+        -1.0 / (BCE_EPSILON + m.relu(p * (1.0 - p) - BCE_EPSILON)),
+    ),
+    formula=("(p - t) / max(p·(1 - p), 1e-12)",
+             "(p² - 2pt + t) / (p·(1 - p))² where p·(1 - p) > 1e-12, else 1e12",
+             "-1 / max(p·(1 - p), 1e-12)"))
+# ∂E/∂t as a row; its derivative is PyTorch's, -1/(p·(1 - p)) (a pole at p = 0 and 1).
+BCE_TARGET_SLOPE = Rule(
+    "bce_target_slope", "∂bce/∂t", 1,
+    lambda m, p: m.bce_target_slope(p),
+    lambda m, p, y: (-1.0 / (p * (1.0 - p)),),
+    domain="its derivative -1/(p·(1 - p)) needs 0 < p < 1",
+    formula=("max(log(1 - p), -100) - max(log p, -100)", "-1 / (p·(1 - p))"))
+# fmt: on
+
+#: The rows that make `nn.losses.binary_cross_entropy`.
+LOSS_RULES: tuple[Rule, ...] = (BINARY_CROSS_ENTROPY, BCE_SLOPE, BCE_TARGET_SLOPE)

@@ -120,6 +120,33 @@ class NumpyMath:
     step = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0))
     sign = staticmethod(lambda x: np.sign(x))
 
+    # binary cross-entropy (ops.BINARY_CROSS_ENTROPY), as `FloatMath`: logs floored at -100
+    # without numpy's divide warning at log 0; a p or t outside [0, 1] gives NaN with numpy's
+    # "invalid" flag (the square root of -1), so the replay reports it with the eager DomainError.
+    @staticmethod
+    def bce(p: Any, t: Any) -> Any:
+        outside = ~((p >= 0.0) & (p <= 1.0) & (t >= 0.0) & (t <= 1.0))
+        loss = (t - 1.0) * NumpyMath.floored_log1m(p) - t * NumpyMath.floored_log(p)
+        return loss + np.sqrt(np.where(outside, -1.0, 0.0))
+
+    @staticmethod
+    def bce_slope(p: Any, t: Any) -> Any:
+        return (p - t) / np.maximum((1.0 - p) * p, ops.BCE_EPSILON)
+
+    @staticmethod
+    def bce_target_slope(p: Any) -> Any:
+        return NumpyMath.floored_log1m(p) - NumpyMath.floored_log(p)
+
+    @staticmethod
+    def floored_log(p: Any) -> Any:
+        return np.maximum(np.log(np.where(p > 0.0, p, 1e-300)), ops.BCE_LOG_FLOOR)
+
+    @staticmethod
+    def floored_log1m(p: Any) -> Any:
+        below_one = p < 1.0
+        floored = np.maximum(np.log1p(-np.where(below_one, p, 0.0)), ops.BCE_LOG_FLOOR)
+        return np.where(below_one, floored, ops.BCE_LOG_FLOOR)
+
 
 class _Group:
     """Nodes with one rule, in slots ``outputs``, replayed as one numpy call.

@@ -6,22 +6,19 @@ the same length (numbers or Values) and returns one Value.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Union
 
-from autograd import Value, sum_values
+from autograd import Value, ops, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
-from autograd.value import as_float
+from autograd.value import apply, as_float
 
 Operand = Union[Value, int, float]
 Outputs = Union[Operand, Sequence[Operand]]
 Loss = Callable[[Outputs, Outputs], Value]
 
-# PyTorch clamps log(p) at -100 in binary_cross_entropy; the same bound here makes
-# the losses agree everywhere and keeps a saturated output (p = 0.0 or 1.0) finite.
-LOG_FLOOR = -100.0
-_SMALLEST_LOGGED = math.exp(LOG_FLOOR)
+# PyTorch floors log(p) at -100 in binary_cross_entropy (see `binary_cross_entropy`).
+LOG_FLOOR = ops.BCE_LOG_FLOOR
 
 
 def pairs(predictions: Outputs, targets: Outputs, loss: str) -> list[tuple[Value, Operand]]:
@@ -59,26 +56,31 @@ def sse_half(predictions: Outputs, targets: Outputs) -> Value:
 def binary_cross_entropy(predictions: Outputs, targets: Outputs) -> Value:
     """E = -(1/n)·Σ_k [t_k·log p_k + (1 - t_k)·log(1 - p_k)] for probabilities p_k in [0, 1].
 
-    ∂E/∂p_k = (p_k - t_k) / (n·p_k·(1 - p_k)). As in PyTorch's
-    ``binary_cross_entropy``, each logarithm is clamped below at -100: when
-    p_k (or 1 - p_k) is below e^-100 — in floats, a sigmoid saturated to
-    exactly 0.0 or 1.0 — that log term is the constant -100 and passes no
-    gradient, so the loss stays finite instead of raising on log(0).
+    Value and gradient are those of ``torch.nn.functional.binary_cross_entropy``
+    (one row of the op table, `autograd.ops.BINARY_CROSS_ENTROPY`, so eager mode,
+    ``grad(..., create_graph=True)`` and traced replay agree):
+
+    - each logarithm is floored at -100, so a saturated prediction (a sigmoid
+      rounded to exactly 0.0 or 1.0) gives a finite loss instead of log(0);
+    - ∂E/∂p_k = (p_k - t_k) / (n·max(p_k·(1 - p_k), ε)) with PyTorch's ε = 1e-12
+      (as a float32): 0 at p = t = 0 or 1, about ±1e12/n where p(1 - p) < ε,
+      so a prediction saturated on the wrong side is still pushed back;
+    - ∂E/∂t_k = (max(log(1 - p_k), -100) - max(log p_k, -100))/n, the derivative of
+      the floored loss. Here alone PyTorch differs: it leaves these logs unfloored,
+      so its target gradient is ±inf at p = 0 or 1 and beyond ±100 for p < e^-100.
+      Targets are constants in training; this matters only if you differentiate
+      with respect to them.
     """
     terms = []
     for p, t in pairs(predictions, targets, "binary_cross_entropy"):
         if not 0.0 <= p.data <= 1.0:
             raise InvalidArgumentError(f"binary_cross_entropy: predictions must be in [0, 1], got {p.data}")
-        t_value = float(t)
-        if not 0.0 <= t_value <= 1.0:
-            raise InvalidArgumentError(f"binary_cross_entropy: targets must be in [0, 1], got {t_value}")
-        terms.append(t * _clamped_log(p) + (1 - t) * _clamped_log(1 - p))
-    return -sum_values(terms) / len(terms)
-
-
-def _clamped_log(p: Value) -> Value:
-    # A branch on the data: the constant has no parents, so no gradient flows there.
-    return p.log() if p.data > _SMALLEST_LOGGED else Value(LOG_FLOOR, requires_grad=False)
+        # .data, not float(): float() of a Value is refused while tracing, and the rule checks replays.
+        target = t if type(t) is Value else Value(float(t), requires_grad=False)
+        if not 0.0 <= target.data <= 1.0:
+            raise InvalidArgumentError(f"binary_cross_entropy: targets must be in [0, 1], got {target.data}")
+        terms.append(apply(ops.BINARY_CROSS_ENTROPY, (p, target)))
+    return sum_values(terms) / len(terms)
 
 
 def hinge(predictions: Outputs, targets: Outputs) -> Value:

@@ -43,10 +43,20 @@ class Optimizer:
             p.grad = 0.0
 
     def step(self) -> None:
-        """Apply the update rule once to every parameter, using its current ``.grad``."""
+        """Apply the update rule once to every parameter, using its current ``.grad``.
+
+        Every new weight is computed before any is written, and the buffers are put
+        back if that fails part-way, so a step is applied to all parameters or to none.
+        """
+        saved = {name: list(values) for name, values in self.state.items()}
         self.steps += 1
-        for i, p in enumerate(self.params):
-            p.data = self._update(i, p.data, float(p.grad))
+        try:
+            updated = [self._update(i, p.data, float(p.grad)) for i, p in enumerate(self.params)]
+        except BaseException:
+            self.state, self.steps = saved, self.steps - 1
+            raise
+        for p, w in zip(self.params, updated):
+            p.data = w
 
     def _hyperparameter(self, name: str, x: object, valid: Callable[[float], bool], requirement: str) -> float:
         """``x`` as a float if it is a finite number for which ``valid`` holds, else an error naming it."""
@@ -246,7 +256,9 @@ class Adam(Optimizer):
             self._hyperparameter("betas[0]", beta1, lambda v: 0 <= v < 1, "in [0, 1)"),
             self._hyperparameter("betas[1]", beta2, lambda v: 0 <= v < 1, "in [0, 1)"),
         )
-        self.eps = self._hyperparameter("eps", eps, lambda v: v >= 0, ">= 0")
+        # ε > 0 keeps the step finite when a gradient is exactly 0 from the start (m = v = 0):
+        # with ε = 0 that step would be 0/0 (PyTorch accepts it and gives NaN).
+        self.eps = self._hyperparameter("eps", eps, lambda v: v > 0, "> 0")
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}

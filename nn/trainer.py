@@ -31,7 +31,7 @@ MODES = ("online", "batch", "minibatch")
 #: How gradients are computed: "eager" builds the graph of every sample with Values;
 #: "traced" records the graph of one sample's loss once (`autograd.trace`) and
 #: replays it with numpy over each batch (same numbers, much faster; the loss
-#: must not branch on values: mse and sse_half can be traced).
+#: must not branch on values: mse, sse_half and binary_cross_entropy can be traced, hinge not).
 ENGINES = ("eager", "traced")
 
 Row = list[float]
