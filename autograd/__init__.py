@@ -12,6 +12,7 @@ from .anomaly import detect_anomaly
 from .backward import topological_order
 from .draw import draw_graph
 from .errors import AutogradError, GradcheckError
+from .exercises import check_derivative
 from .functional import grad, no_grad
 from .gradcheck import gradcheck
 from .mode import is_grad_enabled
@@ -32,5 +33,6 @@ __all__ = [
     "draw_graph",
     "trace",
     "Trace",
+    "check_derivative",
 ]
 __version__ = "0.1.0"
