@@ -17,6 +17,7 @@ from .gradcheck import gradcheck
 from .mode import is_grad_enabled
 from .trace import Trace, trace
 from .value import Value, sum_values
+from .viz import walkthrough
 
 __all__ = [
     "Value",
@@ -32,5 +33,6 @@ __all__ = [
     "draw_graph",
     "trace",
     "Trace",
+    "walkthrough",
 ]
 __version__ = "0.1.0"
