@@ -18,6 +18,7 @@ from .gradcheck import gradcheck
 from .mode import is_grad_enabled
 from .trace import Trace, trace
 from .value import Value, sum_values
+from .viz import walkthrough
 
 __all__ = [
     "Value",
@@ -34,5 +35,6 @@ __all__ = [
     "trace",
     "Trace",
     "check_derivative",
+    "walkthrough",
 ]
 __version__ = "0.1.0"
