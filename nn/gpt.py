@@ -23,7 +23,6 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import Any
 
 from autograd import Value, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError
@@ -236,16 +235,6 @@ def train(
             recent = losses[-report_every:]
             print(f"step {step + 1:5d} / {steps}: loss {sum(recent) / len(recent):.4f}", flush=True)
     return losses
-
-
-def add_arguments(parser: Any) -> None:
-    """The options of ``python -m nn gpt`` (an argparse parser)."""
-    from .cli import positive_float, positive_int
-
-    parser.add_argument("--steps", type=positive_int, default=500, help="Adam steps, one name each (default 500)")
-    parser.add_argument("--lr", type=positive_float, default=0.01, help="initial learning rate (default 0.01)")
-    parser.add_argument("--samples", type=positive_int, default=20, help="names to sample after training (default 20)")
-    parser.add_argument("--seed", type=positive_int, default=1, help="seed of weights, order and sampling (default 1)")
 
 
 def run(steps: int = 500, lr: float = 0.01, samples: int = 20, seed: int = 1) -> int:
