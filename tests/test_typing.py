@@ -10,12 +10,12 @@ code (and no other line may be).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +79,7 @@ def commented(snippet: str, code: str, marker: str) -> dict[int, str]:
 
 @pytest.fixture(scope="module")
 def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    if shutil.which("mypy") is None and not (Path(sys.executable).parent / "mypy").exists():
-        pytest.skip("mypy is not installed (it comes with the test extra)")
+    require_module("mypy", extra="test")  # run as `python -m mypy`
     directory = tmp_path_factory.mktemp("typing")
     (directory / "user_code.py").write_text(USER_CODE)
     (directory / "misuse.py").write_text(MISUSE)
