@@ -142,7 +142,8 @@ def check_derivative(
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
         raise InvalidArgumentError(f"check_derivative: samples must be an int >= 0, got {samples!r}")
     chosen = _points(exercise, points, samples, seed)
-    what = "dy/dx" if len(exercise.inputs) == 1 else "(" + ", ".join(f"∂y/∂{n}" for n in exercise.inputs) + ")"
+    partials = [f"∂y/∂{name}" for name in exercise.inputs]
+    what = f"dy/d{exercise.inputs[0]}" if len(partials) == 1 else f"({', '.join(partials)})"
     if candidate in PLACEHOLDERS:
         return DerivativeReport(title=f"check_derivative({exercise.name})", done=False)
 

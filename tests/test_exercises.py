@@ -314,3 +314,17 @@ def test_a_constant_has_nothing_to_check() -> None:
 
     with pytest.raises(InvalidArgumentError, match="a constant has no inputs"):
         check_derivative(CONSTANT, lambda: 0.0)
+
+
+def test_the_report_names_the_inputs_as_the_function_does() -> None:
+    """The delta of an output neuron as a function of its net input z: δ = (σ(z) − t)·σ(z)(1 − σ(z)),
+    for E = ½(t − σ(z))² with t = 0.6."""
+    report = check_derivative(
+        lambda z: 0.5 * (0.6 - z.sigmoid()) ** 2, lambda z: (sigmoid(z) - 0.6) * sigmoid(z) * (1 - sigmoid(z)),
+        points=[0.8],
+    )
+    assert str(report).splitlines() == [
+        "check_derivative(f): your dy/dz at 1 point",
+        "  OK at z = 0.8",
+        "All 1 point OK.",
+    ]
