@@ -22,7 +22,7 @@ from . import ops
 from .errors import AutogradError, InvalidArgumentError, InvalidTypeError
 from .functional import grad
 from .ops import Rule
-from .value import Value, apply
+from .value import CONSTANT, Value, apply
 
 Point = tuple[float, ...]
 Op = Union[str, Rule, Callable[..., Value]]
@@ -142,7 +142,8 @@ def check_derivative(
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
         raise InvalidArgumentError(f"check_derivative: samples must be an int >= 0, got {samples!r}")
     chosen = _points(exercise, points, samples, seed)
-    what = "dy/dx" if len(exercise.inputs) == 1 else "(" + ", ".join(f"∂y/∂{n}" for n in exercise.inputs) + ")"
+    partials = [f"∂y/∂{name}" for name in exercise.inputs]
+    what = f"dy/d{exercise.inputs[0]}" if len(partials) == 1 else f"({', '.join(partials)})"
     if candidate in PLACEHOLDERS:
         return DerivativeReport(title=f"check_derivative({exercise.name})", done=False)
 
@@ -325,10 +326,21 @@ def _rule_exercise(rule: Rule) -> _Exercise:
         )
     elif rule.name.startswith("pow") and rule.arity == 1:
         samplers, edges, kink = (*_power_points(rule), "")
-    else:
-        raise InvalidArgumentError(f"check_derivative: the rule {rule.name!r} has no inputs to differentiate")
+    elif rule is CONSTANT:
+        raise InvalidArgumentError("check_derivative: a constant has no inputs to differentiate")
+    else:  # a rule added to the table without points here: generic points, domain errors skipped
+        count = rule.arity or 3
+        samplers, edges, kink = (ANY,) * count, _generic_edges(count), ""
     inputs = ("x₁", "x₂", "x₃") if rule.arity == 0 else rule.inputs
     return _Exercise(rule.name, inputs, expected, _sampler(samplers), edges, kink)
+
+
+def _generic_edges(count: int) -> tuple[Point, ...]:
+    """0, ±1 and ±2 in every input, and for several inputs one point where they all differ."""
+    edges = tuple(tuple(v for _ in range(count)) for v in (0.0, 1.0, -1.0, 2.0, -2.0))
+    if count > 1:
+        edges += (tuple(float((-1) ** i * (i + 1)) for i in range(count)),)
+    return edges
 
 
 def _power_points(rule: Rule) -> tuple[tuple[Callable[[random.Random], float], ...], tuple[Point, ...]]:
@@ -365,10 +377,8 @@ def _function_exercise(function: Callable[..., Value]) -> _Exercise:
             raise InvalidTypeError(f"check_derivative: op must return a Value, got {type(output).__name__}")
         return tuple(float(g) for g in grad(output, inputs))
 
-    # 0, ±1 and ±2 in every input (points outside the function's domain are skipped).
-    edges = tuple(tuple(float(v) for _ in names) for v in (0.0, 1.0, -1.0, 2.0, -2.0))
-    if len(names) > 1:
-        edges += (tuple(float((-1) ** i * (i + 1)) for i in range(len(names))),)
+    # Points outside the function's domain are skipped (and listed).
+    edges = _generic_edges(len(names))
     label = getattr(function, "__name__", "f")
     return _Exercise("f" if label == "<lambda>" else label, names, expected, _sampler((ANY,) * len(names)), edges)
 

@@ -120,7 +120,7 @@ class Value:
     __slots__ = ("data", "grad", "_rule", "_left", "_right", "__weakref__")
 
     data: float
-    grad: Any  # a float after backward(); a Value in create_graph mode of grad()
+    grad: float  # d(output)/d(self) after backward(); grad(..., create_graph=True) never writes it
     _rule: Rule | None
     _left: Value | None  # None for a leaf
     # None for a leaf or a one-input operation; a tuple for a sum of more than two

@@ -297,3 +297,34 @@ def test_an_op_that_is_neither_name_rule_nor_function_is_refused() -> None:
 def test_points_of_the_wrong_shape_or_not_finite_are_refused(points: Any) -> None:
     with pytest.raises(InvalidArgumentError, match=r"points\[0\]"):
         check_derivative("exp", lambda x: math.exp(x), points=points)
+
+
+def test_a_rule_without_points_of_its_own_is_checked_at_generic_points(torch: ModuleType) -> None:
+    """A row added to the table later still gets checked (0, ±1, ±2 and random points)."""
+    from autograd.ops import Rule
+
+    cube = Rule("cube", "³", 1, lambda m, x: x * x * x, lambda m, x, y: (3.0 * x * x,), formula=("x³", "3·x²"))
+    report = check_derivative(cube, torch_partials(torch, lambda x: x**3))
+    assert report.ok and [r.inputs for r in report.results][:5] == [(0.0,), (1.0,), (-1.0,), (2.0,), (-2.0,)]
+    assert not check_derivative(cube, lambda x: 3 * x).ok
+
+
+def test_a_constant_has_nothing_to_check() -> None:
+    from autograd.value import CONSTANT
+
+    with pytest.raises(InvalidArgumentError, match="a constant has no inputs"):
+        check_derivative(CONSTANT, lambda: 0.0)
+
+
+def test_the_report_names_the_inputs_as_the_function_does() -> None:
+    """The delta of an output neuron as a function of its net input z: δ = (σ(z) − t)·σ(z)(1 − σ(z)),
+    for E = ½(t − σ(z))² with t = 0.6."""
+    report = check_derivative(
+        lambda z: 0.5 * (0.6 - z.sigmoid()) ** 2, lambda z: (sigmoid(z) - 0.6) * sigmoid(z) * (1 - sigmoid(z)),
+        points=[0.8],
+    )
+    assert str(report).splitlines() == [
+        "check_derivative(f): your dy/dz at 1 point",
+        "  OK at z = 0.8",
+        "All 1 point OK.",
+    ]

@@ -347,17 +347,58 @@ def paths_in(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...
     return found
 
 
+def as_floats(numbers: Any) -> Any:
+    """Nested lists (and dicts) of numbers with every number as a float, as a model holds them."""
+    if isinstance(numbers, dict):
+        return {key: as_floats(value) for key, value in numbers.items()}
+    if isinstance(numbers, list):
+        return [as_floats(x) for x in numbers]
+    return float(numbers)
+
+
+def parsed(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+
+
 def load_outcome(content: bytes) -> str:
     """Load ``content`` as a model file: "ok", or "refused" for a ModelFileError. Anything
-    else (a bare exception from deep inside) propagates and fails the test."""
+    else (a bare exception from deep inside) propagates and fails the test.
+
+    What loads is exactly what the file says (config, and every number bit for bit);
+    loading never writes the file; and the file's state fed to a live model's
+    `load_state_dict` loads all of it or, refused, nothing (`state_loads_all_or_nothing`).
+    """
+    document = parsed(content)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory, "model.json")
         path.write_bytes(content)
         try:
-            nn.MLP.load(path)
+            model = nn.MLP.load(path)
         except ModelFileError:
-            return "refused"
-        return "ok"
+            outcome = "refused"
+        else:
+            outcome = "ok"
+            assert model.config() == document["config"]
+            assert bit_patterns(model.state_dict()) == bit_patterns(as_floats(document["state"]))
+        assert path.read_bytes() == content
+    state_loads_all_or_nothing(document.get("state") if isinstance(document, dict) else document)
+    return outcome
+
+
+def state_loads_all_or_nothing(state: Any) -> None:
+    """`load_state_dict` into a live model of the good document's architecture (other weights):
+    accepted, the model holds exactly ``state``; refused, the model is unchanged."""
+    model = nn.MLP(2, [3, 1], seed=1)
+    before = bit_patterns(model.state_dict())
+    try:
+        model.load_state_dict(state)
+    except ModelFileError:
+        assert bit_patterns(model.state_dict()) == before, "a refused state dict changed the model"
+        return
+    assert bit_patterns(model.state_dict()) == bit_patterns(as_floats(state))
 
 
 @settings(max_examples=50, deadline=None)
