@@ -14,6 +14,7 @@ from .draw import draw_graph
 from .errors import AutogradError, GradcheckError
 from .exercises import check_derivative
 from .functional import grad, no_grad
+from .functions import atan2, define_op, hypot, maximum, minimum
 from .gradcheck import gradcheck
 from .mode import is_grad_enabled
 from .trace import Trace, trace
@@ -36,5 +37,10 @@ __all__ = [
     "Trace",
     "check_derivative",
     "walkthrough",
+    "define_op",
+    "atan2",
+    "hypot",
+    "maximum",
+    "minimum",
 ]
 __version__ = "0.1.0"

@@ -265,11 +265,27 @@ _TABLE: dict[str, tuple[tuple[Callable[[random.Random], float], ...], tuple[Poin
     "sin": ((ANY,), ((0.0,), (2.0,))),
     "cos": ((ANY,), ((0.0,), (2.0,))),
     "sum": ((ANY, ANY, ANY), ((1.0, -2.0, 3.0),)),
+    "tan": ((_uniform(-1.2, 1.2),), ((0.0,), (1.0,), (-0.5,))),
+    "sinh": ((ANY,), ((0.0,), (1.0,), (-2.0,))),
+    "cosh": ((ANY,), ((0.0,), (1.0,), (-2.0,))),
+    "asin": ((_uniform(-0.9, 0.9),), ((0.0,), (0.5,), (-0.8,))),
+    "acos": ((_uniform(-0.9, 0.9),), ((0.0,), (0.5,), (-0.8,))),
+    "atan": ((ANY,), ((0.0,), (1.0,), (-2.0,))),
+    "log1p": ((_uniform(-0.9, 3.0),), ((0.0,), (-0.5,), (2.0,))),
+    "expm1": ((ANY,), ((0.0,), (1.0,), (-2.0,))),
+    "log2": ((POSITIVE,), ((0.5,), (4.0,))),
+    "log10": ((POSITIVE,), ((0.5,), (10.0,))),
+    "atan2": ((ANY, NONZERO), ((1.0, 2.0), (-1.0, -0.5), (2.0, -3.0))),
+    "hypot": ((NONZERO, NONZERO), ((3.0, 4.0), (-1.0, 2.0))),
+    "maximum": ((ANY, ANY), ((3.0, 1.0), (-1.0, 2.0), (1.0, 1.0))),
+    "minimum": ((ANY, ANY), ((3.0, 1.0), (-1.0, 2.0), (1.0, 1.0))),
 }
 
 _KINKS = {
     "relu": "at the kink x = 0 relu has no derivative; this checks PyTorch's convention, relu′(0) = 0",
     "abs": "at the kink x = 0 |x| has no derivative; this checks PyTorch's convention, abs′(0) = sign(0) = 0",
+    "maximum": "at a tie a = b max has no derivative; this checks PyTorch's convention, ½ to each input",
+    "minimum": "at a tie a = b min has no derivative; this checks PyTorch's convention, ½ to each input",
 }
 
 

@@ -297,6 +297,23 @@ class Value:
     softplus = _unary_method(ops.SOFTPLUS)
     sin = _unary_method(ops.SIN)
     cos = _unary_method(ops.COS)
+    tan = _unary_method(ops.TAN)
+    sinh = _unary_method(ops.SINH)
+    cosh = _unary_method(ops.COSH)
+    asin = _unary_method(ops.ASIN)
+    acos = _unary_method(ops.ACOS)
+    atan = _unary_method(ops.ATAN)
+    log1p = _unary_method(ops.LOG1P)
+    expm1 = _unary_method(ops.EXPM1)
+    log2 = _unary_method(ops.LOG2)
+    log10 = _unary_method(ops.LOG10)
+
+    def clamp(self, lo: float, hi: float) -> Value:
+        """``min(max(x, lo), hi)``; the gradient passes where lo <= x <= hi (bounds included, as PyTorch)."""
+        low, high = as_float(lo, "clamp (lo)"), as_float(hi, "clamp (hi)")
+        if low > high:
+            raise InvalidArgumentError(f"clamp: lo must be <= hi, got lo={low}, hi={high}")
+        return apply(ops.clamp(low, high), (self,))
 
     def __pow__(self, exponent: Operand) -> Value:
         """``x ** n`` with a number n, or ``x ** y`` with a Value y (then x must be > 0)."""

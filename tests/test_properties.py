@@ -21,6 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import autograd
 import nn
 from autograd import Value, sum_values
 from autograd.errors import ModelFileError
@@ -40,9 +41,21 @@ class Namespace:
     softplus: Callable[[Any], Any]
     leaky_relu: Callable[[Any, float], Any]
     total: Callable[[list[Any]], Any]
+    atan2: Callable[[Any, Any], Any]
+    hypot: Callable[[Any, Any], Any]
+    maximum: Callable[[Any, Any], Any]
+    minimum: Callable[[Any, Any], Any]
 
 
-ENGINE = Namespace(softplus=lambda x: x.softplus(), leaky_relu=lambda x, s: x.leaky_relu(s), total=sum_values)
+ENGINE = Namespace(
+    softplus=lambda x: x.softplus(),
+    leaky_relu=lambda x, s: x.leaky_relu(s),
+    total=sum_values,
+    atan2=autograd.atan2,
+    hypot=autograd.hypot,
+    maximum=autograd.maximum,
+    minimum=autograd.minimum,
+)
 
 
 def torch_namespace(torch: ModuleType) -> Namespace:
@@ -51,6 +64,10 @@ def torch_namespace(torch: ModuleType) -> Namespace:
         softplus=functional.softplus,
         leaky_relu=lambda x, s: functional.leaky_relu(x, s),
         total=lambda xs: torch.stack(xs).sum(),
+        atan2=torch.atan2,
+        hypot=torch.hypot,
+        maximum=torch.maximum,
+        minimum=torch.minimum,
     )
 
 
@@ -85,6 +102,21 @@ STEPS: dict[str, Callable[[Any, Any, Namespace], Any]] = {
     "sin": lambda a, b, ns: a.sin(),
     "cos": lambda a, b, ns: a.cos(),
     "sum": lambda a, b, ns: ns.total([a, b, a]),
+    "tan": lambda a, b, ns: a.tanh().tan(),
+    "sinh": lambda a, b, ns: a.tanh().sinh(),
+    "cosh": lambda a, b, ns: a.tanh().cosh(),
+    "asin": lambda a, b, ns: (0.9 * a.tanh()).asin(),
+    "acos": lambda a, b, ns: (0.9 * a.tanh()).acos(),
+    "atan": lambda a, b, ns: a.atan(),
+    "log1p": lambda a, b, ns: _positive(a).log1p(),
+    "expm1": lambda a, b, ns: a.tanh().expm1(),
+    "log2": lambda a, b, ns: _positive(a).log2(),
+    "log10": lambda a, b, ns: _positive(a).log10(),
+    "atan2": lambda a, b, ns: ns.atan2(a, _positive(b)),
+    "hypot": lambda a, b, ns: ns.hypot(a, _positive(b)),
+    "maximum": lambda a, b, ns: ns.maximum(a, b),
+    "minimum": lambda a, b, ns: ns.minimum(a, b),
+    "clamp": lambda a, b, ns: a.clamp(-0.5, 0.5),
 }
 KINKED = {"abs", "relu", "leaky_relu"}
 
@@ -102,6 +134,10 @@ def build(program: list[tuple[str, int, int]], leaves: list[Any], ns: Namespace,
         a, b = nodes[i % len(nodes)], nodes[j % len(nodes)]
         if name in KINKED and kinks is not None:
             kinks.append(float(a))
+        if name in ("maximum", "minimum") and kinks is not None and a is not b:
+            kinks.append(float(a) - float(b))  # a tie of two different nodes
+        if name == "clamp" and kinks is not None:
+            kinks.append(abs(float(a)) - 0.5)
         nodes.append(STEPS[name](a, b, ns))
     return ns.total(nodes[-3:]) if len(nodes) > 1 else nodes[0] * 1.0
 
@@ -136,7 +172,7 @@ def test_every_op_of_the_table_appears_in_the_random_graphs() -> None:
     """A new rule in autograd.ops must get a step here (parametric families: pow_number, leaky_relu)."""
     from autograd import ops
 
-    rules = {rule.name for rule in (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM)}
+    rules = {rule.name for rule in (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM)} | {"clamp"}
     assert rules <= set(STEPS), rules - set(STEPS)
 
 
