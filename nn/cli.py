@@ -44,7 +44,7 @@ LOSS_CHOICES = ("mse", "sse_half", "binary_cross_entropy")
 #: Upper bounds of the integer options and of --noise: far beyond any useful run of a
 #: scalar engine, low enough that a typo (or 1e308) is refused before anything is built.
 MAX_SAMPLES = 100_000
-MAX_NOISE = 10.0  # ten times the size of the datasets: the labels would mean nothing
+MAX_NOISE = 10  # ten times the size of the datasets: the labels would mean nothing
 MAX_WIDTH = 1_000
 MAX_BATCH_SIZE = 100_000
 MAX_EPOCHS = 1_000_000
@@ -54,8 +54,8 @@ MAX_SEED = 2**32 - 1  # the seeds numpy accepts
 def _number_type(
     convert: Callable[[str], Any],
     kind: str,
-    low: float | None = None,
-    high: float | None = None,
+    low: int | None = None,
+    high: int | None = None,
     low_open: bool = False,
     high_open: bool = False,
 ) -> Callable[[str], Any]:
@@ -70,9 +70,9 @@ def _number_type(
             raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
         # Each test is written so that NaN fails it (every comparison with NaN is false).
         if low is not None and not (value > low if low_open else value >= low):
-            raise argparse.ArgumentTypeError(f"must be {kind} {'>' if low_open else '>='} {low:g}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {kind} {'>' if low_open else '>='} {low}, got {text}")
         if high is not None and not (value < high if high_open else value <= high):
-            raise argparse.ArgumentTypeError(f"must be {kind} {'<' if high_open else '<='} {high:g}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {kind} {'<' if high_open else '<='} {high}, got {text}")
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         return value

@@ -204,10 +204,10 @@ def test_every_numeric_option_refuses_nan_inf_huge_negative_and_zero_where_inval
         ("--lr", "0", "must be a number > 0, got 0"),
         ("--momentum", "1", "must be a number < 1, got 1"),
         ("--epochs", "1e308", "'1e308' is not an integer"),
-        ("--epochs", "1000001", "must be an integer <= 1e\\+06, got 1000001"),
+        ("--epochs", "1000001", "must be an integer <= 1000000, got 1000001"),
         ("--hidden", "1001", "must be an integer <= 1000, got 1001"),
         ("--seed", "-1", "must be an integer >= 0, got -1"),
-        ("--seed", str(2**32), f"must be an integer <= {2**32 - 1:g}, got {2**32}".replace("+", "\\+")),
+        ("--seed", "4294967296", "must be an integer <= 4294967295, got 4294967296"),
     ],
 )
 def test_range_messages_state_the_bound_that_was_broken(option, text, message, capsys):

@@ -17,8 +17,11 @@ import json
 import math
 import os
 import pickle
+import shutil
 import socket
 import stat
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -313,3 +316,62 @@ def test_deepcopy_of_a_gradient_graph_differentiates_again():
     dy_copy, x_copy = copy.deepcopy((dy, x))
     assert dy_copy.data == 27.0
     assert grad(dy_copy, [x_copy]) == [18.0]
+
+
+# -- item 30: .ci/run -----------------------------------------------------------------------
+# .ci/run is run here against stand-in programs (a fake python3 whose "virtual environment"
+# holds fake python, ruff and mypy; fake dot, chromium and chromedriver so nothing is
+# installed): what is checked is the script's own logic, in a second, not pip or pytest.
+FAKE_PYTHON3 = """#!/bin/sh
+# python3 -m venv DIR: a directory with bin/activate and stand-ins for python, ruff, mypy
+mkdir -p "$3/bin"
+printf 'PATH="%s/bin:$PATH"\\n' "$3" > "$3/bin/activate"
+printf '#!/bin/sh\\n[ "$2" = pytest ] && exit "${FAKE_PYTEST_STATUS:-0}"\\nexit 0\\n' > "$3/bin/python"
+printf '#!/bin/sh\\nexit 0\\n' > "$3/bin/ruff"
+cp "$3/bin/ruff" "$3/bin/mypy"
+chmod +x "$3/bin/python" "$3/bin/ruff" "$3/bin/mypy"
+"""
+
+
+CI_SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "run"
+
+
+def run_ci(tmp_path, pytest_status, venv=None):
+    fake_bin, scratch = tmp_path / "bin", tmp_path / "tmp"
+    fake_bin.mkdir(exist_ok=True)
+    scratch.mkdir(exist_ok=True)
+    (fake_bin / "python3").write_text(FAKE_PYTHON3)
+    for program in ("python3", "dot", "chromium", "chromedriver"):
+        if program != "python3":
+            (fake_bin / program).write_text("#!/bin/sh\nexit 0\n")
+        (fake_bin / program).chmod(0o755)
+    environment = {"PATH": f"{fake_bin}:{os.environ['PATH']}", "TMPDIR": str(scratch),
+                   "FAKE_PYTEST_STATUS": str(pytest_status), "HOME": str(tmp_path)}  # fmt: skip
+    if venv is not None:
+        environment["VENV"] = str(venv)
+    result = subprocess.run(
+        [shutil.which("bash") or "bash", str(CI_SCRIPT)],
+        env=environment, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return result, scratch
+
+
+def test_ci_script_is_valid_bash():
+    assert subprocess.run(["bash", "-n", str(CI_SCRIPT)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("pytest_status", [0, 1, 3])
+def test_ci_prints_each_stage_returns_pytests_status_and_removes_its_environment(tmp_path, pytest_status):
+    result, scratch = run_ci(tmp_path, pytest_status)
+    assert result.returncode == pytest_status, result.stderr
+    stages = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[.ci/run ")]
+    assert stages[0].startswith("virtual environment in " + str(scratch))
+    assert stages[1:] == ["pip install --upgrade pip", "pip install -e '.[test,bench]'", "pip install torch==2.13.0",
+                          "ruff check .", "mypy autograd nn", "python -m pytest -q",
+                          f"pytest exit status {pytest_status}"]  # fmt: skip
+    assert os.listdir(scratch) == []  # the temporary environment was removed at exit
+
+
+def test_ci_keeps_the_environment_named_by_venv(tmp_path):
+    result, _ = run_ci(tmp_path, 0, venv=tmp_path / "kept")
+    assert result.returncode == 0 and (tmp_path / "kept" / "bin" / "activate").exists()
