@@ -75,6 +75,11 @@ def frame_states(walk: Walkthrough) -> list[FrameState]:
     return states
 
 
+def node_id(k: int, index: int) -> str:
+    """The id of node number ``index`` (in ``walk.order``) in frame ``k``: unique in a page of frames."""
+    return f"f{k}_n{index}"
+
+
 def check_size(walk: Walkthrough) -> None:
     if len(walk.order) > MAX_FRAME_NODES:
         raise InvalidArgumentError(
@@ -128,7 +133,7 @@ def _view_box(svg: str) -> tuple[float, float]:
 def _anchor(svg: str, k: int) -> tuple[float, float]:
     """Where the first node's first text sits in the picture (view box units)."""
     translate = re.search(r'class="graph" transform="[^"]*translate\(([-\d.]+) ([-\d.]+)\)"', svg)
-    text = re.search(rf'id="f{k}_n0".*?<text[^>]* x="([-\d.]+)" y="([-\d.]+)"', svg, re.S)
+    text = re.search(rf'id="{node_id(k, 0)}".*?<text[^>]* x="([-\d.]+)" y="([-\d.]+)"', svg, re.S)
     if translate is None or text is None:
         raise ValueError("dot wrote an SVG this page cannot align")
     return float(translate.group(1)) + float(text.group(1)), float(translate.group(2)) + float(text.group(2))
@@ -144,9 +149,9 @@ def inline_svg(graph: Any, drawing: FrameDrawing, state: FrameState) -> str:
     for node, index in drawing.index.items():
         total = state.totals.get(node)
         grad = "" if total is None else repr(total)
-        node_id = f'id="f{state.k}_n{index}"'
+        found = f'id="{node_id(state.k, index)}"'
         extra = f' data-name="{html.escape(drawing.walk.names[node])}" data-grad="{grad}"'
-        svg = svg.replace(node_id, node_id + extra, 1)
+        svg = svg.replace(found, found + extra, 1)
     return svg
 
 
@@ -225,7 +230,7 @@ class FrameDrawing:
 
     def node_attributes(self, node: Value, state: FrameState) -> dict[str, str]:
         attributes = {
-            "id": f"f{state.k}_n{self.index[node]}",
+            "id": node_id(state.k, self.index[node]),
             "shape": "box",
             "style": "rounded,filled",
             "width": f"{self.widths[node]:.2f}",

@@ -53,6 +53,8 @@ class Step:
     equation: str  # the node's forward computation with its parents' names, e.g. "h₁ = σ(net₁)"
     upstream: float
     parents: list[Contribution]
+    constants: tuple[str, ...] = ()  # the inputs that are constants: they receive nothing
+
 
     def describe(self, output_name: str) -> str:
         """The step as a few lines of text, with every number the chain rule uses."""
@@ -63,10 +65,8 @@ class Step:
                 f"contribution {number(self.upstream)} × {number(c.local)} = {number(c.contribution)};  "
                 f"∂{output_name}/∂{c.parent_name} so far {number(c.total)}"
             )
-        constants = [p for p in self.node.parents if not p.requires_grad]
-        if constants:
-            listed = ", ".join(number(p.data) for p in constants)
-            lines.append(f"  ({listed}: constant, needs no gradient)")
+        if self.constants:
+            lines.append(f"  ({', '.join(self.constants)}: constant, needs no gradient)")
         return "\n".join(lines)
 
 
@@ -187,7 +187,8 @@ def walkthrough(output: Value) -> Walkthrough:
             received.append(
                 Contribution(parent, names[parent], i, rule.local_derivative(i), local, contribution, total)
             )
-        steps.append(Step(node, names[node], equation(node, rule, names), upstream, received))
+        constants = tuple(names[p] for p in parents if not p.requires_grad)
+        steps.append(Step(node, names[node], equation(node, rule, names), upstream, received, constants))
     return Walkthrough(output, order, names, steps)
 
 
