@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..draw import digraph_class
 from ..errors import InvalidArgumentError
 from ..value import Value
-from .walkthrough import Walkthrough, number
+from .walkthrough import Walkthrough, number, with_number
 
 if TYPE_CHECKING:
     import graphviz
@@ -141,16 +141,17 @@ def _anchor(svg: str, k: int) -> tuple[float, float]:
 
 def inline_svg(graph: Any, drawing: FrameDrawing, state: FrameState) -> str:
     """The frame rendered by `dot`, ready to put in a page: no XML prolog, no tooltips
-    with internal names, and each node's gradient in ``data-grad`` (full precision,
-    empty when none yet), its name in ``data-name``."""
+    with internal names, and each node's name in ``data-name`` and gradient so far
+    in ``data-grad`` (full precision; empty when none yet; none on constants)."""
     svg = graph.pipe(format="svg").decode("utf-8")
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<title>[^<]*</title>\n?", "", svg)
     for node, index in drawing.index.items():
-        total = state.totals.get(node)
-        grad = "" if total is None else repr(total)
+        extra = f' data-name="{html.escape(drawing.walk.names[node])}"'
+        if node.requires_grad:  # a constant has no gradient to show
+            total = state.totals.get(node)
+            extra += f' data-grad="{"" if total is None else repr(total)}"'
         found = f'id="{node_id(state.k, index)}"'
-        extra = f' data-name="{html.escape(drawing.walk.names[node])}" data-grad="{grad}"'
         svg = svg.replace(found, found + extra, 1)
     return svg
 
@@ -269,7 +270,7 @@ class FrameDrawing:
             ]
             for c in step.parents[:6]:
                 lines.append(
-                    f"→ {html.escape(c.parent_name)}: {html.escape(c.formula)} = {number(c.local)};  "
+                    f"→ {html.escape(c.parent_name)}: {html.escape(with_number(c.formula, c.local))};  "
                     f"{number(step.upstream)} × {number(c.local)} = {number(c.contribution)}"
                 )
             if len(step.parents) > 6:
