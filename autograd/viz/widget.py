@@ -18,6 +18,7 @@ from .walkthrough import Walkthrough
 
 INSTALL_WIDGETS = "pip install 'textbook-autograd[notebooks]'"
 PLAY_INTERVAL_MS = 1200
+TEXT_STYLE = "line-height: 1.4; font-size: 14px; padding-left: 8px"
 
 
 def stepper(walk: Walkthrough) -> Any:
@@ -70,7 +71,10 @@ def stepper_class() -> type:
             self.next.on_click(lambda _: self.go(self.slider.value + 1))
             self.slider.observe(lambda _: self.show(), names="value")
             controls = widgets.HBox([self.previous, self.play, self.next, self.slider, self.counter])
-            body = widgets.HBox([self.picture, self.text], layout=widgets.Layout(align_items="flex-start"))
+            # The text beside the picture where the cell is wide enough, under it where not.
+            body = widgets.HBox(
+                [self.picture, self.text], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")
+            )
             super().__init__([controls, body])
             self.show()
 
@@ -86,7 +90,7 @@ def stepper_class() -> type:
             k = self.step
             last = len(self.walk.steps)
             self.picture.value = self.pictures[k]
-            self.text.value = step_text(self.walk, k)
+            self.text.value = f'<div style="{TEXT_STYLE}">{step_text(self.walk, k)}</div>'
             self.counter.value = "Start" if k == 0 else f"Step {k} of {last}"
             self.previous.disabled = k == 0
             self.next.disabled = k == last
