@@ -86,7 +86,13 @@ def with_number(formula: str, local: float) -> str:
 
 
 class Walkthrough:
-    """The backward pass from ``output``, step by step (see `walkthrough`)."""
+    """The backward pass from ``output``, step by step (see `walkthrough`).
+
+    ``steps`` in the engine's order, ``gradients`` (node -> ∂output/∂node),
+    ``names`` (node -> its label or automatic name) and ``order`` (every
+    node, parents first). ``print(w)`` shows every step as text; in Jupyter
+    the object shows itself as a stepper (`widget`).
+    """
 
     def __init__(self, output: Value, order: list[Value], names: dict[Value, str], steps: list[Step]) -> None:
         self.output = output
@@ -114,13 +120,21 @@ class Walkthrough:
 
     # -- views ---------------------------------------------------------------
     def frames(self) -> list[graphviz.Digraph]:
-        """One Graphviz picture before the first step and one after each step (see `viz.frames`)."""
+        """One Graphviz picture before the first step and one after each step (see `viz.frames`).
+
+        Drawn for graphs of up to 200 Values; a larger one raises InvalidArgumentError
+        (``self.steps`` and ``print(self)`` still hold every step).
+        """
         from .frames import draw_frames
 
         return draw_frames(self)
 
     def save_html(self, path: str | Path) -> Path:
-        """Write one self-contained HTML page that steps through the pass (see `viz.html`)."""
+        """Write one self-contained HTML page that steps through the pass (see `viz.html`).
+
+        Open it in any browser (no server, no network): Previous / Next / Play,
+        a slider and the ← → keys. Needs Graphviz, as `frames` does.
+        """
         from .html import save_html
 
         return save_html(self, Path(path))
