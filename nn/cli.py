@@ -168,25 +168,6 @@ def write_outputs(
     return [model_path, history_path]
 
 
-def save_walkthrough(out: Path, model: MLP, x: Any, t: Any, loss: Callable[..., Any]) -> tuple[list[Path], list[str]]:
-    """``out/backward.html``: the backward pass of the sample graph.svg shows, step by step (`autograd.walkthrough`).
-
-    Returns the path written, or a note saying why it was skipped (no Graphviz; over 200 Values to draw).
-    """
-    from autograd import walkthrough
-    from autograd.draw import GraphvizNotFoundError
-    from autograd.errors import InvalidArgumentError
-
-    try:
-        return [walkthrough(loss(model(x), t)).save_html(out / "backward.html")], []
-    except GraphvizNotFoundError:
-        return [], ["backward.html skipped: Graphviz's `dot` program is not installed (e.g. apt-get install graphviz)"]
-    except (ImportError, InvalidArgumentError) as exc:  # the graphviz package; a graph too large to draw
-        return [], [f"backward.html skipped: {exc}"]
-    except OSError as exc:
-        return [], [f"backward.html skipped: cannot write it: {exc.strerror or exc}"]
-
-
 def train(args: argparse.Namespace) -> int:
     if args.out is not None:
         try:
@@ -232,6 +213,25 @@ def train(args: argparse.Namespace) -> int:
         for note in skipped:
             print(f"note: {note}")
     return 0
+
+
+def save_walkthrough(out: Path, model: MLP, x: Any, t: Any, loss: Callable[..., Any]) -> tuple[list[Path], list[str]]:
+    """``out/backward.html``: the backward pass of the sample graph.svg shows, step by step (`autograd.walkthrough`).
+
+    Returns the path written, or a note saying why it was skipped (no Graphviz; over 200 Values to draw).
+    """
+    from autograd import walkthrough
+    from autograd.draw import GraphvizNotFoundError
+    from autograd.errors import InvalidArgumentError
+
+    try:
+        return [walkthrough(loss(model(x), t)).save_html(out / "backward.html")], []
+    except GraphvizNotFoundError:
+        return [], ["backward.html skipped: Graphviz's `dot` program is not installed (e.g. apt-get install graphviz)"]
+    except (ImportError, InvalidArgumentError) as exc:  # the graphviz package; a graph too large to draw
+        return [], [f"backward.html skipped: {exc}"]
+    except OSError as exc:
+        return [], [f"backward.html skipped: cannot write it: {exc.strerror or exc}"]
 
 
 def _fail(message: str, code: int = 2) -> int:
