@@ -264,10 +264,31 @@ def train(args: argparse.Namespace) -> int:
             plots, skipped = save_training_plots(args.out, model, history, X_train, y_train, trainer.loss)
         except OSError as exc:
             return _fail(f"cannot write to --out {args.out}: {exc.strerror or exc}")
+        walked, notes = save_walkthrough(args.out, model, X_train[0], y_train[0], trainer.loss)
+        plots, skipped = plots + walked, skipped + notes
         print("wrote " + ", ".join(str(p) for p in paths + plots))
         for note in skipped:
             print(f"note: {note}")
     return 0
+
+
+def save_walkthrough(out: Path, model: MLP, x: Any, t: Any, loss: Callable[..., Any]) -> tuple[list[Path], list[str]]:
+    """``out/backward.html``: the backward pass of the sample graph.svg shows, step by step (`autograd.walkthrough`).
+
+    Returns the path written, or a note saying why it was skipped (no Graphviz; over 200 Values to draw).
+    """
+    from autograd import walkthrough
+    from autograd.draw import GraphvizNotFoundError
+    from autograd.errors import InvalidArgumentError
+
+    try:
+        return [walkthrough(loss(model(x), t)).save_html(out / "backward.html")], []
+    except GraphvizNotFoundError:
+        return [], ["backward.html skipped: Graphviz's `dot` program is not installed (e.g. apt-get install graphviz)"]
+    except (ImportError, InvalidArgumentError) as exc:  # the graphviz package; a graph too large to draw
+        return [], [f"backward.html skipped: {exc}"]
+    except OSError as exc:
+        return [], [f"backward.html skipped: cannot write it: {exc.strerror or exc}"]
 
 
 def _fail(message: str, code: int = 2) -> int:
