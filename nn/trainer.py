@@ -261,7 +261,11 @@ class Trainer:
         self.optimizer = optimizer
         self.loss = loss
         self.mode = mode
-        self.batch_size = _count(batch_size, "Trainer: batch_size")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise InvalidTypeError(f"Trainer: batch_size must be an int, got {type(batch_size).__name__}")
+        if batch_size < 1:
+            raise InvalidArgumentError(f"Trainer: batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
         self.shuffle = shuffle
         self.rng = initializers.make_rng(seed)
         self.engine = engine
@@ -567,11 +571,11 @@ class Trainer:
 
 
 def _count(n: object, what: str) -> int:
-    """A whole number >= 1 (epochs, patience, batch size): a float or bool is a type error."""
+    """A whole number >= 1 (epochs, patience): a float or bool is a type error, as for batch_size."""
     if isinstance(n, bool) or not isinstance(n, int):
-        raise InvalidTypeError(f"{what} must be an int, got {type(n).__name__} {n!r}")
+        raise InvalidTypeError(f"{what} must be an int >= 1, got {type(n).__name__} {n!r}")
     if n < 1:
-        raise InvalidArgumentError(f"{what} must be >= 1, got {n}")
+        raise InvalidArgumentError(f"{what} must be an int >= 1, got {n}")
     return n
 
 

@@ -402,6 +402,19 @@ def test_numpy_arrays_are_accepted_like_lists():
     assert len(two.accuracy) == 1
 
 
+def test_trace_and_plot_decision_boundary_take_numpy_arrays():
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("matplotlib", reason="plots need matplotlib (extra `viz`)")
+    from autograd import trace
+
+    X, y = nn.data.moons(12, noise=0.1, seed=0)
+    model = nn.MLP(2, [3, 1], seed=0)
+    replay = trace(model, np.array(X[0]))
+    assert replay.forward(np.array(X)).tolist() == pytest.approx([model(x).data for x in X], abs=1e-12)
+    fig = nn.plot.plot_decision_boundary(model, np.array(X), np.array(y))
+    assert fig.axes[0].get_legend() is not None
+
+
 def test_arrays_of_other_than_real_numbers_are_type_errors():
     np = pytest.importorskip("numpy")
     model = nn.MLP(2, [1], seed=0)
