@@ -516,23 +516,47 @@ class Trainer:
         return [row[0] for row in rows] if len(rows[0]) == 1 else rows
 
     def _scores(self, inputs: list[Row], targets: list[Row], what: str) -> tuple[float, float | None]:
-        """Mean loss and accuracy on a data set, raising `_Divergence` for anything non-finite."""
+        """Mean loss and accuracy on a data set, raising `_Divergence` for anything non-finite.
+
+        With the traced engine (once training has traced the loss) the set is scored by
+        replay; any error there is looked for again eagerly, which names its cause.
+        """
         decide = self.decision or class_decision(targets, self.loss)
         if decide is not None and not decide.accepts(targets):
             decide = None  # labels this decision does not know: no accuracy rather than a wrong one
+        try:
+            losses_and_rows = self._replayed_scores(inputs, targets)
+        except (AutogradError, ArithmeticError, ValueError):
+            losses_and_rows = None
+        if losses_and_rows is None:
+            losses_and_rows = []
+            with no_grad():
+                for x, t in zip(inputs, targets):
+                    try:
+                        error, row = self._loss(x, t)
+                    except _Divergence as exc:
+                        raise _Divergence(f"on {what}, {exc}") from exc.__cause__
+                    losses_and_rows.append((error.data, row))
         total, correct = 0.0, 0
-        with no_grad():
-            for x, t in zip(inputs, targets):
-                try:
-                    error, row = self._loss(x, t)
-                except _Divergence as exc:
-                    raise _Divergence(f"on {what}, {exc}") from exc.__cause__
-                total += error.data / len(inputs)
-                if decide is not None:
-                    correct += decide(row) == decide(t)
+        for (loss, row), t in zip(losses_and_rows, targets):
+            for o in row:
+                if not math.isfinite(o):
+                    raise _Divergence(f"on {what}, a prediction is {o}")
+            if not math.isfinite(loss):
+                raise _Divergence(f"on {what}, the loss is {loss}")
+            total += loss / len(inputs)
+            if decide is not None:
+                correct += decide(row) == decide(t)
         if not math.isfinite(total):
             raise _Divergence(f"on {what}, the mean loss is {total}")
         return total, None if decide is None else correct / len(inputs)
+
+    def _replayed_scores(self, inputs: list[Row], targets: list[Row]) -> list[tuple[float, Row]] | None:
+        """(E_p, output row) of every sample by traced replay, or None with the eager engine or before tracing."""
+        if self.engine != "traced" or self._traced is None:
+            return None
+        rows = self._traced.forward(inputs, targets).tolist()
+        return [(row[0], row[1:]) for row in rows]
 
     # -- checking data -----------------------------------------------------------------
     def _inputs(self, X: Sequence[Sequence[float]], where: str) -> list[Row]:

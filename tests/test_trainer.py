@@ -471,3 +471,19 @@ def test_callbacks_may_be_any_iterable_read_once_or_a_single_callback():
 def test_a_non_integer_where_an_integer_is_wanted_is_a_type_error(call):
     with pytest.raises(InvalidTypeError, match="must be"):
         call()
+
+
+def test_the_traced_engine_scores_validation_and_early_stopping_like_eager():
+    pytest.importorskip("numpy", reason="traced replay needs numpy (extra `fast`)")
+    X, y = nn.data.moons(30, noise=0.1, seed=0)
+    results = {}
+    for engine in ("eager", "traced"):
+        model = nn.MLP(2, [4, 1], activation="tanh", output_activation="sigmoid", seed=0)
+        trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.5), mode="batch", engine=engine)
+        stopper = nn.EarlyStopping(patience=2, monitor="loss")
+        history = trainer.fit(X, y, epochs=6, validation=(X[:10], y[:10]), progress=False, callbacks=stopper)
+        results[engine] = (history.val_loss, stopper.best, trainer.evaluate(X, y)["loss"], history.val_accuracy)
+    eager, traced = results["eager"], results["traced"]
+    assert traced[0] == pytest.approx(eager[0], rel=1e-12)
+    assert traced[1:3] == pytest.approx(eager[1:3], rel=1e-12)
+    assert traced[3] == eager[3]
