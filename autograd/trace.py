@@ -119,6 +119,28 @@ class NumpyMath:
     relu = staticmethod(lambda x: np.where(x > 0.0, x, 0.0))
     step = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0))
     sign = staticmethod(lambda x: np.sign(x))
+    tan = staticmethod(lambda x: np.tan(x))
+    sinh = staticmethod(lambda x: np.sinh(x))
+    cosh = staticmethod(lambda x: np.cosh(x))
+    asin = staticmethod(lambda x: np.arcsin(x))
+    acos = staticmethod(lambda x: np.arccos(x))
+    atan = staticmethod(lambda x: np.arctan(x))
+    log1p = staticmethod(lambda x: np.log1p(x))
+    expm1 = staticmethod(lambda x: np.expm1(x))
+    log2 = staticmethod(lambda x: np.log2(x))
+    log10 = staticmethod(lambda x: np.log10(x))
+    atan2 = staticmethod(lambda a, b: np.arctan2(a, b))
+    hypot = staticmethod(lambda a, b: np.hypot(a, b))
+    maximum = staticmethod(lambda a, b: np.maximum(a, b))
+    minimum = staticmethod(lambda a, b: np.minimum(a, b))
+    clamp = staticmethod(lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi))
+    inside = staticmethod(lambda x, lo, hi: np.where((x >= lo) & (x <= hi), 1.0, 0.0))
+    tie_step = staticmethod(lambda d: np.where(d < 0.0, 0.0, np.where(d == 0.0, 0.5, 1.0)))
+
+    @staticmethod
+    def reciprocal_or_zero(r: Any) -> Any:
+        zero = r == 0.0
+        return np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, r))
 
     # binary cross-entropy (ops.BINARY_CROSS_ENTROPY), as `FloatMath`: logs floored at -100
     # without numpy's divide warning at log 0; a p or t outside [0, 1] gives NaN with numpy's

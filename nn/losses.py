@@ -106,3 +106,27 @@ LOSSES: dict[str, Loss] = {
     "binary_cross_entropy": binary_cross_entropy,
     "hinge": hinge,
 }
+
+
+def cross_entropy(logits: Sequence[Sequence[Operand]] | Sequence[Operand], targets: int | Sequence[int]) -> Value:
+    """Softmax cross-entropy, E = −log softmax(z)[t], for K-class problems.
+
+    One sample: ``logits`` a list of K logits, ``targets`` its class. A batch: a
+    list of such lists and a list of classes; E is then the mean over the batch,
+    as ``torch.nn.functional.cross_entropy`` (reduction="mean").
+    ∂E/∂z_i = softmax(z)_i − [i = t] (divided by the batch size for a batch).
+    """
+    from .functional import cross_entropy as one_sample
+
+    if isinstance(targets, int) and not isinstance(targets, bool):
+        return one_sample(logits, targets)  # type: ignore[arg-type]
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence):
+        raise InvalidTypeError(
+            f"cross_entropy: targets must be a class index or a list of them, got {type(targets).__name__}"
+        )
+    if len(logits) != len(targets):
+        raise ShapeError(f"cross_entropy: {len(logits)} samples of logits but {len(targets)} targets")
+    if not targets:
+        raise ShapeError("cross_entropy: needs at least one sample, got none")
+    losses = [one_sample(z, t) for z, t in zip(logits, targets)]  # type: ignore[arg-type]
+    return sum_values(losses) * (1.0 / len(losses))

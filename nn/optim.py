@@ -231,7 +231,9 @@ class Adam(Optimizer):
         m̂ = m(t) / (1 - β₁ᵗ),   v̂ = v(t) / (1 - β₂ᵗ)
         w ← w - η·m̂ / (√v̂ + ε)
 
-    as in ``torch.optim.Adam`` (without weight decay or amsgrad).
+    as in ``torch.optim.Adam`` (without amsgrad). With λ = weight_decay the
+    gradient gets the L2 term first, g(t) = ∂E/∂w + λ·w, as in PyTorch's Adam;
+    for weight decay kept apart from the moments, see `AdamW`.
     """
 
     buffers = ("m", "v")
@@ -242,9 +244,11 @@ class Adam(Optimizer):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params)
         self.lr = self._hyperparameter("lr", lr, lambda v: v > 0, "> 0")
+        self.weight_decay = self._hyperparameter("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise InvalidTypeError(f"Adam: betas must be a pair (β1, β2), got {betas!r}")
         beta1, beta2 = betas
@@ -257,9 +261,13 @@ class Adam(Optimizer):
         self.eps = self._hyperparameter("eps", eps, lambda v: v > 0, "> 0")
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
 
     def _update(self, i: int, w: float, g: float) -> float:
+        return self._adam(i, w, g + self.weight_decay * w)
+
+    def _adam(self, i: int, w: float, g: float) -> float:
+        """The Adam step of weight ``i`` from gradient ``g`` (moments updated)."""
         beta1, beta2 = self.betas
         t = self.steps
         m = beta1 * self.state["m"][i] + (1 - beta1) * g
@@ -270,8 +278,32 @@ class Adam(Optimizer):
         return w - self.lr * m_hat / (math.sqrt(v_hat) + self.eps)
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    The weights shrink by a fraction η·λ before the Adam step, and the decay never
+    enters the moments m and v (in `Adam` it does, through the gradient):
+
+        w ← w - η·λ·w
+        w ← w - η·m̂ / (√v̂ + ε)        (m̂, v̂ from ∂E/∂w alone, as in Adam)
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _update(self, i: int, w: float, g: float) -> float:
+        return self._adam(i, w - self.lr * self.weight_decay * w, g)
+
+
 #: The optimizers by name (used by the command line).
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rprop": Rprop, "adam": Adam}
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rprop": Rprop, "adam": Adam, "adamw": AdamW}
 
 
 def _sign(x: float) -> float:
@@ -294,3 +326,7 @@ def _check_params(params: Iterable[Value], optimizer: str) -> list[Value]:
             raise InvalidArgumentError(f"{optimizer}: params[{k}] ({p.label or p}) appears twice")
         seen.add(id(p))
     return checked
+
+
+# nn.optim.lr_scheduler, as in PyTorch (the schedules live in their own module).
+from . import lr_scheduler  # noqa: E402, F401

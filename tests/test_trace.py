@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from conftest import require_module
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from op_cases import CASES, OpCase
@@ -31,7 +32,7 @@ from autograd.errors import (
     TraceError,
 )
 
-np = pytest.importorskip("numpy")
+np = require_module("numpy", extra="fast")
 
 
 def scaled_case(case: OpCase, weights: list[Value]) -> Callable[[list[Value]], Value]:
