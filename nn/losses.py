@@ -118,6 +118,7 @@ def cross_entropy(logits: Sequence[Sequence[Operand]] | Sequence[Operand], targe
     """
     from .functional import cross_entropy as one_sample
 
+    targets = plain(targets, "cross_entropy (targets)")
     if isinstance(targets, int) and not isinstance(targets, bool):
         return one_sample(logits, targets)  # type: ignore[arg-type]
     if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence):

@@ -32,6 +32,7 @@ from autograd.value import as_float
 from . import init as initializers
 from . import losses
 from .module import MLP, plain
+from .modules import Module, Sequential
 from .optim import Optimizer
 
 MODES = ("online", "batch", "minibatch")
@@ -240,7 +241,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: MLP,
+        model: MLP | Module,
         optimizer: Optimizer,
         loss: losses.Loss = losses.mse,
         mode: str = "minibatch",
@@ -565,12 +566,13 @@ class Trainer:
             raise InvalidTypeError(f"{where}: X must be a list of samples, got {type(X).__name__}")
         if len(X) == 0:
             raise InvalidArgumentError(f"{where}: the data set is empty")
-        nin = self.model.nin
+        nin = _width(self.model, "in")
         rows = []
         for i, x in enumerate(X):
             x = plain(x, f"{where}: X[{i}]")
             if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
-                raise InvalidTypeError(f"{where}: X[{i}] must be a list of {nin} numbers, got {type(x).__name__}")
+                raise InvalidTypeError(f"{where}: X[{i}] must be a list of numbers, got {type(x).__name__}")
+            nin = len(x) if nin is None else nin  # a model that does not say: every sample as wide as the first
             if len(x) != nin:
                 raise ShapeError(f"{where}: X[{i}] has {len(x)} inputs, the model expects {nin}")
             rows.append([as_float(v, f"{where}: X[{i}][{j}]") for j, v in enumerate(x)])
@@ -583,15 +585,32 @@ class Trainer:
             raise InvalidTypeError(f"{where}: y must be a list of targets, got {type(y).__name__}")
         if len(y) != len(inputs):
             raise ShapeError(f"{where}: {len(inputs)} samples in X but {len(y)} targets in y")
-        nout = self.model.nouts[-1]
+        nout = _width(self.model, "out")
         targets = []
         for i, t in enumerate(y):
             t = plain(t, f"{where}: y[{i}]")
             row = list(t) if isinstance(t, Sequence) and not isinstance(t, (str, bytes)) else [t]
+            nout = len(row) if nout is None else nout
             if len(row) != nout:
                 raise ShapeError(f"{where}: y[{i}] has {len(row)} values, the model has {nout} outputs")
             targets.append([as_float(v, f"{where}: y[{i}]") for v in row])
         return inputs, targets
+
+
+def _width(model: Any, side: str) -> int | None:
+    """How many inputs (side "in") or outputs ("out") the model has, or None if it does not say.
+
+    An `MLP` and a `Linear` say (nin, nouts / nout); a `Sequential` says what its first
+    module with inputs and its last module with outputs say.
+    """
+    if isinstance(model, MLP):
+        return model.nin if side == "in" else model.nouts[-1]
+    if isinstance(model, Sequential):
+        modules = model.items
+        ordered = modules if side == "in" else modules[::-1]
+        return next((w for w in (_width(m, side) for m in ordered) if w is not None), None)
+    width = getattr(model, "nin" if side == "in" else "nout", None)
+    return width if isinstance(width, int) else None
 
 
 def _count(n: object, what: str) -> int:

@@ -487,3 +487,31 @@ def test_the_traced_engine_scores_validation_and_early_stopping_like_eager():
     assert traced[0] == pytest.approx(eager[0], rel=1e-12)
     assert traced[1:3] == pytest.approx(eager[1:3], rel=1e-12)
     assert traced[3] == eager[3]
+
+
+def test_a_sequential_model_trains_like_an_mlp_with_the_same_weights():
+    """nn.Sequential(Linear, Tanh, Linear, Sigmoid) holding the MLP's weights follows the same
+    trajectory (same graph, same numbers); the trainer reads its widths from its Linear layers."""
+    X, y = nn.data.moons(20, noise=0.1, seed=0)
+    mlp = nn.MLP(2, [3, 1], activation="tanh", output_activation="sigmoid", seed=0)
+    seq = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1), nn.Sigmoid())
+    state = mlp.state_dict()
+    seq.load_state_dict({"0.weight": state["layers.0.weight"], "0.bias": state["layers.0.bias"],
+                         "2.weight": state["layers.1.weight"], "2.bias": state["layers.1.bias"]})  # fmt: skip
+    histories = []
+    for model in (mlp, seq):
+        trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.5), mode="batch")
+        histories.append(trainer.fit(X, y, epochs=3, validation=(X, y), progress=False))
+    assert histories[1].loss == pytest.approx(histories[0].loss, abs=1e-15)
+    assert histories[1].val_accuracy == histories[0].val_accuracy
+    with pytest.raises(ShapeError, match="X\\[0\\] has 3 inputs, the model expects 2"):
+        trainer.fit([[1.0, 2.0, 3.0]], [1.0], epochs=1, progress=False)
+
+
+def test_modules_and_functional_take_numpy_arrays(torch):
+    np = pytest.importorskip("numpy")
+    linear = nn.Linear(2, 3, seed=0)
+    assert [v.data for v in linear(np.array([1.0, 2.0]))] == [v.data for v in linear([1.0, 2.0])]
+    z, t = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0]]), np.array([1, 2])
+    expected = torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(t)).item()
+    assert nn.losses.cross_entropy(z, t).data == pytest.approx(expected, rel=1e-15)
