@@ -504,7 +504,7 @@ class Trainer:
         """
         inputs, targets = self._dataset(X, y, "evaluate")
         try:
-            loss, accuracy = self._scores(inputs, targets, "evaluate")
+            loss, accuracy = self._scores(inputs, targets, "the data given")
         except _Divergence as exc:
             raise NonFiniteError(f"evaluate: {exc}") from exc.__cause__
         return {"loss": loss, "accuracy": accuracy}

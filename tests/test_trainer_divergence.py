@@ -158,7 +158,7 @@ def test_early_stopping_never_scores_a_diverged_model():
 def test_evaluate_of_a_model_with_non_finite_outputs_is_a_non_finite_error():
     model = line(1e300, 0.0)
     trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1))
-    with pytest.raises(NonFiniteError, match="evaluate: on evaluate"):
+    with pytest.raises(NonFiniteError, match="evaluate: on the data given, a prediction is inf"):
         trainer.evaluate([[1e10]], [0.0])
     with pytest.raises(InvalidArgumentError, match="call fit first"):
         trainer.training_loss()
