@@ -447,7 +447,10 @@ class Trainer:
         batch_losses, outputs = [], []
         for x, t in zip(X_batch, y_batch):
             error, row = self._loss(x, t)
-            error.backward(scale)
+            try:
+                error.backward(scale)
+            except (OverflowError, NonFiniteError) as exc:
+                raise _divergence(exc) from exc
             batch_losses.append(error.data)
             outputs.append(row)
         return batch_losses, outputs
@@ -460,8 +463,8 @@ class Trainer:
             for o in row:
                 self._check_finite(o, "a prediction")
             error = self.loss(output, t)
-        except (OverflowError, NonFiniteError) as exc:  # NonFiniteError: from detect_anomaly, naming the op
-            raise _Divergence(f"a value overflowed ({exc})" if isinstance(exc, OverflowError) else str(exc)) from exc
+        except (OverflowError, NonFiniteError) as exc:
+            raise _divergence(exc) from exc
         self._check_finite(error.data, "the loss")
         return error, row
 
@@ -611,6 +614,11 @@ def _width(model: Any, side: str) -> int | None:
         return next((w for w in (_width(m, side) for m in ordered) if w is not None), None)
     width = getattr(model, "nin" if side == "in" else "nout", None)
     return width if isinstance(width, int) else None
+
+
+def _divergence(exc: Exception) -> _Divergence:
+    """An overflow the engine raised, or detect_anomaly's NonFiniteError (which names the op), as a divergence."""
+    return _Divergence(f"a value overflowed ({exc})" if isinstance(exc, OverflowError) else str(exc))
 
 
 def _count(n: object, what: str) -> int:
