@@ -1,7 +1,8 @@
 """Loss functions: E(o, t) for predictions o and targets t, as one Value to back-propagate.
 
 Each takes predictions (a Value, or a list of Values or numbers) and targets of
-the same length (numbers or Values) and returns one Value.
+the same length (numbers or Values; a numpy array of numbers for either) and
+returns one Value.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Union
 from autograd import Value, ops, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.value import apply, as_float
+
+from .module import plain
 
 Operand = Union[Value, int, float]
 Outputs = Union[Operand, Sequence[Operand]]
@@ -33,6 +36,7 @@ def pairs(predictions: Outputs, targets: Outputs, loss: str) -> list[tuple[Value
 
 
 def _as_list(x: Outputs, what: str) -> list[Operand]:
+    x = plain(x, what)
     if type(x) is Value:
         return [x]  # type: ignore[list-item]
     if isinstance(x, (str, bytes)) or not isinstance(x, (Sequence, int, float)):
@@ -114,6 +118,7 @@ def cross_entropy(logits: Sequence[Sequence[Operand]] | Sequence[Operand], targe
     """
     from .functional import cross_entropy as one_sample
 
+    targets = plain(targets, "cross_entropy (targets)")
     if isinstance(targets, int) and not isinstance(targets, bool):
         return one_sample(logits, targets)  # type: ignore[arg-type]
     if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence):

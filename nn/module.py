@@ -12,6 +12,7 @@ import json
 import math
 import os
 import stat
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from numbers import Real
@@ -68,8 +69,23 @@ def check_size(n: object, what: str) -> int:
     return n
 
 
+def plain(x: Any, where: str) -> Any:
+    """A numpy array as (nested) lists of Python numbers; anything else unchanged.
+
+    Arrays are accepted wherever lists are, as long as they hold real numbers.
+    numpy is never imported here: if it is not loaded, ``x`` cannot be an array.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(x, numpy.ndarray):
+        return x
+    if x.dtype.kind not in "iuf":
+        raise InvalidTypeError(f"{where}: expected an array of real numbers, got dtype {x.dtype}")
+    return x.tolist()
+
+
 def as_inputs(x: object, nin: int, where: str) -> list[Value]:
     """The inputs of a layer as Values (numbers become constants once, shared by all neurons)."""
+    x = plain(x, where)
     if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
         raise InvalidTypeError(f"{where}: expected a sequence of {nin} numbers or Values, got {type(x).__name__}")
     if len(x) != nin:

@@ -21,6 +21,7 @@ from autograd.value import as_float
 
 from . import init as initializers
 from .init import Initializer, Seed
+from .module import plain
 
 Input = Union[Value, int, float]
 StateDict = dict[str, Any]
@@ -411,6 +412,7 @@ def _size(n: object, what: str) -> int:
 
 
 def _sequence(x: object, where: str) -> Sequence[Any]:
+    x = plain(x, where)  # a numpy array of numbers is taken as its list
     if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
         raise InvalidTypeError(f"{where}: expected a list, got {type(x).__name__}")
     return x
