@@ -9,7 +9,7 @@ as textbooks state it, with modern initializers, losses and optimizers.
 from __future__ import annotations
 
 from . import data, init, losses, optim, plot
-from .draw import draw_network
+from .draw import draw_network, draw_sample, sample_graph
 from .interop import from_torch, to_torch
 from .module import MLP, Layer, Neuron
 from .trainer import EarlyStopping, History, Trainer
@@ -28,5 +28,7 @@ __all__ = [
     "optim",
     "data",
     "draw_network",
+    "draw_sample",
+    "sample_graph",
     "plot",
 ]
