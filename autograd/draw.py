@@ -439,6 +439,15 @@ def nohtml(text: str) -> Any:
     return plain(text)
 
 
+def _join_fields(fields: list[str]) -> str:
+    """``a | b``, but ``a |δ₁ 0.1`` before a field that starts with a non-ASCII character:
+    after ``| `` Graphviz (2.43) drops the first blank following such a character (``δ₁0.1``)."""
+    label = fields[0]
+    for field in fields[1:]:
+        label += (" | " if field[:1].isascii() else " |") + field
+    return label
+
+
 def dot_text(text: str) -> Any:
     """``text`` as a plain DOT label or id, drawn verbatim: backslashes and quotes escaped,
     control characters made visible, never read as an HTML-like label (``<b>``)."""
@@ -497,7 +506,7 @@ class _GraphDrawing:
 
     def record_label(self, fields: list[str]) -> str:
         """Fields stacked vertically in both directions (a record flips its fields with the layout)."""
-        label = " | ".join(fields)
+        label = _join_fields(fields)
         return label if self.rankdir == "LR" else "{ " + label + " }"
 
     def number(self, x: float) -> str:
@@ -507,7 +516,7 @@ class _GraphDrawing:
         label = _record_escape(node.label)
         if node.rule is not None:
             symbol = _record_escape(node.rule.symbol)
-            fields = ["{ " + symbol + " | " + label + " }" if label else symbol]
+            fields = ["{ " + _join_fields([symbol, label]) + " }" if label else symbol]
         else:
             fields = [label] if label else []
         grad_name = _record_escape(self.grad_names.get(id(node), "grad"))

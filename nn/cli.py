@@ -8,6 +8,7 @@ with the plots ``loss.png``, ``boundary.png`` and ``graph.svg`` (see `nn.plot.sa
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -178,6 +179,7 @@ def train(args: argparse.Namespace) -> int:
     model = MLP(2, [*args.hidden, 1], args.activation, args.output_activation, args.init, seed=args.seed)
     optimizer = make_optimizer(args, model)
     trainer = Trainer(model, optimizer, losses.LOSSES[args.loss], args.mode, args.batch_size, seed=args.seed)
+    untrained = copy.deepcopy(model)  # graph.svg shows the gradients of the first step, before they shrink
     layers = "-".join(str(n) for n in [model.nin, *model.nouts])
     print(
         f"{args.dataset}: {len(X_train)} training / {len(X_test)} test samples; MLP {layers} "
@@ -204,7 +206,11 @@ def train(args: argparse.Namespace) -> int:
     if args.out is not None:
         try:
             paths = write_outputs(args.out, model, history, summary, run_config(args))
-            plots, skipped = save_training_plots(args.out, model, history, X_train, y_train, trainer.loss)
+            plots, skipped = save_training_plots(
+                args.out, model, history, X_train, y_train, trainer.loss, untrained=untrained, test=validation,
+                title=f"{args.dataset}: MLP {layers} ({args.activation}), {type(optimizer).__name__} lr={args.lr:g}",
+                loss_name=args.loss,
+            )
         except OSError as exc:
             return _fail(f"cannot write to --out {args.out}: {exc.strerror or exc}")
         print("wrote " + ", ".join(str(p) for p in paths + plots))

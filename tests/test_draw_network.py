@@ -229,7 +229,7 @@ def test_draw_sample_shows_the_names_and_delta_on_each_net() -> None:
                  "{ **2 | E }", "δᵢ = ∂E/∂netᵢ"):  # fmt: skip
         assert text in source, text
     for i, sub in zip((1, 2, 3), "₁₂₃"):
-        assert f"{{ Σ | net{sub} }} | data {hand[f'net{i}']:.3g} | δ{sub} {hand[f'd{i}']:.3g}" in source
+        assert f"{{ Σ | net{sub} }} | data {hand[f'net{i}']:.3g} |δ{sub} {hand[f'd{i}']:.3g}" in source
     assert "subgraph cluster" in source and "grad &gt; 0" in source  # clusters, and the colour legend
 
 
@@ -239,6 +239,7 @@ def test_draw_sample_of_a_2_2_1_network_fits_a_notebook_cell(dot_program: str) -
     texts = svg_texts(svg)
     for name in ("x₁", "x₂", "net₁", "net₂", "net₃", "h₁", "h₂", "ŷ", "t", "E", "L1.N0.w1"):
         assert name in texts, name
+    assert f"δ₁ {by_hand()['d1']:.3g}" in texts  # drawn with its blank (see autograd.draw._join_fields)
 
 
 def test_a_linear_output_is_named_as_its_net_and_several_outputs_are_numbered() -> None:
