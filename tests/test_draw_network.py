@@ -225,7 +225,7 @@ def test_sample_graph_names_every_node_a_textbook_names() -> None:
 def test_draw_sample_shows_the_names_and_delta_on_each_net() -> None:
     hand = by_hand()
     source = draw_sample(worked_example(w22=0.9), [0.5, 0.1], 0.6).source
-    for text in ("x₁ | data 0.5", "x₂ | data 0.1", "t | data 0.6", "{ σ | h₁ }", "{ σ | h₂ }", "{ σ | ŷ }",
+    for text in ("x₁ | data 0.5", "x₂ | data 0.1", "t | data 0.6", "{ σ | h₁ }", "{ σ | h₂ }", "{ σ |ŷ }",
                  "{ **2 | E }", "δᵢ = ∂E/∂netᵢ"):  # fmt: skip
         assert text in source, text
     for i, sub in zip((1, 2, 3), "₁₂₃"):
