@@ -44,7 +44,8 @@ POSITIVE_COLORS = ("#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b
 NEGATIVE_COLORS = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
 #: The palette entries a scale draws from (the first is too close to white to read as a colour).
 USABLE = range(1, len(POSITIVE_COLORS))
-MAX_LEVELS = len(USABLE)
+#: The most shades a scale uses (interpolated between the palette's); more decades share shades.
+MAX_LEVELS = 10
 ZERO_COLOR = "#ffffff"
 NONFINITE_COLOR = "#ffeb3b"
 
@@ -307,9 +308,12 @@ def _enclosing_paths(path: str) -> list[str]:
 # -- colours -------------------------------------------------------------------
 
 
+_SUPERSCRIPTS = str.maketrans("-+0123456789", "⁻⁺⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
 def _power_of_ten(k: int) -> str:
-    """``10^k`` as text, without computing it (10.0 ** 309 overflows): ``0.01``, ``1``, ``1e-07``."""
-    return f"{10.0 ** k:g}" if -4 <= k <= 4 else f"1e{k:+03d}"
+    """``10^k`` as short text, without computing it (10.0 ** 309 overflows): ``0.01``, ``1``, ``10⁻⁷``, ``10³⁰⁹``."""
+    return f"{10.0 ** k:g}" if -2 <= k <= 2 else "10" + str(k).translate(_SUPERSCRIPTS)
 
 
 def _decade(magnitude: float) -> int:
@@ -322,6 +326,15 @@ def _decade(magnitude: float) -> int:
         elif magnitude <= 10.0 ** (k - 1):
             k -= 1
     return k
+
+
+def _interpolate(colors: tuple[str, ...], fraction: float) -> str:
+    """The colour a ``fraction`` (0 to 1) of the way along ``colors``, mixed linearly in RGB."""
+    position = fraction * (len(colors) - 1)
+    k = min(int(position), len(colors) - 2)
+    weight = position - k
+    low, high = (tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in (colors[k], colors[k + 1]))
+    return "#" + "".join(f"{round(a + (b - a) * weight):02x}" for a, b in zip(low, high))
 
 
 class GradScale:
@@ -351,22 +364,25 @@ class GradScale:
         k = min(max(_decade(abs(grad)), self.low), self.high)
         return self.levels - (self.high - k) // self.decades_per_level
 
-    def _palette_index(self, level: int) -> int:
-        if self.levels == 1:
-            return USABLE[len(USABLE) // 2 + 1]
-        return USABLE[round((level - 1) * (len(USABLE) - 1) / (self.levels - 1))]
+    def depth(self, level: int) -> float:
+        """How dark a level is: 0 (the lightest usable shade) to 1 (the darkest)."""
+        return 0.75 if self.levels == 1 else (level - 1) / (self.levels - 1)
+
+    def shade(self, positive: bool, level: int) -> str:
+        """The level's colour, interpolated along the palette's usable shades."""
+        palette = POSITIVE_COLORS if positive else NEGATIVE_COLORS
+        return _interpolate(palette[USABLE.start :], self.depth(level))
 
     def color(self, grad: float) -> str:
         if not math.isfinite(grad):
             return NONFINITE_COLOR
         if grad == 0.0:
             return ZERO_COLOR
-        palette = POSITIVE_COLORS if grad > 0 else NEGATIVE_COLORS
-        return palette[self._palette_index(self.level(grad))]
+        return self.shade(grad > 0, self.level(grad))
 
     def text_color(self, grad: float) -> str:
         """White on the darkest shades, black elsewhere."""
-        dark = math.isfinite(grad) and grad != 0.0 and self._palette_index(self.level(grad)) >= 6
+        dark = math.isfinite(grad) and grad != 0.0 and self.depth(self.level(grad)) >= 0.6
         return "#ffffff" if dark else "#000000"
 
     def decades(self, level: int) -> tuple[int, int]:
@@ -375,17 +391,13 @@ class GradScale:
         return max(top - self.decades_per_level, self.low - 1), top
 
     def bounds(self, level: int) -> str:
-        """The magnitudes a level covers, e.g. ``"0.01 < |grad| ≤ 0.1"``."""
+        """The magnitudes a level covers, e.g. ``"0.01 < |grad| ≤ 0.1"``, ``"10⁻⁸ < |grad| ≤ 10⁻⁷"``."""
         bottom, top = self.decades(level)
         return f"{_power_of_ten(bottom)} < |grad| ≤ {_power_of_ten(top)}"
 
-    def range_text(self, level: int) -> str:
-        """A level's magnitudes in a legend's narrow column: ``(0.01, 0.1]``."""
-        bottom, top = self.decades(level)
-        return f"({_power_of_ten(bottom)}, {_power_of_ten(top)}]"
 
     def legend_label(self, kinds: bool = True, caption: str | None = None) -> str:
-        """An HTML-like Graphviz label: the decades on top, one row of shades per sign, then the rest.
+        """An HTML-like Graphviz label: each level's upper bound on top, one row of shades per sign, then the rest.
 
         Compact: one narrow column per level, only the signs that occur, and
         the white (zero) and yellow (nan or inf) keys only when used.
@@ -393,15 +405,14 @@ class GradScale:
         span = self.levels + 1
         rows = []
         if not self.empty:
-            ranges = "".join(f"<TD>{self.range_text(level)}</TD>" for level in range(self.levels, 0, -1))
-            rows.append(f'<TR><TD ALIGN="RIGHT">|grad| in</TD>{ranges}</TR>')
+            tops = "".join(f"<TD>{_power_of_ten(self.decades(level)[1])}</TD>" for level in range(self.levels, 0, -1))
+            rows.append(f'<TR><TD ALIGN="RIGHT">|grad| ≤</TD>{tops}</TR>')
             for positive in self.signs:
-                palette = POSITIVE_COLORS if positive else NEGATIVE_COLORS
                 shades = "".join(
-                    f'<TD BGCOLOR="{palette[self._palette_index(level)]}"> </TD>' for level in range(self.levels, 0, -1)
+                    f'<TD BGCOLOR="{self.shade(positive, level)}"> </TD>' for level in range(self.levels, 0, -1)
                 )
                 rows.append(f'<TR><TD ALIGN="RIGHT">{"grad &gt; 0" if positive else "grad &lt; 0"}</TD>{shades}</TR>')
-        notes = []
+        notes = [html.escape(f"lightest shade: {self.bounds(1)}")] if not self.empty else []
         if self.has_zero:
             notes.append("white: grad = 0")
         if self.has_nonfinite:
@@ -635,7 +646,7 @@ class _GraphDrawing:
             if node.is_leaf and id(node) in self.groups:
                 parameters[self.groups[id(node)]] = parameters.get(self.groups[id(node)], 0) + 1
         outputs = self.group_outputs()
-        for path in paths:
+        for path in reversed(paths):  # declared last to first, like the clusters (see build): N0 on top
             fields = [_record_escape(path), f"{parameters.get(path, 0)} parameters"]
             colors = {"fillcolor": KIND_FILLS["value"]}
             if len(outputs.get(path, {})) == 1:

@@ -307,11 +307,19 @@ def test_scale_bounds_are_the_graphs_own_smallest_and_largest_decades() -> None:
     scale = GradScale([0.03, -0.004, 2e-5, 0.0])
     assert (scale.low, scale.high, scale.levels) == (-4, -1, 4)
     assert scale.bounds(4) == "0.01 < |grad| ≤ 0.1"
-    assert scale.bounds(1) == "1e-05 < |grad| ≤ 0.0001"
+    assert scale.bounds(1) == "10⁻⁵ < |grad| ≤ 10⁻⁴"
     assert [scale.level(g) for g in (0.03, -0.004, 2e-5)] == [4, 3, 1]
     assert scale.color(0.03) == POSITIVE_COLORS[-1]  # the largest decade: the darkest shade
     assert scale.color(2e-5) == POSITIVE_COLORS[1]  # the smallest: the lightest usable shade
-    assert scale.color(-0.004) in NEGATIVE_COLORS and scale.color(0.0) == ZERO_COLOR
+    assert brightness(scale.color(-0.004)) < brightness(NEGATIVE_COLORS[1]) and scale.color(0.0) == ZERO_COLOR
+    # Darker with every decade: the four levels' reds get steadily darker.
+    reds = [brightness(scale.color(g)) for g in (2e-5, 4e-4, 0.004, 0.03)]
+    assert reds == sorted(reds, reverse=True) and len(set(reds)) == 4
+
+
+def brightness(color: str) -> int:
+    """R + G + B of a ``#rrggbb`` colour: lower is darker."""
+    return sum(int(color[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def test_powers_of_ten_sit_at_the_top_of_their_decade() -> None:
@@ -333,7 +341,7 @@ def test_color_by_grad_sign_and_decade() -> None:
     nodes, _, _ = parse_dot(draw_graph(loss, color_by="grad").source)
     assert node_labelled(nodes, "b |")["fillcolor"] == POSITIVE_COLORS[-1]
     middle = node_labelled(nodes, "| L }")["fillcolor"]
-    assert middle in POSITIVE_COLORS[2:-1]
+    assert brightness(POSITIVE_COLORS[-1]) < brightness(middle) < brightness(POSITIVE_COLORS[1])
     assert node_labelled(nodes, "a |")["fillcolor"] == NEGATIVE_COLORS[1]
     assert node_labelled(nodes, "b |")["fontcolor"] == "#ffffff"  # dark fill, light text
     assert node_labelled(nodes, "a |")["fontcolor"] == "#000000"
@@ -355,12 +363,14 @@ def test_vanishing_gradients_two_decades_apart_get_different_shades() -> None:
 
 
 def test_more_decades_than_shades_share_levels() -> None:
-    """y = 1e-9·u + 0·v + w: ten decades (-9 .. 0) over 8 shades: two decades per level, five levels."""
+    """y = 1e-11·u + 0·v + w: twelve decades (-11 .. 0) over at most 10 shades: two decades per
+    level, six levels."""
     u, v, w = Value(1.0, label="u"), Value(1.0, label="v"), Value(1.0, label="w")
-    y = sum_values([u * 1e-9, v * 0.0, w])
+    y = sum_values([u * 1e-11, v * 0.0, w])
     y.backward()
-    scale = GradScale([1e-9, 0.0, 1.0])
-    assert (scale.decades_per_level, scale.levels) == (2, 5)
+    scale = GradScale([1e-11, 0.0, 1.0])
+    assert (scale.decades_per_level, scale.levels) == (2, 6)
+    assert GradScale([1e-9, 1.0]).levels == 10  # ten decades: still one shade each
     nodes, _, _ = parse_dot(draw_graph(y, color_by="grad").source)
     assert node_labelled(nodes, "u |")["fillcolor"] == POSITIVE_COLORS[1]
     assert node_labelled(nodes, "v |")["fillcolor"] == ZERO_COLOR
@@ -382,7 +392,8 @@ def test_gradient_near_the_largest_float_and_inf_are_drawn_without_overflow() ->
     y = x * z
     x.grad, z.grad, y.grad = 1.5e308, float("inf"), 2e307
     source = draw_graph(y, color_by="grad").source
-    assert "(1e+308, 1e+309]" in source and "(1e+307, 1e+308]" in source and "nan or inf" in source
+    assert "<TD>10³⁰⁹</TD><TD>10³⁰⁸</TD>" in source and "lightest shade: 10³⁰⁷ &lt; |grad| ≤ 10³⁰⁸" in source
+    assert "nan or inf" in source
     nodes, _, _ = parse_dot(source)
     assert node_labelled(nodes, "x |")["fillcolor"] == POSITIVE_COLORS[-1]
     assert node_labelled(nodes, "z |")["fillcolor"] == NONFINITE_COLOR
@@ -393,9 +404,9 @@ def test_subnormal_gradient_has_a_nonzero_bound() -> None:
     x = Value(1.0, label="x")
     x.grad = 5e-324
     source = draw_graph(x, color_by="grad").source
-    assert "(1e-324, 1e-323]" in source
-    assert "≤ 0<" not in source and ", 0]" not in source
-    assert GradScale([5e-324]).bounds(1) == "1e-324 < |grad| ≤ 1e-323"
+    assert "lightest shade: 10⁻³²⁴ &lt; |grad| ≤ 10⁻³²³" in source and "<TD>10⁻³²³</TD>" in source
+    assert "≤ 0<" not in source and "<TD>0</TD>" not in source
+    assert GradScale([5e-324]).bounds(1) == "10⁻³²⁴ < |grad| ≤ 10⁻³²³"
 
 
 def test_legend_is_compact_and_explains_only_what_the_graph_uses() -> None:
@@ -404,8 +415,8 @@ def test_legend_is_compact_and_explains_only_what_the_graph_uses() -> None:
     By hand: 6, 4 and 2 lie in (1, 10] (k = 1); 1 in (0.1, 1] (k = 0): two columns.
     Signs: + (6, 4, 1) and - (-4, -2): both rows; no zero and no nan: no keys for them."""
     source = draw_graph(karpathy_example(), color_by="grad").source
-    assert source.count("<TD>(") == 2
-    assert "(1, 10]" in source and "(0.1, 1]" in source
+    assert "<TD ALIGN=\"RIGHT\">|grad| ≤</TD><TD>10</TD><TD>1</TD></TR>" in source  # two columns
+    assert "lightest shade: 0.1 &lt; |grad| ≤ 1" in source
     assert "grad &gt; 0" in source and "grad &lt; 0" in source
     assert "grad = 0" not in source and "nan or inf" not in source
     assert "parameter" in source and "constant" in source
@@ -651,7 +662,7 @@ def test_svg_render_shows_labels_values_and_symbols(dot_program: str, tmp_path: 
 def test_svg_render_of_clusters_collapse_and_legend(dot_program: str, tmp_path: Path) -> None:
     loss, _ = mlp_loss()
     clustered = svg_texts(Path(draw_graph(loss, cluster=True, color_by="grad").render(tmp_path / "c", format="svg")))
-    for expected in ("L1", "L2", "L1.N0", "L1.N1", "L2.N0", "L2.N0.w1", "σ", "Σ", "grad > 0", "|grad| in"):
+    for expected in ("L1", "L2", "L1.N0", "L1.N1", "L2.N0", "L2.N0.w1", "σ", "Σ", "grad > 0", "|grad| ≤"):
         assert expected in clustered, expected
     collapsed = svg_texts(Path(draw_graph(loss, cluster="collapse").render(tmp_path / "k", format="svg")))
     assert "L2.N0" in collapsed and "3 parameters" in collapsed and "L2.N0.w1" not in collapsed
