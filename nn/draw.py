@@ -99,8 +99,9 @@ def sample_graph(
     """
     if not isinstance(model, MLP):
         raise InvalidTypeError(f"sample_graph: expected an nn.MLP, got {type(model).__name__}")
-    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+    if isinstance(x, (str, bytes)) or not hasattr(x, "__iter__"):
         raise InvalidTypeError(f"sample_graph: x must be a list of {model.nin} numbers, got {type(x).__name__}")
+    x = list(x)  # a list, a tuple or a numpy row
     many = not isinstance(t, (int, float)) or isinstance(t, bool)
     targets = list(t) if many else [t]  # type: ignore[arg-type]
     count = len(targets)

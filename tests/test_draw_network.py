@@ -266,3 +266,9 @@ def test_sample_graph_refuses_bad_arguments() -> None:
         sample_graph(worked_example(), "ab", 0.6)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="1 outputs but 2 target"):
         sample_graph(worked_example(), [0.5, 0.1], [0.6, 0.1])
+
+
+def test_sample_graph_takes_a_numpy_row_and_target() -> None:
+    np = pytest.importorskip("numpy")
+    sample = sample_graph(worked_example(w22=0.9), np.array([0.5, 0.1]), np.float64(0.6))
+    assert sample.deltas == pytest.approx([by_hand()["d1"], by_hand()["d2"], by_hand()["d3"]], rel=1e-12)
