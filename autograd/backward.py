@@ -6,6 +6,7 @@ nodes deep is as easy as a shallow one.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -86,17 +87,29 @@ def cached_topological_order(root: Value, leaves: bool = True) -> list[Value]:
     return order
 
 
+#: Held by a backward pass while it writes ``.grad``: passes take turns.
+gradient_lock = threading.RLock()
+
+
 def backward(root: Value, gradient: float = 1.0) -> None:
     """Fill ``.grad`` of every node below ``root`` with d(root)/d(node) · gradient.
 
     Interior nodes start from 0 (they hold this pass's gradient); leaves keep
     what they had, so gradients accumulate across calls as in PyTorch.
+
+    The interior nodes' ``.grad`` is the pass's working space: two passes
+    through a shared node at the same time (threads) would reset and add into
+    each other's sums. So passes take turns, holding `gradient_lock` while they
+    write (sorting the graph, the slow part of a first pass, runs outside it).
+    A dict per pass instead (as `grad` keeps) would let passes overlap, but
+    made the pass three to five times slower (measured on benchmarks/engine.py's tree).
     """
     order = cached_topological_order(root, leaves=False)
-    for node in order:
-        node.grad = 0.0
-    root.grad += gradient
-    accumulate_gradients(order)
+    with gradient_lock:
+        for node in order:
+            node.grad = 0.0
+        root.grad += gradient
+        accumulate_gradients(order)
 
 
 def accumulate_gradients(order: list[Value]) -> None:

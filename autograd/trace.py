@@ -64,7 +64,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import ops
-from .backward import derivative_error, topological_order
+from .backward import derivative_error, gradient_lock, topological_order
 from .errors import AutogradError, InvalidArgumentError, InvalidTypeError, NonFiniteError, ShapeError, TraceError
 from .mode import mode
 from .ops import FloatMath, Rule
@@ -363,8 +363,9 @@ class Trace:
                         _group_backward(group, [S[source] for source in group.sources], S, G)
         p0 = len(self.inputs)
         totals = G[p0 : p0 + len(self.parameters)].sum(axis=1)
-        for p, total in zip(self.parameters, totals.tolist()):
-            p.grad += total
+        with gradient_lock:  # parameters may be shared with passes in other threads
+            for p, total in zip(self.parameters, totals.tolist()):
+                p.grad += total
 
     def _chain_backward(self, chain: _Chain, rows: Any, grad_rows: Any) -> None:
         """Send each node's gradient to its parents that are operation nodes, last node first.
