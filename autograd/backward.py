@@ -10,6 +10,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from .errors import TraceError
+from .mode import mode, overrides
 from .ops import FloatMath, Rule
 
 if TYPE_CHECKING:
@@ -104,6 +106,12 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     A dict per pass instead (as `grad` keeps) would let passes overlap, but
     made the pass three to five times slower (measured on benchmarks/engine.py's tree).
     """
+    if overrides.active and mode.tracing:
+        raise TraceError(
+            "backward() while tracing: the gradients it writes into .grad are numbers of the trace-time "
+            "inputs, which the replay would reuse for every sample. Use grad(..., create_graph=True), "
+            "whose gradients are Values the trace records"
+        )
     order = cached_topological_order(root, leaves=False)
     with gradient_lock:
         for node in order:
@@ -117,8 +125,6 @@ def accumulate_gradients(order: list[Value]) -> None:
 
     ``order`` lists the nodes made by operations, each after its parents.
     """
-    from .mode import mode
-
     if mode.anomaly:
         _accumulate_checked(order)
         return

@@ -136,7 +136,8 @@ class ValueMath:
     """The math namespace for Values: derivatives built from it are recorded.
 
     Used by ``grad(..., create_graph=True)``. Piecewise-constant derivatives
-    (step, sign) return plain floats: their own derivative is zero.
+    (step, sign) are nodes too, of the rows `STEP` and `SIGN`, whose own
+    derivative is zero: a number read from ``.data`` here would be frozen by `trace`.
     """
 
     @staticmethod
@@ -184,12 +185,16 @@ class ValueMath:
         return x.relu()
 
     @staticmethod
-    def step(x: Any) -> float:
-        return FloatMath.step(x.data)
+    def step(x: Any) -> Any:
+        from .value import apply
+
+        return apply(STEP, (x,))
 
     @staticmethod
-    def sign(x: Any) -> float:
-        return FloatMath.sign(x.data)
+    def sign(x: Any) -> Any:
+        from .value import apply
+
+        return apply(SIGN, (x,))
 
 
 # fmt: off
@@ -265,3 +270,15 @@ def leaky_relu(slope: float) -> Rule:
 
 BINARY_RULES: tuple[Rule, ...] = (ADD, SUB, MUL, DIV, POW)
 UNARY_RULES: tuple[Rule, ...] = (NEG, ABS, EXP, LOG, SQRT, TANH, SIGMOID, RELU, SOFTPLUS, SIN, COS)
+
+
+# The derivatives of relu, leaky_relu and abs, as rows of their own: what
+# ``grad(..., create_graph=True)`` records through those ops (see `ValueMath`),
+# so that a traced replay evaluates them per sample. Piecewise constant, so
+# their own derivative is 0 (as in PyTorch's double backward of relu and abs).
+# fmt: off
+STEP     = Rule("step",     "step", 1, lambda m, x: m.step(x),       lambda m, x, y: (0.0,),
+                formula=("step(x) (1 for x > 0, else 0)", "0"))
+SIGN     = Rule("sign",     "sign", 1, lambda m, x: m.sign(x),       lambda m, x, y: (0.0,),
+                formula=("sign(x) (1 for x > 0, -1 for x < 0, 0 at 0)", "0"))
+# fmt: on

@@ -53,8 +53,10 @@ under `detect_anomaly`, where the first non-finite value or gradient raises
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
-does ``no_grad`` inside the traced function; reading ``.data`` directly cannot
-be detected and is frozen silently.
+do ``no_grad``, ``backward()`` and ``grad()`` without ``create_graph`` inside
+the traced function (their float gradients would be frozen; ``grad(...,
+create_graph=True)`` is recorded, derivatives of relu and abs included);
+reading ``.data`` directly cannot be detected and is frozen silently.
 """
 
 from __future__ import annotations

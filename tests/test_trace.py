@@ -20,7 +20,7 @@ from test_engine_properties import build
 from test_engine_properties import step as program_step
 
 import nn
-from autograd import Trace, Value, no_grad, ops, sum_values, trace
+from autograd import Trace, Value, grad, no_grad, ops, sum_values, trace
 from autograd.errors import (
     DivisionByZeroError,
     DomainError,
@@ -368,3 +368,69 @@ def test_random_graphs_replay_like_eager(
     np.testing.assert_allclose(replay.forward(batch), expected_out, rtol=1e-10, atol=1e-10)
     replay.backward()
     np.testing.assert_allclose([p.grad for p in params], expected_grads, rtol=1e-10, atol=1e-10)
+
+
+# -- derivatives taken inside a traced function ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op", "derivative"),
+    [
+        (lambda u: u.relu(), lambda u: 1.0 if u > 0 else 0.0),
+        (lambda u: u.leaky_relu(0.1), lambda u: 1.0 if u > 0 else 0.1),
+        (lambda u: abs(u), lambda u: 1.0 if u > 0 else -1.0 if u < 0 else 0.0),
+    ],
+    ids=["relu", "leaky_relu", "abs"],
+)
+def test_create_graph_derivatives_of_piecewise_ops_are_replayed_per_sample(
+    op: Callable[[Value], Value], derivative: Callable[[float], float]
+) -> None:
+    """f(x) = w·∂op(w·x)/∂x = w²·op'(w·x), traced at x = 1 (where op' = 1) and replayed on both sides.
+
+    By hand: op' is relu' = [u > 0], leaky_relu' = 1 or 0.1, abs' = sign(u); each is
+    piecewise constant, so ∂f/∂w = 2w·op'(w·x) and the batch's sum is 2w·Σ_p op'(w·x_p).
+    (Before the fix op' was read once at trace time: 2.25 for every sample.)
+    """
+    w = Value(1.5, label="w")
+
+    def fn(x: list[Value]) -> Value:
+        (d,) = grad(op(w * x[0]), [x[0]], create_graph=True)
+        return w * d  # type: ignore[operator]
+
+    batch = [2.0, -2.0, 0.5, -0.5, 0.0]
+    step = trace(fn, example=[1.0])
+    out = step.forward([[x] for x in batch])
+    step.backward()
+    assert out.tolist() == pytest.approx([1.5 * 1.5 * derivative(1.5 * x) for x in batch], rel=1e-15)
+    assert w.grad == pytest.approx(sum(2 * 1.5 * derivative(1.5 * x) for x in batch), rel=1e-15)
+
+
+def test_the_issue_example_leaky_relu_derivative_is_not_frozen() -> None:
+    """d/dx leaky_relu(x, 0.1)·2 = 2 for x > 0, 0.2 for x < 0: [2, 0.2, 2] at x = [1, -1, 2]."""
+    step = trace(lambda x: grad(x[0].leaky_relu(0.1) * 2, [x[0]], create_graph=True)[0], [1.0])
+    assert step.forward([[1.0], [-1.0], [2.0]]).tolist() == pytest.approx([2.0, 0.2, 2.0], rel=1e-15)
+
+
+def test_a_float_gradient_inside_a_traced_function_raises_trace_error() -> None:
+    """grad() without create_graph gives floats computed at trace time: the replay would reuse them."""
+    w = Value(2.0)
+
+    def fn(x: list[Value]) -> Value:
+        (d,) = grad((w * x[0]) ** 2, [w])  # 2·w·x², a float: frozen in a trace
+        return w * d  # type: ignore[operator]
+
+    with pytest.raises(TraceError, match="create_graph=True"):
+        trace(fn, [1.0])
+
+
+def test_backward_inside_a_traced_function_raises_trace_error() -> None:
+    """backward() writes float gradients into .grad; read back in the function, they would be frozen."""
+
+    def fn(x: list[Value]) -> Value:
+        y = x[0] * x[0]
+        y.backward()
+        return y
+
+    with pytest.raises(TraceError, match="backward"):
+        trace(fn, [1.0])
+    assert (Value(1.0) * 2).parents != ()  # the tracing switch is off again
