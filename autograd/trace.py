@@ -326,6 +326,7 @@ class Trace:
         # error reports), at half the cost of the slice S[k : k + 1].
         rows = S.reshape(self.size, 1, n)
         gathered: list[list[Any]] = []
+        anomaly = mode.anomaly
         with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
             for step in self.steps:
                 if isinstance(step, _Group):
@@ -336,6 +337,8 @@ class Trace:
                     for rule, k, parents in zip(step.rules, step.slots, step.parents):
                         rows[k] = _run_forward(rule, [rows[p] for p in parents])
                     gathered.append([])
+                if anomaly:
+                    self._check_forward(step, S)
         self._last = (S, gathered)
         out = S[self._outputs]
         return out[0].copy() if self.single_output else out.T.copy()
@@ -368,6 +371,48 @@ class Trace:
         with gradient_lock:  # parameters may be shared with passes in other threads
             for p, total in zip(self.parameters, totals.tolist()):
                 p.grad += total
+
+    def _check_forward(self, step: _Group | _Chain, S: Any) -> None:
+        """Under `detect_anomaly`: raise `NonFiniteError` at the step's first non-finite value.
+
+        Eager mode raises at the first operation whose result is not finite.
+        Its inputs are finite, or are parameters: the batch is checked, and
+        earlier steps were. A non-finite parameter (``w.data = nan`` after
+        tracing) spreads through numpy without a floating-point error, so it
+        is caught here, at the first operation that reads it, and named.
+        """
+        np = _numpy()
+        if isinstance(step, _Group):
+            y = S[step.outputs]
+            if np.isfinite(y).all():
+                return
+            i, s = _entries(~np.isfinite(y))[0]
+            rule, parents, k = step.rule, step.parents[:, i].tolist(), int(np.arange(self.size)[step.outputs][i])
+        else:
+            y = S[step.start : step.start + len(step.rules)]
+            if np.isfinite(y).all():
+                return
+            bad = ~np.isfinite(y)
+            i = int(np.flatnonzero(bad.any(axis=1))[0])  # the first in the chain's (topological) order
+            s = int(np.flatnonzero(bad[i])[0])
+            rule, parents, k = step.rules[i], list(step.parents[i]), step.start + i
+        args = ", ".join(repr(float(S[p, s])) for p in parents)
+        names = ", ".join(self._slot_name(p) for p in parents)
+        raise NonFiniteError(
+            f"anomaly in forward: {rule.name}({args}) = {float(S[k, s])} (traced replay, sample {s}; "
+            f"inputs: {names}); check the inputs or guard the operation"
+        )
+
+    def _slot_name(self, slot: int) -> str:
+        """What an error message calls the Value in ``slot``: its label, or its kind and number."""
+        first_parameter = len(self.inputs)
+        first_constant = first_parameter + len(self.parameters)
+        if slot < first_parameter:
+            return self.inputs[slot].label
+        if slot < first_constant:
+            parameter = self.parameters[slot - first_parameter]
+            return parameter.label or f"parameter {slot - first_parameter}"
+        return "const" if slot < first_constant + len(self._constants) else "computed"
 
     def _chain_backward(self, chain: _Chain, rows: Any, grad_rows: Any) -> None:
         """Send each node's gradient to its parents that are operation nodes, last node first.
