@@ -346,17 +346,20 @@ class Trace:
     def backward(self, dout: Any = 1.0) -> None:
         """Add Σ_p dout_p·∂out_p/∂w to ``w.grad`` for every parameter w (p runs over the batch).
 
-        ``dout`` has the shape `forward` returned, or is one number for every
-        sample and output: 1.0 (the default) gives the gradient of the sum of
-        the outputs over the batch, 1/n of their mean.
+        ``dout`` is one finite number for every sample and output (1.0, the
+        default, gives the gradient of the sum of the outputs over the batch,
+        1/n of their mean), or an array of finite numbers of exactly the shape
+        `forward` returned: (n,) for one output, (n, outputs) for several (no
+        other broadcasting: with several outputs an (n,) array is refused).
         """
         np = _numpy()
         if self._last is None:
             raise TraceError("Trace.backward: call forward(batch) first")
         S, gathered = self._last
         n = S.shape[1]
+        dout = self._output_gradient(dout, n)
         G = np.zeros_like(S)
-        np.add.at(G, self._outputs, self._output_gradient(dout, n))
+        np.add.at(G, self._outputs, dout)
         rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
         with np.errstate(all="ignore"):
             for step, inputs in zip(reversed(self.steps), reversed(gathered)):
@@ -482,16 +485,40 @@ class Trace:
         return X
 
     def _output_gradient(self, dout: Any, n: int) -> Any:
+        """``dout`` checked like eager ``backward(gradient)``, as a (outputs, n) array.
+
+        One real number weights every sample and output; otherwise the array
+        must have exactly the shape `forward` returned. Nothing else is
+        broadcast: with several outputs an (n,) array could mean one weight
+        per sample or one per output, so it is refused rather than guessed.
+        """
         np = _numpy()
-        shape = (n,) if self.single_output else (n, len(self._outputs))
+        k = len(self._outputs)
+        shape = (n,) if self.single_output else (n, k)
+        if isinstance(dout, np.ndarray) and dout.ndim == 0:
+            dout = dout.item()
+        if not isinstance(dout, (list, tuple, np.ndarray)):
+            return np.full((k, n), as_float(dout, "Trace.backward(dout)"))
         try:
-            d = np.broadcast_to(np.asarray(dout, dtype=float), shape)
-        except (TypeError, ValueError):
+            d = np.asarray(dout)
+        except ValueError as exc:
+            raise ShapeError(f"Trace.backward: dout is not a rectangular array ({exc})") from None
+        if d.dtype.kind not in "iuf":
+            raise InvalidTypeError(f"Trace.backward: dout must hold real numbers, got dtype {d.dtype}")
+        if d.shape != shape:
             raise ShapeError(
-                f"Trace.backward: dout must be a number or have the shape of forward's result {shape}, "
-                f"got {np.shape(dout)}"
-            ) from None
-        return d[None, :] if self.single_output else d.T
+                f"Trace.backward: dout must be one number or have the shape of forward's result {shape}, "
+                f"got {d.shape}"
+            )
+        d = d.astype(float).reshape(n, k)
+        finite = np.isfinite(d)
+        if not finite.all():
+            sample, output = np.argwhere(~finite)[0]
+            which = "" if self.single_output else f", output {output}"
+            raise InvalidArgumentError(
+                f"Trace.backward: dout of sample {sample}{which} is {d[sample, output]}; expected a finite number"
+            )
+        return d.T
 
     def __repr__(self) -> str:
         return (

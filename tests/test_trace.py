@@ -434,3 +434,68 @@ def test_backward_inside_a_traced_function_raises_trace_error() -> None:
     with pytest.raises(TraceError, match="backward"):
         trace(fn, [1.0])
     assert (Value(1.0) * 2).parents != ()  # the tracing switch is off again
+
+
+# -- the output gradient of Trace.backward --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dout", "error", "match"),
+    [
+        (None, InvalidTypeError, "got NoneType None"),
+        ("1.5", InvalidTypeError, "got str '1.5'"),
+        (True, InvalidTypeError, "got bool True"),
+        (1j, InvalidTypeError, "got complex"),
+        (math.nan, InvalidArgumentError, "finite number, got nan"),
+        (math.inf, InvalidArgumentError, "finite number, got inf"),
+        (10**400, NumericOverflowError, "too large"),
+        ([True, False], InvalidTypeError, "dtype bool"),
+        (["1.5", "2"], InvalidTypeError, "dtype <U3"),
+        ([Value(1.0), Value(2.0)], InvalidTypeError, "dtype object"),
+        ([1.0, math.inf], InvalidArgumentError, "dout of sample 1 is inf"),
+        ([[1.0], [2.0, 3.0]], ShapeError, "dout"),
+        ([1.0, 2.0, 3.0], ShapeError, r"shape of forward's result \(2,\), got \(3,\)"),
+        ([[1.0], [2.0]], ShapeError, r"\(2,\), got \(2, 1\)"),
+    ],
+    ids=["None", "str", "bool", "complex", "nan", "inf", "huge-int", "bool-array", "str-array",
+         "Values", "inf-entry", "ragged", "length", "column"],
+)
+def test_a_bad_dout_is_refused_by_name_and_changes_no_gradient(
+    two_input_step: Trace, dout: object, error: type, match: str
+) -> None:
+    """Like eager ``backward(gradient)``: a finite real number (or an array of them), nothing else."""
+    (w,) = two_input_step.parameters
+    two_input_step.forward([[1.0, 2.0], [3.0, 4.0]], [0.0, 1.0])
+    with pytest.raises(error, match=match):
+        two_input_step.backward(dout)
+    assert w.grad == 0.0
+
+
+def test_with_several_outputs_dout_must_be_a_number_or_samples_by_outputs() -> None:
+    """Two samples x = 1, 10 and two outputs y₁ = w·x, y₂ = 100·w: an (n,) dout is ambiguous when
+    n equals the number of outputs, so only (n, outputs) is accepted.
+
+    By hand, dout = [[1, 0], [1, 0]] weights y₁ of each sample: ∂/∂w = 1 + 10 = 11. Meant as
+    per-sample weights, [1, 0] asks for both outputs of sample 1: 1 + 100 = 101; before the
+    fix it was read silently as per-output weights, giving 11."""
+    w = Value(2.0, label="w")
+    step = trace(lambda x: [w * x[0], w * 100.0], [0.0])
+    step.forward([[1.0], [10.0]])
+    for ambiguous in ([1.0, 0.0], np.array([1.0, 1.0])):
+        with pytest.raises(ShapeError, match=r"\(2, 2\), got \(2,\)"):
+            step.backward(ambiguous)
+    step.backward([[1.0, 0.0], [1.0, 0.0]])
+    assert w.grad == 11.0
+    step.backward(np.float32(0.5))  # one number weights every sample and output: ½·(1 + 100 + 10 + 100)
+    assert w.grad == 11.0 + 105.5
+
+
+def test_a_numpy_integer_or_zero_dimensional_dout_is_one_number() -> None:
+    """∂/∂w Σ_p dout·w·x_p = dout·Σ x_p = 3·(1 + 2) = 9 for dout 3 given three ways."""
+    w = Value(1.0)
+    step = trace(lambda x: w * x[0], [0.0])
+    step.forward([[1.0], [2.0]])
+    for dout in (3, np.int64(3), np.array(3.0)):
+        w.zero_grad()
+        step.backward(dout)
+        assert w.grad == 9.0
