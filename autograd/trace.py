@@ -474,7 +474,7 @@ class Trace:
             n = len(array)
             if n == 0:
                 raise ShapeError("Trace.forward: the batch is empty")
-            columns.append(array.reshape(n, width or 1).astype(float))
+            columns.append(array.reshape(n, 1 if width is None else width).astype(float))
         X = np.concatenate(columns, axis=1).T
         finite = np.isfinite(X)
         if not finite.all():

@@ -499,3 +499,31 @@ def test_a_numpy_integer_or_zero_dimensional_dout_is_one_number() -> None:
         w.zero_grad()
         step.backward(dout)
         assert w.grad == 9.0
+
+
+# -- an argument with no numbers ------------------------------------------------------------
+
+
+def test_an_empty_example_is_an_argument_of_width_zero() -> None:
+    """trace(lambda x: w * 2, []): fn ignores its (empty) list; each sample is an empty row.
+
+    By hand, with w = 3: every output is 6, and ∂/∂w of the sum over three samples is 3·2 = 6.
+    (Before the fix the width 0 was taken for "a single number" and every forward failed in
+    a numpy reshape.)"""
+    w = Value(3.0)
+    step = trace(lambda x: w * 2, [])
+    assert step.forward([[], [], []]).tolist() == [6.0, 6.0, 6.0]
+    assert step.forward(np.zeros((3, 0))).tolist() == [6.0, 6.0, 6.0]
+    step.backward()
+    assert w.grad == 6.0
+    with pytest.raises(ShapeError, match=r"argument 0 must have shape \(n, 0\), got \(3,\)"):
+        step.forward([1.0, 2.0, 3.0])
+
+
+def test_an_empty_example_beside_others_keeps_the_inputs_in_place() -> None:
+    """f(a, b, c) = w·b[0] + c with a = [] : (2·1 + 5, 2·4 + 6) = (7, 14); ∂/∂w = 1 + 4 = 5."""
+    w = Value(2.0)
+    step = trace(lambda a, b, c: w * b[0] + c, [], [0.0], 0.0)
+    assert step.forward([[], []], [[1.0], [4.0]], [5.0, 6.0]).tolist() == [7.0, 14.0]
+    step.backward()
+    assert w.grad == 5.0
