@@ -21,6 +21,7 @@ from test_engine_properties import step as program_step
 
 import nn
 from autograd import Trace, Value, grad, no_grad, ops, sum_values, trace
+from autograd.backward import topological_order
 from autograd.errors import (
     DivisionByZeroError,
     DomainError,
@@ -409,6 +410,30 @@ def test_the_issue_example_leaky_relu_derivative_is_not_frozen() -> None:
     """d/dx leaky_relu(x, 0.1)·2 = 2 for x > 0, 0.2 for x < 0: [2, 0.2, 2] at x = [1, -1, 2]."""
     step = trace(lambda x: grad(x[0].leaky_relu(0.1) * 2, [x[0]], create_graph=True)[0], [1.0])
     assert step.forward([[1.0], [-1.0], [2.0]]).tolist() == pytest.approx([2.0, 0.2, 2.0], rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "abs"])
+def test_recorded_derivatives_of_piecewise_ops_match_torch_to_second_order(torch: object, name: str) -> None:
+    """grad(op(x), create_graph=True) is now a node (rows STEP, SIGN); its value and its own
+    derivative (0 away from the kink) equal PyTorch's double backward."""
+    F = torch.nn.functional  # type: ignore[attr-defined]
+    ours = {"relu": lambda u: u.relu(), "leaky_relu": lambda u: u.leaky_relu(0.1), "abs": lambda u: abs(u)}[name]
+    theirs = {"relu": F.relu, "leaky_relu": lambda u: F.leaky_relu(u, 0.1), "abs": torch.abs}[name]  # type: ignore[attr-defined]
+    for point in (-1.5, 0.7):
+        x = Value(point)
+        (d,) = grad(ours(x), [x], create_graph=True)
+        assert any(v.op in ("step", "sign") for v in topological_order(d))  # type: ignore[arg-type]
+        (d2,) = grad(d, [x])  # type: ignore[arg-type]
+        t = torch.tensor(point, requires_grad=True)  # type: ignore[attr-defined]
+        (td,) = torch.autograd.grad(theirs(t), t, create_graph=True)  # type: ignore[attr-defined]
+        (td2,) = torch.autograd.grad(td, t, allow_unused=True, materialize_grads=True)  # type: ignore[attr-defined]
+        assert (d.data, d2) == (td.item(), td2.item())
+
+
+def test_the_step_and_sign_rows_carry_their_formula() -> None:
+    for rule in (ops.STEP, ops.SIGN):
+        assert len(rule.formula) == 2 and rule.local_derivative(0).endswith("= 0")
+        assert rule.derivative(ops.FloatMath, 2.0, 1.0) == (0.0,)
 
 
 def test_a_float_gradient_inside_a_traced_function_raises_trace_error() -> None:
