@@ -104,7 +104,7 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     each other's sums. So passes take turns, holding `gradient_lock` while they
     write (sorting the graph, the slow part of a first pass, runs outside it).
     A dict per pass instead (as `grad` keeps) would let passes overlap, but
-    made the pass three to five times slower (measured on benchmarks/engine.py's tree).
+    made the pass several times slower (measured on benchmarks/engine.py's tree).
     """
     if overrides.active and mode.tracing:
         raise TraceError(

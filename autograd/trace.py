@@ -390,7 +390,8 @@ class Trace:
             if np.isfinite(y).all():
                 return
             i, s = _entries(~np.isfinite(y))[0]
-            rule, parents, k = step.rule, step.parents[:, i].tolist(), int(np.arange(self.size)[step.outputs][i])
+            slots = np.arange(self.size)[step.outputs]  # the group's own slots
+            rule, parents, k = step.rule, step.parents[:, i].tolist(), int(slots[i])
         else:
             y = S[step.start : step.start + len(step.rules)]
             if np.isfinite(y).all():
