@@ -242,3 +242,23 @@ def test_backward_in_eight_threads_through_one_shared_subgraph() -> None:
     assert w.grad == pytest.approx(expected_w, rel=1e-12)
     assert x.grad == pytest.approx(expected_x, rel=1e-12)
     assert any(s.grad == pytest.approx(dy_ds(k), rel=1e-12) for k in threads)
+
+
+def test_traced_replays_in_eight_threads_add_into_one_shared_parameter() -> None:
+    """Eight threads, each with its own trace of y = tanh(w·x) over one shared w = 0.5, replay
+    the batch x = [1, 2] and call backward 20 times. By hand, one replay adds
+    Σ_p (1 - tanh²(w·x_p))·x_p into w.grad; all of them 8·20 times that."""
+    pytest.importorskip("numpy", reason="tracing needs numpy")
+    from autograd import trace
+
+    w = Value(0.5, label="w")
+    one_replay = sum((1 - math.tanh(0.5 * x) ** 2) * x for x in (1.0, 2.0))
+
+    def replay() -> None:
+        step = trace(lambda x: (w * x[0]).tanh(), [0.0])
+        for _ in range(20):
+            step.forward([[1.0], [2.0]])
+            step.backward()
+
+    run_in_threads(*[replay] * 8)
+    assert w.grad == pytest.approx(8 * 20 * one_replay, rel=1e-12)
