@@ -455,7 +455,10 @@ def _same_shape(value: object, like: Any, where: str) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ModelFileError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int of 400 digits
+        raise ModelFileError(f"{where}: number too large for a float") from None
     if not math.isfinite(number):
         raise ModelFileError(f"{where}: expected a finite number, got {number}")
     return number
