@@ -524,6 +524,8 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
     arguments: list[Any] = []
     inputs: list[Value] = []
     for a, spec in enumerate((example, *more)):
+        if isinstance(spec, np.ndarray):  # a numpy example is taken as its list (or number)
+            spec = spec.tolist()
         if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
             values = [Value(as_float(x, f"trace: example {a}[{i}]"), label=f"x{len(inputs) + i + 1}")
                       for i, x in enumerate(spec)]

@@ -4,7 +4,9 @@ Every generator returns ``(X, y)``: X a list of [x1, x2] points, y a list of
 class labels: 0.0 or 1.0 for two classes (the targets of the binary losses), the
 class indices 0, 1, …, K − 1 (ints, the targets of `nn.losses.cross_entropy`) for
 K ≥ 3 classes (`spiral` with ``classes=K``, `yin_yang`). Randomness comes from
-``random.Random(seed)`` only.
+``seed`` only, never the global random state: an int (``random.Random(seed)``), a
+`random.Random` (used and advanced, as `nn.MLP` does) or None (fresh entropy), as
+everywhere in `nn`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, TypeVar
 
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.value import as_float
+
+from .init import Seed, make_rng
 
 Dataset = tuple[list[list[float]], list[float]]
 #: How many times each arm of `spiral` winds around the origin (the 1988 benchmark has about 3).
@@ -32,7 +36,7 @@ def xor() -> Dataset:
     return [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0.0, 1.0, 1.0, 0.0]
 
 
-def moons(n: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
+def moons(n: int = 200, noise: float = 0.1, seed: Seed = 0) -> Dataset:
     """Two interleaving half circles (as scikit-learn's ``make_moons``), shuffled.
 
     Class 0: (cos θ, sin θ); class 1: (1 - cos θ, 1/2 - sin θ), θ evenly spaced in
@@ -45,7 +49,7 @@ def moons(n: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
     return _noisy_shuffled(points, noise, rng)
 
 
-def circles(n: int = 200, noise: float = 0.05, seed: int = 0) -> Dataset:
+def circles(n: int = 200, noise: float = 0.05, seed: Seed = 0) -> Dataset:
     """A circle of radius 1 (class 0) around a circle of radius 1/2 (class 1), shuffled,
     with Gaussian noise of standard deviation ``noise``."""
     n, noise, rng = _check(n, noise, seed, "circles")
@@ -57,7 +61,7 @@ def circles(n: int = 200, noise: float = 0.05, seed: int = 0) -> Dataset:
     return _noisy_shuffled(points, noise, rng)
 
 
-def spiral(n: int = 200, noise: float = 0.0, seed: int = 0, classes: int = 2) -> Dataset:
+def spiral(n: int = 200, noise: float = 0.0, seed: Seed = 0, classes: int = 2) -> Dataset:
     """``classes`` interleaved spirals (after Lang & Witbrock's two-spirals problem, with
     `SPIRAL_TURNS` turns): along each arm s runs evenly over [0, 1], the radius is
     r = 0.1 + 0.9·s and the angle θ = 2π·SPIRAL_TURNS·s; arm k (class k) is arm 0
@@ -77,7 +81,7 @@ def spiral(n: int = 200, noise: float = 0.0, seed: int = 0, classes: int = 2) ->
     return _noisy_shuffled(points, noise, rng)
 
 
-def yin_yang(n: int = 300, noise: float = 0.0, seed: int = 0) -> tuple[list[list[float]], list[int]]:
+def yin_yang(n: int = 300, noise: float = 0.0, seed: Seed = 0) -> tuple[list[list[float]], list[int]]:
     """Three classes in the unit disk, drawn as the yin-yang symbol (after Kriener et al.,
     2021): the two dots (class 2) and the two halves around them (yin, class 0; yang, class 1).
 
@@ -118,12 +122,13 @@ def _yin_yang_class(x1: float, x2: float) -> int:
 
 
 def train_test_split(
-    X: Sequence[T], y: Sequence[U], test_fraction: float = 0.25, seed: int = 0
+    X: Sequence[T], y: Sequence[U], test_fraction: float = 0.25, seed: Seed = 0
 ) -> tuple[list[T], list[T], list[U], list[U]]:
     """Shuffle the samples with ``seed`` and hold out round(test_fraction·n) of them.
 
-    Returns ``X_train, X_test, y_train, y_test`` (scikit-learn's order). Both parts
-    must end up non-empty.
+    Returns ``X_train, X_test, y_train, y_test`` (scikit-learn's order) as lists of
+    the samples given (rows of a numpy array stay array rows; `nn.Trainer` takes
+    them). Both parts must end up non-empty.
     """
     if len(X) != len(y):
         raise ShapeError(f"train_test_split: {len(X)} inputs but {len(y)} targets")
@@ -177,6 +182,7 @@ def _classes(classes: Any, name: str) -> int:
 
 
 def _rng(seed: Any, name: str) -> random.Random:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidTypeError(f"{name}: seed must be an int, got {type(seed).__name__} {seed!r}")
-    return random.Random(seed)
+    try:
+        return make_rng(seed)
+    except InvalidTypeError as exc:
+        raise InvalidTypeError(f"{name}: {exc}") from None

@@ -14,10 +14,13 @@ from autograd import Value, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.value import constant
 
+from .modules import plain
+
 Operand = Union[Value, int, float]
 
 
 def _logits(z: Sequence[Operand], where: str) -> list[Value]:
+    z = plain(z, where)  # a numpy array of numbers is taken as its list
     if isinstance(z, (str, bytes, Value)) or not isinstance(z, Sequence):
         raise InvalidTypeError(f"{where}: expected a list of logits, got {type(z).__name__}")
     if not z:

@@ -37,7 +37,7 @@ from autograd.value import as_float
 
 from . import init as initializers
 from .init import Initializer, Seed
-from .modules import Module
+from .modules import Module, plain
 
 Input = Union[Value, int, float]
 StateDict = dict[str, Any]
@@ -76,6 +76,7 @@ def check_size(n: object, what: str) -> int:
 
 def as_inputs(x: object, nin: int, where: str) -> list[Value]:
     """The inputs of a layer as Values (numbers become constants once, shared by all neurons)."""
+    x = plain(x, where)
     if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
         raise InvalidTypeError(f"{where}: expected a sequence of {nin} numbers or Values, got {type(x).__name__}")
     if len(x) != nin:

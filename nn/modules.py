@@ -402,6 +402,20 @@ class RMSNorm(Module):
 
 
 # -- helpers -------------------------------------------------------------------------
+def plain(x: Any, where: str) -> Any:
+    """A numpy array as (nested) lists of Python numbers; anything else unchanged.
+
+    Arrays are accepted wherever lists are, as long as they hold real numbers.
+    numpy is never imported here: if it is not loaded, ``x`` cannot be an array.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(x, numpy.ndarray):
+        return x
+    if x.dtype.kind not in "iuf":
+        raise InvalidTypeError(f"{where}: expected an array of real numbers, got dtype {x.dtype}")
+    return x.tolist()
+
+
 def _size(n: object, what: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int):
         raise InvalidTypeError(f"{what}: expected an int, got {type(n).__name__} {n!r}")
@@ -411,6 +425,7 @@ def _size(n: object, what: str) -> int:
 
 
 def _sequence(x: object, where: str) -> Sequence[Any]:
+    x = plain(x, where)  # a numpy array of numbers is taken as its list
     if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
         raise InvalidTypeError(f"{where}: expected a list, got {type(x).__name__}")
     return x

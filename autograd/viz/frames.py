@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..draw import digraph_class
 from ..errors import InvalidArgumentError
 from ..value import Value
-from .walkthrough import Walkthrough, number
+from .walkthrough import Step, Walkthrough, number, with_number
 
 if TYPE_CHECKING:
     import graphviz
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 MAX_FRAME_NODES = 200
 
 CURRENT = "#e66101"  # the node of this step, its edges and their labels
-RECEIVING = "#fdb863"  # the parents it sends gradient to
 CURRENT_FILL = "#fee0b6"
 GREY_TEXT = "#9e9e9e"
 GREY_FILL = "#f5f5f5"
@@ -73,6 +72,11 @@ def frame_states(walk: Walkthrough) -> list[FrameState]:
             pending[c.parent] -= 1
         states.append(FrameState(k, dict(totals), dict(pending), set(done)))
     return states
+
+
+def node_id(k: int, index: int) -> str:
+    """The id of node number ``index`` (in ``walk.order``) in frame ``k``: unique in a page of frames."""
+    return f"f{k}_n{index}"
 
 
 def check_size(walk: Walkthrough) -> None:
@@ -128,7 +132,7 @@ def _view_box(svg: str) -> tuple[float, float]:
 def _anchor(svg: str, k: int) -> tuple[float, float]:
     """Where the first node's first text sits in the picture (view box units)."""
     translate = re.search(r'class="graph" transform="[^"]*translate\(([-\d.]+) ([-\d.]+)\)"', svg)
-    text = re.search(rf'id="f{k}_n0".*?<text[^>]* x="([-\d.]+)" y="([-\d.]+)"', svg, re.S)
+    text = re.search(rf'id="{node_id(k, 0)}".*?<text[^>]* x="([-\d.]+)" y="([-\d.]+)"', svg, re.S)
     if translate is None or text is None:
         raise ValueError("dot wrote an SVG this page cannot align")
     return float(translate.group(1)) + float(text.group(1)), float(translate.group(2)) + float(text.group(2))
@@ -136,17 +140,18 @@ def _anchor(svg: str, k: int) -> tuple[float, float]:
 
 def inline_svg(graph: Any, drawing: FrameDrawing, state: FrameState) -> str:
     """The frame rendered by `dot`, ready to put in a page: no XML prolog, no tooltips
-    with internal names, and each node's gradient in ``data-grad`` (full precision,
-    empty when none yet), its name in ``data-name``."""
+    with internal names, and each node's name in ``data-name`` and gradient so far
+    in ``data-grad`` (full precision; empty when none yet; none on constants)."""
     svg = graph.pipe(format="svg").decode("utf-8")
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<title>[^<]*</title>\n?", "", svg)
     for node, index in drawing.index.items():
-        total = state.totals.get(node)
-        grad = "" if total is None else repr(total)
-        node_id = f'id="f{state.k}_n{index}"'
-        extra = f' data-name="{html.escape(drawing.walk.names[node])}" data-grad="{grad}"'
-        svg = svg.replace(node_id, node_id + extra, 1)
+        extra = f' data-name="{html.escape(drawing.walk.names[node])}"'
+        if node.requires_grad:  # a constant has no gradient to show
+            total = state.totals.get(node)
+            extra += f' data-grad="{"" if total is None else repr(total)}"'
+        found = f'id="{node_id(state.k, index)}"'
+        svg = svg.replace(found, found + extra, 1)
     return svg
 
 
@@ -166,36 +171,35 @@ class FrameDrawing:
     def __init__(self, walk: Walkthrough) -> None:
         self.walk = walk
         self.index = {node: i for i, node in enumerate(walk.order)}
-        self.partial_ever = self._partial_nodes()
         self.equations = {step.node: step.equation for step in walk.steps}
         self.caption_lines = max([2] + [1 + min(len(step.parents), 7) for step in walk.steps])
-        self.widths = {node: self._width(node) for node in walk.order}
-
-    def _partial_nodes(self) -> set[Value]:
-        seen: dict[Value, int] = {}
-        for step in self.walk.steps:
+        # Every gradient text a node will show: its running totals "(so far)", then its gradient.
+        totals: dict[Value, list[float]] = {walk.output: [1.0]}
+        for step in walk.steps:
             for c in step.parents:
-                seen[c.parent] = seen.get(c.parent, 0) + 1
-        return {node for node, count in seen.items() if count > 1}
+                totals.setdefault(c.parent, []).append(c.total)
+        shown = {
+            node: [f"grad {number(total)} (so far)" for total in seen[:-1]] + [f"grad {number(seen[-1])}"]
+            for node, seen in totals.items()
+        }
+        self.widths = {node: self._width(node, shown.get(node, [])) for node in walk.order}
 
-    def _width(self, node: Value) -> float:
-        """Inches: wide enough for the longest text the node will show in any frame."""
-        texts = [self.title_text(node), f"data {number(node.data)}"]
-        if node.requires_grad:
-            grad = self.walk.gradients.get(node, 0.0)
-            texts.append(f"grad {number(grad)}" + (" (so far)" if node in self.partial_ever else ""))
-            # a partial total can have more digits than the final one
-            texts.append("grad -0.0000000" if node in self.partial_ever else "")
-        return max(0.6, 0.15 + CHAR_WIDTH * max(len(t) for t in texts))
+    def _width(self, node: Value, grads: list[str]) -> float:
+        """Inches: wide enough for the longest text the node shows in any frame."""
+        texts = [self.title_text(node), f"data {number(node.data)}", *grads]
+        return max(0.6, 0.15 + CHAR_WIDTH * max(len(text) for text in texts))
 
     def title_text(self, node: Value) -> str:
         """The node's name, and for a node made by an operation its equation: ``h₁ = σ(net₁)``."""
+        if not node.requires_grad and node.label:
+            return f"{node.label} = {number(node.data)}"
         return self.equations.get(node, self.walk.names[node])
 
     def node_label(self, node: Value, state: FrameState, grey: bool) -> str:
         name = html.escape(self.walk.names[node])
-        if not node.requires_grad:
-            return _table([f"<B>{name}</B>", "constant"])
+        if not node.requires_grad:  # "x₁ = 0.5", or "2" for a number in an expression
+            value = f"&#160;= {number(node.data)}" if node.label else ""
+            return _table([f"<B>{name}</B>{value}", "constant"])
         title = f"<B>{name}</B>"
         if node in self.equations:  # "h₁ = σ(net₁)": the name in bold, then what computed it
             # a no-break space: SVG viewers drop an ordinary one at the start of a text run
@@ -212,7 +216,7 @@ class FrameDrawing:
             rows.append(f"<B>{grad}</B>" if in_this_step else grad)
         return _table(rows)
 
-    def current_step(self, state: FrameState) -> Any:
+    def current_step(self, state: FrameState) -> Step | None:
         return self.walk.steps[state.k - 1] if state.k > 0 else None
 
     def is_current(self, node: Value, state: FrameState) -> bool:
@@ -225,7 +229,7 @@ class FrameDrawing:
 
     def node_attributes(self, node: Value, state: FrameState) -> dict[str, str]:
         attributes = {
-            "id": f"f{state.k}_n{self.index[node]}",
+            "id": node_id(state.k, self.index[node]),
             "shape": "box",
             "style": "rounded,filled",
             "width": f"{self.widths[node]:.2f}",
@@ -264,7 +268,7 @@ class FrameDrawing:
             ]
             for c in step.parents[:6]:
                 lines.append(
-                    f"→ {html.escape(c.parent_name)}: {html.escape(c.formula)} = {number(c.local)};  "
+                    f"→ {html.escape(c.parent_name)}: {html.escape(with_number(c.formula, c.local))};  "
                     f"{number(step.upstream)} × {number(c.local)} = {number(c.contribution)}"
                 )
             if len(step.parents) > 6:

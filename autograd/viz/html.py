@@ -11,21 +11,23 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .frames import frame_svgs
+from .frames import frame_svgs, node_id
 from .walkthrough import Walkthrough, number, with_number
 
 STYLE = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 16px; color: #212121; }
 h1 { font-size: 20px; margin: 0 0 4px 0; }
 p.help { margin: 0 0 10px 0; color: #616161; font-size: 14px; }
-#controls { display: flex; align-items: center; gap: 8px; margin-bottom: 10px; flex-wrap: wrap; }
+#controls { position: sticky; top: 0; z-index: 1; background: white; padding: 6px 0;
+  display: flex; align-items: center; gap: 8px; margin-bottom: 10px; flex-wrap: wrap; }
 #controls button { font-size: 15px; padding: 4px 12px; min-width: 96px; }
 #slider { width: 260px; }
 #counter { font-size: 15px; font-weight: bold; min-width: 120px; }
 section.frame { display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }
 section.frame[hidden] { display: none; }
 .picture svg { display: block; max-width: 100%; height: auto; }
-.text { max-width: 380px; font-size: 15px; line-height: 1.45; }
+.picture g.node { scroll-margin: 70px; }
+.text { position: sticky; top: 60px; width: 320px; font-size: 15px; line-height: 1.45; }
 .text h2 { font-size: 16px; margin: 4px 0 8px 0; }
 .text ul { padding-left: 18px; margin: 6px 0; }
 .text li { margin-bottom: 8px; }
@@ -48,6 +50,8 @@ SCRIPT = """
     prev.disabled = current === 0;
     next.disabled = current === last;
     document.body.setAttribute("data-frame", current);
+    var node = document.getElementById(frames[current].getAttribute("data-current"));
+    if (node !== null) { node.scrollIntoView({block: "nearest", inline: "nearest"}); }
   }
   function stop() {
     if (timer !== null) { clearInterval(timer); timer = null; }
@@ -76,12 +80,15 @@ def page(walk: Walkthrough) -> str:
     """The HTML text of the page."""
     out = html.escape(walk.output_name)
     svgs = frame_svgs(walk)
+    index = {node: i for i, node in enumerate(walk.order)}
     count = len(walk.steps)
     sections = []
     for k, svg in enumerate(svgs):
         hidden = "" if k == 0 else " hidden"
+        # The node of this step (the output at the start), kept in view by the script.
+        current = node_id(k, index[walk.steps[k - 1].node if k else walk.output])
         sections.append(
-            f'<section class="frame" id="frame-{k}" data-frame="{k}"{hidden}>\n'
+            f'<section class="frame" id="frame-{k}" data-frame="{k}" data-current="{current}"{hidden}>\n'
             f'<div class="picture">{svg}</div>\n<div class="text">{step_text(walk, k)}</div>\n</section>'
         )
     return f"""<!DOCTYPE html>
@@ -129,10 +136,8 @@ def step_text(walk: Walkthrough, k: int) -> str:
             f"{number(c.contribution)}</span><br>"
             f'∂{out}/∂{parent} so far: <span class="number">{number(c.total)}</span></li>'
         )
-    constants = [p for p in step.node.parents if not p.requires_grad]
-    if constants:
-        listed = ", ".join(number(p.data) for p in constants)
-        items.append(f"<li>{html.escape(listed)}: constant, needs no gradient</li>")
+    if step.constants:
+        items.append(f"<li>{html.escape(', '.join(step.constants))}: constant, needs no gradient</li>")
     return (
         f"<h2>Step {k} of {len(walk.steps)}: {html.escape(step.equation)}</h2>"
         f'<p>Upstream gradient ∂{out}/∂{name} = <span class="number">{number(step.upstream)}</span> '

@@ -53,6 +53,8 @@ class Step:
     equation: str  # the node's forward computation with its parents' names, e.g. "h₁ = σ(net₁)"
     upstream: float
     parents: list[Contribution]
+    constants: tuple[str, ...] = ()  # the inputs that are constants: they receive nothing
+
 
     def describe(self, output_name: str) -> str:
         """The step as a few lines of text, with every number the chain rule uses."""
@@ -63,10 +65,8 @@ class Step:
                 f"contribution {number(self.upstream)} × {number(c.local)} = {number(c.contribution)};  "
                 f"∂{output_name}/∂{c.parent_name} so far {number(c.total)}"
             )
-        constants = [p for p in self.node.parents if not p.requires_grad]
-        if constants:
-            listed = ", ".join(number(p.data) for p in constants)
-            lines.append(f"  ({listed}: constant, needs no gradient)")
+        if self.constants:
+            lines.append(f"  ({', '.join(self.constants)}: constant, needs no gradient)")
         return "\n".join(lines)
 
 
@@ -86,7 +86,13 @@ def with_number(formula: str, local: float) -> str:
 
 
 class Walkthrough:
-    """The backward pass from ``output``, step by step (see `walkthrough`)."""
+    """The backward pass from ``output``, step by step (see `walkthrough`).
+
+    ``steps`` in the engine's order, ``gradients`` (node -> ∂output/∂node),
+    ``names`` (node -> its label or automatic name) and ``order`` (every
+    node, parents first). ``print(w)`` shows every step as text; in Jupyter
+    the object shows itself as a stepper (`widget`).
+    """
 
     def __init__(self, output: Value, order: list[Value], names: dict[Value, str], steps: list[Step]) -> None:
         self.output = output
@@ -114,13 +120,21 @@ class Walkthrough:
 
     # -- views ---------------------------------------------------------------
     def frames(self) -> list[graphviz.Digraph]:
-        """One Graphviz picture before the first step and one after each step (see `viz.frames`)."""
+        """One Graphviz picture before the first step and one after each step (see `viz.frames`).
+
+        Drawn for graphs of up to 200 Values; a larger one raises InvalidArgumentError
+        (``self.steps`` and ``print(self)`` still hold every step).
+        """
         from .frames import draw_frames
 
         return draw_frames(self)
 
     def save_html(self, path: str | Path) -> Path:
-        """Write one self-contained HTML page that steps through the pass (see `viz.html`)."""
+        """Write one self-contained HTML page that steps through the pass (see `viz.html`).
+
+        Open it in any browser (no server, no network): Previous / Next / Play,
+        a slider and the ← → keys. Needs Graphviz, as `frames` does.
+        """
         from .html import save_html
 
         return save_html(self, Path(path))
@@ -187,7 +201,8 @@ def walkthrough(output: Value) -> Walkthrough:
             received.append(
                 Contribution(parent, names[parent], i, rule.local_derivative(i), local, contribution, total)
             )
-        steps.append(Step(node, names[node], equation(node, rule, names), upstream, received))
+        constants = tuple(names[p] for p in parents if not p.requires_grad)
+        steps.append(Step(node, names[node], equation(node, rule, names), upstream, received, constants))
     return Walkthrough(output, order, names, steps)
 
 
