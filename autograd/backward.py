@@ -6,9 +6,12 @@ nodes deep is as easy as a shallow one.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from .errors import TraceError
+from .mode import mode, overrides
 from .ops import FloatMath, Rule
 
 if TYPE_CHECKING:
@@ -86,17 +89,35 @@ def cached_topological_order(root: Value, leaves: bool = True) -> list[Value]:
     return order
 
 
+#: Held by a backward pass while it writes ``.grad``: passes take turns.
+gradient_lock = threading.RLock()
+
+
 def backward(root: Value, gradient: float = 1.0) -> None:
     """Fill ``.grad`` of every node below ``root`` with d(root)/d(node) · gradient.
 
     Interior nodes start from 0 (they hold this pass's gradient); leaves keep
     what they had, so gradients accumulate across calls as in PyTorch.
+
+    The interior nodes' ``.grad`` is the pass's working space: two passes
+    through a shared node at the same time (threads) would reset and add into
+    each other's sums. So passes take turns, holding `gradient_lock` while they
+    write (sorting the graph, the slow part of a first pass, runs outside it).
+    A dict per pass instead (as `grad` keeps) would let passes overlap, but
+    made the pass several times slower (measured on benchmarks/engine.py's tree).
     """
+    if overrides.active and mode.tracing:
+        raise TraceError(
+            "backward() while tracing: the gradients it writes into .grad are numbers of the trace-time "
+            "inputs, which the replay would reuse for every sample. Use grad(..., create_graph=True), "
+            "whose gradients are Values the trace records"
+        )
     order = cached_topological_order(root, leaves=False)
-    for node in order:
-        node.grad = 0.0
-    root.grad += gradient
-    accumulate_gradients(order)
+    with gradient_lock:
+        for node in order:
+            node.grad = 0.0
+        root.grad += gradient
+        accumulate_gradients(order)
 
 
 def accumulate_gradients(order: list[Value]) -> None:
@@ -104,8 +125,6 @@ def accumulate_gradients(order: list[Value]) -> None:
 
     ``order`` lists the nodes made by operations, each after its parents.
     """
-    from .mode import mode
-
     if mode.anomaly:
         _accumulate_checked(order)
         return

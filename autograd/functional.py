@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from .backward import cached_topological_order, derivative_error_at
-from .errors import InvalidTypeError
+from .errors import InvalidTypeError, TraceError
 from .mode import mode
 from .ops import FloatMath, ValueMath
 from .value import Value, constant
@@ -38,6 +38,12 @@ def grad(
     for i, x in enumerate(inputs):
         if type(x) is not Value:
             raise InvalidTypeError(f"grad: inputs[{i}] must be a Value, got {type(x).__name__}")
+    if mode.tracing and not create_graph:
+        raise TraceError(
+            "grad() while tracing: without create_graph its gradients are floats worked out from the "
+            "trace-time inputs, which the replay would reuse for every sample. Use "
+            "grad(..., create_graph=True), whose gradients are Values the trace records"
+        )
     order = cached_topological_order(output)
     if create_graph:
         return _recorded_gradients(output, order, inputs)

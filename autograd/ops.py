@@ -231,7 +231,8 @@ class ValueMath:
     """The math namespace for Values: derivatives built from it are recorded.
 
     Used by ``grad(..., create_graph=True)``. Piecewise-constant derivatives
-    (step, sign) return plain floats: their own derivative is zero.
+    (step, sign) are nodes too, of the rows `STEP` and `SIGN`, whose own
+    derivative is zero: a number read from ``.data`` here would be frozen by `trace`.
     """
 
     @staticmethod
@@ -279,12 +280,16 @@ class ValueMath:
         return x.relu()
 
     @staticmethod
-    def step(x: Any) -> float:
-        return FloatMath.step(x.data)
+    def step(x: Any) -> Any:
+        from .value import apply
+
+        return apply(STEP, (x,))
 
     @staticmethod
-    def sign(x: Any) -> float:
-        return FloatMath.sign(x.data)
+    def sign(x: Any) -> Any:
+        from .value import apply
+
+        return apply(SIGN, (x,))
 
     # The slopes of binary cross-entropy are rows of their own, so a derivative
     # taken with create_graph=True is the same number as in eager mode.
@@ -370,18 +375,23 @@ class ValueMath:
     def clamp(x: Any, lo: float, hi: float) -> Any:
         return x.clamp(lo, hi)
 
-    # Piecewise-constant slopes: their own derivative is zero, so a number will do.
     @staticmethod
-    def tie_step(d: Any) -> float:
-        return FloatMath.tie_step(d.data)
+    def tie_step(d: Any) -> Any:
+        from .value import apply
+
+        return apply(TIE_STEP, (d,))
 
     @staticmethod
-    def inside(x: Any, lo: float, hi: float) -> float:
-        return FloatMath.inside(x.data, lo, hi)
+    def inside(x: Any, lo: float, hi: float) -> Any:
+        from .value import apply
+
+        return apply(inside(lo, hi), (x,))
 
     @staticmethod
     def reciprocal_or_zero(r: Any) -> Any:
-        return 0.0 if r.data == 0.0 else 1.0 / r
+        from .value import apply
+
+        return apply(RECIPROCAL_OR_ZERO, (r,))
 
 # fmt: off
 # name              symbol  arity  forward                          d/d(inputs), given inputs and output y
@@ -560,3 +570,38 @@ BCE_TARGET_SLOPE = Rule(
 
 #: The rows that make `nn.losses.binary_cross_entropy`.
 LOSS_RULES: tuple[Rule, ...] = (BINARY_CROSS_ENTROPY, BCE_SLOPE, BCE_TARGET_SLOPE)
+# The derivatives of relu, leaky_relu and abs, as rows of their own: what
+# ``grad(..., create_graph=True)`` records through those ops (see `ValueMath`),
+# so that a traced replay evaluates them per sample. Piecewise constant, so
+# their own derivative is 0 (as in PyTorch's double backward of relu and abs).
+# fmt: off
+STEP     = Rule("step",     "step", 1, lambda m, x: m.step(x),       lambda m, x, y: (0.0,),
+                formula=("step(x) (1 for x > 0, else 0)", "0"))
+SIGN     = Rule("sign",     "sign", 1, lambda m, x: m.sign(x),       lambda m, x, y: (0.0,),
+                formula=("sign(x) (1 for x > 0, -1 for x < 0, 0 at 0)", "0"))
+# fmt: on
+
+
+# The piecewise-constant slopes of maximum/minimum and clamp, and atan2's guarded
+# reciprocal, as rows too: create_graph records them as nodes, so a replay evaluates them
+# per sample instead of freezing the number seen at trace time.
+# fmt: off
+TIE_STEP = Rule("tie_step", "tie", 1, lambda m, d: m.tie_step(d),     lambda m, d, y: (0.0,),
+                formula=("1 for d > 0, 0 for d < 0, ½ at d = 0", "0"))
+RECIPROCAL_OR_ZERO = Rule("reciprocal_or_zero", "1/r", 1, lambda m, r: m.reciprocal_or_zero(r),
+                          lambda m, r, y: (-(y * y),),
+                          formula=("1/r (0 at r = 0)", "-1/r² (0 at r = 0)"))
+# fmt: on
+
+
+@lru_cache(maxsize=64)
+def inside(lo: float, hi: float) -> Rule:
+    """1 for lo <= x <= hi, else 0: the slope of `clamp`, piecewise constant."""
+    return Rule(
+        f"inside[{lo:g},{hi:g}]",
+        "inside",
+        1,
+        lambda m, x: m.inside(x, lo, hi),
+        lambda m, x, y: (0.0,),
+        formula=(f"1 if {lo:g} ≤ x ≤ {hi:g}, else 0", "0"),
+    )

@@ -53,8 +53,10 @@ under `detect_anomaly`, where the first non-finite value or gradient raises
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
-does ``no_grad`` inside the traced function; reading ``.data`` directly cannot
-be detected and is frozen silently.
+do ``no_grad``, ``backward()`` and ``grad()`` without ``create_graph`` inside
+the traced function (their float gradients would be frozen; ``grad(...,
+create_graph=True)`` is recorded, derivatives of relu and abs included);
+reading ``.data`` directly cannot be detected and is frozen silently.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import ops
-from .backward import derivative_error, topological_order
+from .backward import derivative_error, gradient_lock, topological_order
 from .errors import AutogradError, InvalidArgumentError, InvalidTypeError, NonFiniteError, ShapeError, TraceError
 from .mode import mode
 from .ops import FloatMath, Rule
@@ -373,6 +375,7 @@ class Trace:
         # error reports), at half the cost of the slice S[k : k + 1].
         rows = S.reshape(self.size, 1, n)
         gathered: list[list[Any]] = []
+        anomaly = mode.anomaly
         with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
             for step in self.steps:
                 if isinstance(step, _Group):
@@ -383,6 +386,8 @@ class Trace:
                     for rule, k, parents in zip(step.rules, step.slots, step.parents):
                         rows[k] = _run_forward(rule, [rows[p] for p in parents])
                     gathered.append([])
+                if anomaly:
+                    self._check_forward(step, S)
         self._last = (S, gathered)
         out = S[self._outputs]
         return out[0].copy() if self.single_output else out.T.copy()
@@ -390,17 +395,20 @@ class Trace:
     def backward(self, dout: Any = 1.0) -> None:
         """Add Σ_p dout_p·∂out_p/∂w to ``w.grad`` for every parameter w (p runs over the batch).
 
-        ``dout`` has the shape `forward` returned, or is one number for every
-        sample and output: 1.0 (the default) gives the gradient of the sum of
-        the outputs over the batch, 1/n of their mean.
+        ``dout`` is one finite number for every sample and output (1.0, the
+        default, gives the gradient of the sum of the outputs over the batch,
+        1/n of their mean), or an array of finite numbers of exactly the shape
+        `forward` returned: (n,) for one output, (n, outputs) for several (no
+        other broadcasting: with several outputs an (n,) array is refused).
         """
         np = _numpy()
         if self._last is None:
             raise TraceError("Trace.backward: call forward(batch) first")
         S, gathered = self._last
         n = S.shape[1]
+        dout = self._output_gradient(dout, n)
         G = np.zeros_like(S)
-        np.add.at(G, self._outputs, self._output_gradient(dout, n))
+        np.add.at(G, self._outputs, dout)
         rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
         with np.errstate(all="ignore"):
             for step, inputs in zip(reversed(self.steps), reversed(gathered)):
@@ -412,8 +420,52 @@ class Trace:
                         _group_backward(group, [S[source] for source in group.sources], S, G)
         p0 = len(self.inputs)
         totals = G[p0 : p0 + len(self.parameters)].sum(axis=1)
-        for p, total in zip(self.parameters, totals.tolist()):
-            p.grad += total
+        with gradient_lock:  # parameters may be shared with passes in other threads
+            for p, total in zip(self.parameters, totals.tolist()):
+                p.grad += total
+
+    def _check_forward(self, step: _Group | _Chain, S: Any) -> None:
+        """Under `detect_anomaly`: raise `NonFiniteError` at the step's first non-finite value.
+
+        Eager mode raises at the first operation whose result is not finite.
+        Its inputs are finite, or are parameters: the batch is checked, and
+        earlier steps were. A non-finite parameter (``w.data = nan`` after
+        tracing) spreads through numpy without a floating-point error, so it
+        is caught here, at the first operation that reads it, and named.
+        """
+        np = _numpy()
+        if isinstance(step, _Group):
+            y = S[step.outputs]
+            if np.isfinite(y).all():
+                return
+            i, s = _entries(~np.isfinite(y))[0]
+            slots = np.arange(self.size)[step.outputs]  # the group's own slots
+            rule, parents, k = step.rule, step.parents[:, i].tolist(), int(slots[i])
+        else:
+            y = S[step.start : step.start + len(step.rules)]
+            if np.isfinite(y).all():
+                return
+            bad = ~np.isfinite(y)
+            i = int(np.flatnonzero(bad.any(axis=1))[0])  # the first in the chain's (topological) order
+            s = int(np.flatnonzero(bad[i])[0])
+            rule, parents, k = step.rules[i], list(step.parents[i]), step.start + i
+        args = ", ".join(repr(float(S[p, s])) for p in parents)
+        names = ", ".join(self._slot_name(p) for p in parents)
+        raise NonFiniteError(
+            f"anomaly in forward: {rule.name}({args}) = {float(S[k, s])} (traced replay, sample {s}; "
+            f"inputs: {names}); check the inputs or guard the operation"
+        )
+
+    def _slot_name(self, slot: int) -> str:
+        """What an error message calls the Value in ``slot``: its label, or its kind and number."""
+        first_parameter = len(self.inputs)
+        first_constant = first_parameter + len(self.parameters)
+        if slot < first_parameter:
+            return self.inputs[slot].label
+        if slot < first_constant:
+            parameter = self.parameters[slot - first_parameter]
+            return parameter.label or f"parameter {slot - first_parameter}"
+        return "const" if slot < first_constant + len(self._constants) else "computed"
 
     def _chain_backward(self, chain: _Chain, rows: Any, grad_rows: Any) -> None:
         """Send each node's gradient to its parents that are operation nodes, last node first.
@@ -472,7 +524,7 @@ class Trace:
             n = len(array)
             if n == 0:
                 raise ShapeError("Trace.forward: the batch is empty")
-            columns.append(array.reshape(n, width or 1).astype(float))
+            columns.append(array.reshape(n, 1 if width is None else width).astype(float))
         X = np.concatenate(columns, axis=1).T
         finite = np.isfinite(X)
         if not finite.all():
@@ -483,16 +535,40 @@ class Trace:
         return X
 
     def _output_gradient(self, dout: Any, n: int) -> Any:
+        """``dout`` checked like eager ``backward(gradient)``, as a (outputs, n) array.
+
+        One real number weights every sample and output; otherwise the array
+        must have exactly the shape `forward` returned. Nothing else is
+        broadcast: with several outputs an (n,) array could mean one weight
+        per sample or one per output, so it is refused rather than guessed.
+        """
         np = _numpy()
-        shape = (n,) if self.single_output else (n, len(self._outputs))
+        k = len(self._outputs)
+        shape = (n,) if self.single_output else (n, k)
+        if isinstance(dout, np.ndarray) and dout.ndim == 0:
+            dout = dout.item()
+        if not isinstance(dout, (list, tuple, np.ndarray)):
+            return np.full((k, n), as_float(dout, "Trace.backward(dout)"))
         try:
-            d = np.broadcast_to(np.asarray(dout, dtype=float), shape)
-        except (TypeError, ValueError):
+            d = np.asarray(dout)
+        except ValueError as exc:
+            raise ShapeError(f"Trace.backward: dout is not a rectangular array ({exc})") from None
+        if d.dtype.kind not in "iuf":
+            raise InvalidTypeError(f"Trace.backward: dout must hold real numbers, got dtype {d.dtype}")
+        if d.shape != shape:
             raise ShapeError(
-                f"Trace.backward: dout must be a number or have the shape of forward's result {shape}, "
-                f"got {np.shape(dout)}"
-            ) from None
-        return d[None, :] if self.single_output else d.T
+                f"Trace.backward: dout must be one number or have the shape of forward's result {shape}, "
+                f"got {d.shape}"
+            )
+        d = d.astype(float).reshape(n, k)
+        finite = np.isfinite(d)
+        if not finite.all():
+            sample, output = np.argwhere(~finite)[0]
+            which = "" if self.single_output else f", output {output}"
+            raise InvalidArgumentError(
+                f"Trace.backward: dout of sample {sample}{which} is {d[sample, output]}; expected a finite number"
+            )
+        return d.T
 
     def __repr__(self) -> str:
         return (

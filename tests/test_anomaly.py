@@ -383,3 +383,46 @@ def test_every_backward_path_is_checked_under_detect_anomaly(point: float, make)
         y = make(x)
         with pytest.raises(NonFiniteError, match=r"anomaly in backward.*into x"):
             y.backward(1e308)
+
+
+# -- traced replay of a parameter made non-finite after tracing (issue 11, item 21) ---------
+
+NON_FINITE_PARAMETER_GRAPHS = {
+    # w·x alone on its level: replayed node by node (a chain of the tape).
+    "chain": lambda w: lambda x: (w * x[0]).sigmoid(),
+    # three products on one level: replayed as one group.
+    "group": lambda w: lambda x: sum_values([w * x[0], w * x[1], w * x[2]]).sigmoid(),
+}
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("graph", NON_FINITE_PARAMETER_GRAPHS.values(), ids=list(NON_FINITE_PARAMETER_GRAPHS))
+def test_traced_replay_stops_at_a_parameter_made_non_finite_like_eager(graph, bad: float) -> None:
+    """After ``w.data = nan`` (or ±inf) eager mode under detect_anomaly raises at w·x (nan·1 = nan,
+    ±inf·1 = ±inf by IEEE-754); the replay must raise there too, naming the op, w and the sample,
+    and leave w.grad alone. (Before the fix it returned nan, or σ(±inf) = 1.0 / 0.0 with zero gradients.)"""
+    pytest.importorskip("numpy", reason="tracing needs numpy (pip install 'textbook-autograd[fast]')")
+    from autograd.trace import trace
+
+    w = Value(0.5, label="w")
+    fn = graph(w)
+    replay = trace(fn, [1.0, 1.0, 1.0])
+    w.data = bad
+    with detect_anomaly():
+        with pytest.raises(NonFiniteError, match=r"anomaly in forward: mul\(w="):
+            fn([Value(1.0)] * 3)  # the eager reference
+        message = rf"anomaly in forward: mul\({bad}, 1\.0\) = {bad} .*sample 0.*inputs: w, x[123]"
+        with pytest.raises(NonFiniteError, match=message):
+            replay.forward([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    assert w.grad == 0.0
+
+
+def test_traced_replay_names_the_first_sample_that_goes_non_finite() -> None:
+    """w·x = 1e300·1e10 overflows to inf (IEEE-754) in sample 2 only: the report names sample 2."""
+    pytest.importorskip("numpy", reason="tracing needs numpy (pip install 'textbook-autograd[fast]')")
+    from autograd.trace import trace
+
+    w = Value(1e300, label="w")
+    replay = trace(lambda x: (w * x[0]).tanh(), [1.0])
+    with detect_anomaly(), pytest.raises(NonFiniteError, match=r"mul\(1e\+300, 10000000000\.0\) = inf .*sample 2"):
+        replay.forward([[1.0], [-1.0], [1e10]])

@@ -13,15 +13,18 @@ from nn.utils import clip_grad_norm_, clip_grad_value_
 GRADS = [3.0, -4.0, 0.5, 1e-3, -12.0]
 
 
+def with_gradients(grads, torch):
+    """One Value and one torch scalar per gradient, each holding that gradient."""
+    params, tensors = [Value(1.0) for _ in grads], [torch.ones((), requires_grad=True) for _ in grads]
+    for p, t, g in zip(params, tensors, grads):
+        p.grad, t.grad = g, torch.tensor(g)
+    return params, tensors
+
+
 @pytest.mark.parametrize("max_norm", [0.5, 5.0, 13.0, 100.0])
 @pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, math.inf])
 def test_clip_grad_norm_equals_pytorch(max_norm: float, norm_type: float, torch) -> None:
-    params = [Value(1.0) for _ in GRADS]
-    for p, g in zip(params, GRADS):
-        p.grad = g
-    tensors = [torch.ones((), requires_grad=True) for _ in GRADS]
-    for t, g in zip(tensors, GRADS):
-        t.grad = torch.tensor(g)
+    params, tensors = with_gradients(GRADS, torch)
     total = clip_grad_norm_(params, max_norm, norm_type=norm_type)
     expected = torch.nn.utils.clip_grad_norm_(tensors, max_norm, norm_type=norm_type)
     assert total == pytest.approx(expected.item(), rel=1e-12)
@@ -37,12 +40,7 @@ def test_clip_grad_norm_by_hand() -> None:
 
 
 def test_clip_grad_value_equals_pytorch(torch) -> None:
-    params = [Value(1.0) for _ in GRADS]
-    for p, g in zip(params, GRADS):
-        p.grad = g
-    tensors = [torch.ones((), requires_grad=True) for _ in GRADS]
-    for t, g in zip(tensors, GRADS):
-        t.grad = torch.tensor(g)
+    params, tensors = with_gradients(GRADS, torch)
     assert clip_grad_value_(params, 2.0) is None
     torch.nn.utils.clip_grad_value_(tensors, 2.0)
     assert [p.grad for p in params] == [t.grad.item() for t in tensors]

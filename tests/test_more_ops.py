@@ -104,3 +104,24 @@ def test_clamp_bounds_are_checked() -> None:
 def test_help_shows_the_formula_of_each_new_row() -> None:
     assert "∂(atan(x))/∂x = 1/(1 + x²)" in (Value.atan.__doc__ or "")
     assert "½ at a tie" in (autograd.maximum.__doc__ or "")
+
+
+def test_recorded_slopes_of_the_piecewise_rows_are_replayed_per_sample() -> None:
+    """d max(x, w)/dx = 1, ½, 0 for x >, =, < w; d clamp(x, -1, 1)/dx = 0, 1, 0 at -2, 0, 2;
+    d atan2(x, 1)/dx = 1/(x² + 1). Taken with create_graph inside a traced function, each
+    must be evaluated per sample, not frozen at the trace's example (by hand)."""
+    pytest.importorskip("numpy")
+    from autograd import grad, trace
+
+    w = Value(0.5)
+
+    def slopes(x: Value) -> list[Value]:
+        return [grad(f, [x], create_graph=True)[0] for f in (autograd.maximum(x, w), x.clamp(-1.0, 1.0),
+                                                              autograd.atan2(x, 1.0))]
+
+    replay = trace(slopes, 0.5)
+    xs = [-2.0, 0.5, 2.0]
+    out = replay.forward(xs)
+    assert out[:, 0].tolist() == [0.0, 0.5, 1.0]
+    assert out[:, 1].tolist() == [0.0, 1.0, 0.0]
+    assert out[:, 2].tolist() == pytest.approx([1 / (x * x + 1) for x in xs], rel=1e-15)

@@ -195,3 +195,70 @@ def test_training_is_unaffected_by_another_thread_evaluating_under_no_grad() -> 
     trained, evaluations = run_in_threads(train_then_stop, evaluate_until_stopped)
     assert trained == reference
     assert evaluations > 0
+
+
+def test_backward_in_eight_threads_through_one_shared_subgraph() -> None:
+    """Eight threads each put their own head on one shared subgraph and call backward() 20 times.
+
+    Shared: leaves w = 0.3, x = 2.0 and a chain of interior nodes u_0 = w·x,
+    u_{i+1} = tanh(u_i) for i < 100, ending in s = u_100. Thread k's head is
+    y_k = k·s + sin(s). By hand (chain rule, worked below in plain floats):
+        ∂y_k/∂s = k + cos(s),   ∂s/∂u_0 = Π_i (1 - u_{i+1}²),
+        ∂y_k/∂w = ∂y_k/∂s · ∂s/∂u_0 · x,   ∂y_k/∂x = ∂y_k/∂s · ∂s/∂u_0 · w.
+    Leaves accumulate: after all passes w.grad = 20 · Σ_k ∂y_k/∂w (and likewise x). Each
+    thread's own interior node h_k = k·s reads ∂y_k/∂h_k = 1 right after its pass, and the
+    shared node s holds ∂y_k/∂s of one of the threads (the latest pass through it), never
+    a mixture. (Before the fix every pass reset the shared nodes' .grad to 0 while the
+    other threads were adding into them.)
+    """
+    w, x = Value(0.3, label="w"), Value(2.0, label="x")
+    s = w * x
+    u, ds_du0 = 0.6, 1.0
+    for _ in range(100):
+        s = s.tanh()
+        u = math.tanh(u)
+        ds_du0 *= 1 - u * u
+    passes, threads = 20, range(1, 9)
+
+    def dy_ds(k: int) -> float:
+        return k + math.cos(u)
+
+    def head(k: int) -> Callable[[], list[float]]:
+        def run() -> list[float]:
+            seen = []
+            for _ in range(passes):
+                h = s * k
+                y = h + s.sin()
+                y.backward()
+                seen.append(h.grad)
+            return seen
+
+        return run
+
+    for seen in run_in_threads(*(head(k) for k in threads)):
+        assert seen == [1.0] * passes
+    expected_w = passes * sum(dy_ds(k) * ds_du0 * 2.0 for k in threads)
+    expected_x = passes * sum(dy_ds(k) * ds_du0 * 0.3 for k in threads)
+    assert w.grad == pytest.approx(expected_w, rel=1e-12)
+    assert x.grad == pytest.approx(expected_x, rel=1e-12)
+    assert any(s.grad == pytest.approx(dy_ds(k), rel=1e-12) for k in threads)
+
+
+def test_traced_replays_in_eight_threads_add_into_one_shared_parameter() -> None:
+    """Eight threads, each with its own trace of y = tanh(w·x) over one shared w = 0.5, replay
+    the batch x = [1, 2] and call backward 20 times. By hand, one replay adds
+    Σ_p (1 - tanh²(w·x_p))·x_p into w.grad; all of them 8·20 times that."""
+    pytest.importorskip("numpy", reason="tracing needs numpy")
+    from autograd import trace
+
+    w = Value(0.5, label="w")
+    one_replay = sum((1 - math.tanh(0.5 * x) ** 2) * x for x in (1.0, 2.0))
+
+    def replay() -> None:
+        step = trace(lambda x: (w * x[0]).tanh(), [0.0])
+        for _ in range(20):
+            step.forward([[1.0], [2.0]])
+            step.backward()
+
+    run_in_threads(*[replay] * 8)
+    assert w.grad == pytest.approx(8 * 20 * one_replay, rel=1e-12)

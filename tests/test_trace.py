@@ -21,7 +21,8 @@ from test_engine_properties import build
 from test_engine_properties import step as program_step
 
 import nn
-from autograd import Trace, Value, no_grad, ops, sum_values, trace
+from autograd import Trace, Value, grad, no_grad, ops, sum_values, trace
+from autograd.backward import topological_order
 from autograd.errors import (
     DivisionByZeroError,
     DomainError,
@@ -386,3 +387,186 @@ def test_random_graphs_replay_like_eager(
     np.testing.assert_allclose(replay.forward(batch), expected_out, rtol=1e-10, atol=1e-10)
     replay.backward()
     np.testing.assert_allclose([p.grad for p in params], expected_grads, rtol=1e-10, atol=1e-10)
+
+
+# -- derivatives taken inside a traced function ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op", "derivative"),
+    [
+        (lambda u: u.relu(), lambda u: 1.0 if u > 0 else 0.0),
+        (lambda u: u.leaky_relu(0.1), lambda u: 1.0 if u > 0 else 0.1),
+        (lambda u: abs(u), lambda u: 1.0 if u > 0 else -1.0 if u < 0 else 0.0),
+    ],
+    ids=["relu", "leaky_relu", "abs"],
+)
+def test_create_graph_derivatives_of_piecewise_ops_are_replayed_per_sample(
+    op: Callable[[Value], Value], derivative: Callable[[float], float]
+) -> None:
+    """f(x) = w·∂op(w·x)/∂x = w²·op'(w·x), traced at x = 1 (where op' = 1) and replayed on both sides.
+
+    By hand: op' is relu' = [u > 0], leaky_relu' = 1 or 0.1, abs' = sign(u); each is
+    piecewise constant, so ∂f/∂w = 2w·op'(w·x) and the batch's sum is 2w·Σ_p op'(w·x_p).
+    (Before the fix op' was read once at trace time: 2.25 for every sample.)
+    """
+    w = Value(1.5, label="w")
+
+    def fn(x: list[Value]) -> Value:
+        (d,) = grad(op(w * x[0]), [x[0]], create_graph=True)
+        return w * d  # type: ignore[operator]
+
+    batch = [2.0, -2.0, 0.5, -0.5, 0.0]
+    step = trace(fn, example=[1.0])
+    out = step.forward([[x] for x in batch])
+    step.backward()
+    assert out.tolist() == pytest.approx([1.5 * 1.5 * derivative(1.5 * x) for x in batch], rel=1e-15)
+    assert w.grad == pytest.approx(sum(2 * 1.5 * derivative(1.5 * x) for x in batch), rel=1e-15)
+
+
+def test_the_issue_example_leaky_relu_derivative_is_not_frozen() -> None:
+    """d/dx leaky_relu(x, 0.1)·2 = 2 for x > 0, 0.2 for x < 0: [2, 0.2, 2] at x = [1, -1, 2]."""
+    step = trace(lambda x: grad(x[0].leaky_relu(0.1) * 2, [x[0]], create_graph=True)[0], [1.0])
+    assert step.forward([[1.0], [-1.0], [2.0]]).tolist() == pytest.approx([2.0, 0.2, 2.0], rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "abs"])
+def test_recorded_derivatives_of_piecewise_ops_match_torch_to_second_order(torch: object, name: str) -> None:
+    """grad(op(x), create_graph=True) is now a node (rows STEP, SIGN); its value and its own
+    derivative (0 away from the kink) equal PyTorch's double backward."""
+    F = torch.nn.functional  # type: ignore[attr-defined]
+    ours = {"relu": lambda u: u.relu(), "leaky_relu": lambda u: u.leaky_relu(0.1), "abs": lambda u: abs(u)}[name]
+    theirs = {"relu": F.relu, "leaky_relu": lambda u: F.leaky_relu(u, 0.1), "abs": torch.abs}[name]  # type: ignore[attr-defined]
+    for point in (-1.5, 0.7):
+        x = Value(point)
+        (d,) = grad(ours(x), [x], create_graph=True)
+        assert any(v.op in ("step", "sign") for v in topological_order(d))  # type: ignore[arg-type]
+        (d2,) = grad(d, [x])  # type: ignore[arg-type]
+        t = torch.tensor(point, requires_grad=True)  # type: ignore[attr-defined]
+        (td,) = torch.autograd.grad(theirs(t), t, create_graph=True)  # type: ignore[attr-defined]
+        (td2,) = torch.autograd.grad(td, t, allow_unused=True, materialize_grads=True)  # type: ignore[attr-defined]
+        assert (d.data, d2) == (td.item(), td2.item())
+
+
+def test_the_step_and_sign_rows_carry_their_formula() -> None:
+    for rule in (ops.STEP, ops.SIGN):
+        assert len(rule.formula) == 2 and rule.local_derivative(0).endswith("= 0")
+        assert rule.derivative(ops.FloatMath, 2.0, 1.0) == (0.0,)
+
+
+def test_a_float_gradient_inside_a_traced_function_raises_trace_error() -> None:
+    """grad() without create_graph gives floats computed at trace time: the replay would reuse them."""
+    w = Value(2.0)
+
+    def fn(x: list[Value]) -> Value:
+        (d,) = grad((w * x[0]) ** 2, [w])  # 2·w·x², a float: frozen in a trace
+        return w * d  # type: ignore[operator]
+
+    with pytest.raises(TraceError, match="create_graph=True"):
+        trace(fn, [1.0])
+
+
+def test_backward_inside_a_traced_function_raises_trace_error() -> None:
+    """backward() writes float gradients into .grad; read back in the function, they would be frozen."""
+
+    def fn(x: list[Value]) -> Value:
+        y = x[0] * x[0]
+        y.backward()
+        return y
+
+    with pytest.raises(TraceError, match="backward"):
+        trace(fn, [1.0])
+    assert (Value(1.0) * 2).parents != ()  # the tracing switch is off again
+
+
+# -- the output gradient of Trace.backward --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dout", "error", "match"),
+    [
+        (None, InvalidTypeError, "got NoneType None"),
+        ("1.5", InvalidTypeError, "got str '1.5'"),
+        (True, InvalidTypeError, "got bool True"),
+        (1j, InvalidTypeError, "got complex"),
+        (math.nan, InvalidArgumentError, "finite number, got nan"),
+        (math.inf, InvalidArgumentError, "finite number, got inf"),
+        (10**400, NumericOverflowError, "too large"),
+        ([True, False], InvalidTypeError, "dtype bool"),
+        (["1.5", "2"], InvalidTypeError, "dtype <U3"),
+        ([Value(1.0), Value(2.0)], InvalidTypeError, "dtype object"),
+        ([1.0, math.inf], InvalidArgumentError, "dout of sample 1 is inf"),
+        ([[1.0], [2.0, 3.0]], ShapeError, "dout"),
+        ([1.0, 2.0, 3.0], ShapeError, r"shape of forward's result \(2,\), got \(3,\)"),
+        ([[1.0], [2.0]], ShapeError, r"\(2,\), got \(2, 1\)"),
+    ],
+    ids=["None", "str", "bool", "complex", "nan", "inf", "huge-int", "bool-array", "str-array",
+         "Values", "inf-entry", "ragged", "length", "column"],
+)
+def test_a_bad_dout_is_refused_by_name_and_changes_no_gradient(
+    two_input_step: Trace, dout: object, error: type, match: str
+) -> None:
+    """Like eager ``backward(gradient)``: a finite real number (or an array of them), nothing else."""
+    (w,) = two_input_step.parameters
+    two_input_step.forward([[1.0, 2.0], [3.0, 4.0]], [0.0, 1.0])
+    with pytest.raises(error, match=match):
+        two_input_step.backward(dout)
+    assert w.grad == 0.0
+
+
+def test_with_several_outputs_dout_must_be_a_number_or_samples_by_outputs() -> None:
+    """Two samples x = 1, 10 and two outputs y₁ = w·x, y₂ = 100·w: an (n,) dout is ambiguous when
+    n equals the number of outputs, so only (n, outputs) is accepted.
+
+    By hand, dout = [[1, 0], [1, 0]] weights y₁ of each sample: ∂/∂w = 1 + 10 = 11. Meant as
+    per-sample weights, [1, 0] asks for both outputs of sample 1: 1 + 100 = 101; before the
+    fix it was read silently as per-output weights, giving 11."""
+    w = Value(2.0, label="w")
+    step = trace(lambda x: [w * x[0], w * 100.0], [0.0])
+    step.forward([[1.0], [10.0]])
+    for ambiguous in ([1.0, 0.0], np.array([1.0, 1.0])):
+        with pytest.raises(ShapeError, match=r"\(2, 2\), got \(2,\)"):
+            step.backward(ambiguous)
+    step.backward([[1.0, 0.0], [1.0, 0.0]])
+    assert w.grad == 11.0
+    step.backward(np.float32(0.5))  # one number weights every sample and output: ½·(1 + 100 + 10 + 100)
+    assert w.grad == 11.0 + 105.5
+
+
+def test_a_numpy_integer_or_zero_dimensional_dout_is_one_number() -> None:
+    """∂/∂w Σ_p dout·w·x_p = dout·Σ x_p = 3·(1 + 2) = 9 for dout 3 given three ways."""
+    w = Value(1.0)
+    step = trace(lambda x: w * x[0], [0.0])
+    step.forward([[1.0], [2.0]])
+    for dout in (3, np.int64(3), np.array(3.0)):
+        w.zero_grad()
+        step.backward(dout)
+        assert w.grad == 9.0
+
+
+# -- an argument with no numbers ------------------------------------------------------------
+
+
+def test_an_empty_example_is_an_argument_of_width_zero() -> None:
+    """trace(lambda x: w * 2, []): fn ignores its (empty) list; each sample is an empty row.
+
+    By hand, with w = 3: every output is 6, and ∂/∂w of the sum over three samples is 3·2 = 6.
+    (Before the fix the width 0 was taken for "a single number" and every forward failed in
+    a numpy reshape.)"""
+    w = Value(3.0)
+    step = trace(lambda x: w * 2, [])
+    assert step.forward([[], [], []]).tolist() == [6.0, 6.0, 6.0]
+    assert step.forward(np.zeros((3, 0))).tolist() == [6.0, 6.0, 6.0]
+    step.backward()
+    assert w.grad == 6.0
+    with pytest.raises(ShapeError, match=r"argument 0 must have shape \(n, 0\), got \(3,\)"):
+        step.forward([1.0, 2.0, 3.0])
+
+
+def test_an_empty_example_beside_others_keeps_the_inputs_in_place() -> None:
+    """f(a, b, c) = w·b[0] + c with a = [] : (2·1 + 5, 2·4 + 6) = (7, 14); ∂/∂w = 1 + 4 = 5."""
+    w = Value(2.0)
+    step = trace(lambda a, b, c: w * b[0] + c, [], [0.0], 0.0)
+    assert step.forward([[], []], [[1.0], [4.0]], [5.0, 6.0]).tolist() == [7.0, 14.0]
+    step.backward()
+    assert w.grad == 5.0
