@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Union
 
-from autograd import Value, sum_values
+from autograd import Value, maximum, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
+from autograd.mode import mode
 from autograd.value import constant
 
-from .module import plain
+from .modules import plain
 
 Operand = Union[Value, int, float]
 
@@ -54,19 +55,44 @@ def softmax(z: Sequence[Operand]) -> list[Value]:
     return [e / total for e in exps]
 
 
-def cross_entropy(logits: Sequence[Operand], target: int) -> Value:
+def cross_entropy(logits: Sequence[Operand], target: int | Value) -> Value:
     """E = −log softmax(z)[target] for one sample's K logits and its class (0 ≤ target < K).
 
     ∂E/∂z_i = softmax(z)_i − [i = target]: the predicted probabilities minus the
     one-hot target. As ``torch.nn.functional.cross_entropy`` for one sample.
+
+    Computed as E = log Σ_j e^(z_j − m) − (z_target − m) with m = max_j z_j taken with
+    the maximum row of the table (`autograd.maximum`), so a traced replay subtracts each
+    sample's own maximum and large logits stay finite there too; m's gradient cancels
+    (∂E/∂m = 1 − Σ_j softmax(z)_j = 0).
+
+    ``target`` may also be a Value holding the class, e.g. a traced input when
+    `autograd.trace` records the loss of samples of different classes. z_target is then
+    Σ_i [t = i]·z_i with [t = i] = relu(1 − (t − i)²): 1 at t = i, 0 at every other integer,
+    made of rows of the table, so the graph is the same for every class. Its number is
+    checked in eager mode; while tracing it stands for every sample's class and is not read.
     """
     scores = _logits(logits, "cross_entropy")
+    if type(target) is Value:
+        if not mode.tracing:
+            number = target.data
+            _class_index(int(number) if number.is_integer() else number, len(scores))
+        chosen = sum_values([(1 - (target - i) ** 2).relu() * z for i, z in enumerate(scores)])
+    else:
+        chosen = scores[_class_index(target, len(scores))]
+    m = scores[0]
+    for z in scores[1:]:
+        m = maximum(m, z)
+    log_total = sum_values([(v - m).exp() for v in scores]).log()
+    return log_total - (chosen - m)
+
+
+def _class_index(target: object, classes: int) -> int:
+    """``target`` checked to be a class: an int in [0, classes)."""
     if isinstance(target, bool) or not isinstance(target, int):
         raise InvalidTypeError(
             f"cross_entropy: target must be an int class index, got {type(target).__name__} {target!r}"
         )
-    if not 0 <= target < len(scores):
-        raise InvalidArgumentError(f"cross_entropy: target {target} is not a class of {len(scores)} logits")
-    m = max(v.data for v in scores)
-    log_total = sum_values([(v - m).exp() for v in scores]).log()
-    return log_total - (scores[target] - m)
+    if not 0 <= target < classes:
+        raise InvalidArgumentError(f"cross_entropy: target {target} is not a class of {classes} logits")
+    return target

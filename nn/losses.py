@@ -12,9 +12,10 @@ from typing import Union
 
 from autograd import Value, ops, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
+from autograd.mode import mode
 from autograd.value import apply, as_float
 
-from .module import plain
+from .modules import plain
 
 Operand = Union[Value, int, float]
 Outputs = Union[Operand, Sequence[Operand]]
@@ -89,12 +90,22 @@ def binary_cross_entropy(predictions: Outputs, targets: Outputs) -> Value:
 
 def hinge(predictions: Outputs, targets: Outputs) -> Value:
     """E = (1/n)·Σ_k max(0, 1 - t_k·o_k) for targets t_k ∈ {-1, +1};
-    ∂E/∂o_k = -t_k/n where t_k·o_k < 1, else 0."""
+    ∂E/∂o_k = -t_k/n where t_k·o_k < 1, else 0.
+
+    max(0, ·) is the relu row of the table, so the loss can be traced (`autograd.trace`)
+    with the targets as traced inputs. Targets are checked where they are numbers: plain
+    numbers always, Values in eager mode. While tracing, a target Value stands for every
+    sample's target and its number is not read (that would freeze the example's); the
+    replay computes the formula for whatever targets it is given.
+    """
     terms = []
     for o, t in pairs(predictions, targets, "hinge"):
-        t_value = float(t)
-        if t_value not in (-1.0, 1.0):
-            raise InvalidArgumentError(f"hinge: targets must be -1 or +1, got {t_value}")
+        if isinstance(t, Value):
+            number = None if mode.tracing else t.data
+        else:
+            number = t
+        if number is not None and number not in (-1.0, 1.0):
+            raise InvalidArgumentError(f"hinge: targets must be -1 or +1, got {number}")
         terms.append((1 - t * o).relu())
     return _mean(terms)
 
@@ -113,18 +124,21 @@ LOSSES: dict[str, Loss] = {
 }
 
 
-def cross_entropy(logits: Sequence[Sequence[Operand]] | Sequence[Operand], targets: int | Sequence[int]) -> Value:
+def cross_entropy(
+    logits: Sequence[Sequence[Operand]] | Sequence[Operand], targets: int | Value | Sequence[int | Value]
+) -> Value:
     """Softmax cross-entropy, E = −log softmax(z)[t], for K-class problems.
 
     One sample: ``logits`` a list of K logits, ``targets`` its class. A batch: a
     list of such lists and a list of classes; E is then the mean over the batch,
     as ``torch.nn.functional.cross_entropy`` (reduction="mean").
     ∂E/∂z_i = softmax(z)_i − [i = t] (divided by the batch size for a batch).
+    A class may be a Value holding it (a traced input: see `nn.functional.cross_entropy`).
     """
     from .functional import cross_entropy as one_sample
 
     targets = plain(targets, "cross_entropy (targets)")
-    if isinstance(targets, int) and not isinstance(targets, bool):
+    if (isinstance(targets, int) and not isinstance(targets, bool)) or type(targets) is Value:
         return one_sample(logits, targets)  # type: ignore[arg-type]
     if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence):
         raise InvalidTypeError(

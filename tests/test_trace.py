@@ -339,10 +339,21 @@ def test_traced_training_ends_with_the_parameters_of_eager_training(mode: str, o
     assert traced_history.accuracy == eager_history.accuracy
 
 
-def test_a_loss_that_branches_on_values_cannot_be_traced() -> None:
-    """hinge checks its targets with float(): frozen under tracing, so refused."""
-    with pytest.raises(TraceError, match="engine='eager'"):
-        train("traced", "batch", "sgd", loss=nn.losses.hinge)
+def test_hinge_reads_no_traced_target_so_traced_training_equals_eager() -> None:
+    """hinge is max(0, 1 − t·o) with the relu row and checks only targets that are numbers."""
+    ends = []
+    for engine in ("eager", "traced"):
+        model = nn.MLP(2, [5, 2], activation="tanh", output_activation="linear", seed=1)
+        X, labels = nn.data.moons(24, noise=0.1, seed=2)
+        y = [[2 * label - 1, 1 - 2 * label] for label in labels]  # ±1
+        opt = nn.optim.SGD(model.parameters(), lr=0.1)
+        trainer = nn.Trainer(model, opt, loss=nn.losses.hinge, mode="minibatch", batch_size=5, seed=3, engine=engine)
+        history = trainer.fit(X, y, epochs=4, progress=False)
+        ends.append(([p.data for p in model.parameters()], history.loss))
+    (eager_params, eager_loss), (traced_params, traced_loss) = ends
+    assert eager_loss[-1] != eager_loss[0]
+    np.testing.assert_allclose(traced_params, eager_params, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(traced_loss, eager_loss, rtol=1e-10, atol=1e-10)
 
 
 def test_binary_cross_entropy_is_a_rule_so_traced_training_equals_eager() -> None:
