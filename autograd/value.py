@@ -130,7 +130,14 @@ class Value:
         # A finite float is by far the common case; everything else takes the full check.
         self.data = data if type(data) is float and isfinite(data) else as_float(data, "Value")
         self.grad = 0.0
-        self._rule = None if requires_grad else CONSTANT
+        if requires_grad is True:
+            self._rule = None
+        elif requires_grad is False:
+            self._rule = CONSTANT
+        else:  # a truthy "no" must not mean yes
+            raise InvalidTypeError(
+                f"Value: requires_grad must be a bool, got {type(requires_grad).__name__} {requires_grad!r}"
+            )
         self._left = None
         self._right = None
         if label or type(label) is not str:  # most Values have none
@@ -370,7 +377,8 @@ def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
 def sum_values(values: Iterable[Operand]) -> Value:
     """Σ values as one node (instead of the chain of additions builtin ``sum`` makes).
 
-    d(Σ x_i)/dx_i = 1. Numbers among the values are treated as constants.
+    d(Σ x_i)/dx_i = 1. Numbers among the values are treated as constants; the
+    sum of nothing is a constant 0.
     """
     try:
         items = iter(values)
@@ -383,8 +391,8 @@ def sum_values(values: Iterable[Operand]) -> Value:
         if type(v) is not Value:  # numbers among the values: wrap them (rare, so not first)
             parents = tuple(v if type(v) is Value else constant(v, "sum") for v in parents)
             break
-    if not parents:
-        raise InvalidArgumentError("sum_values: needs at least one value, got none")
+    if not parents:  # the empty sum is 0, as for sum(), math.fsum and torch.sum
+        return constant(0.0, "sum")
     if len(parents) == 1:
         return parents[0]
     return apply(ops.SUM, parents)
