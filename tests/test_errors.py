@@ -3,6 +3,8 @@ built-in type, and names the op and the offending value."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from autograd import GradcheckError, Value, gradcheck
@@ -97,3 +99,46 @@ def test_gradcheck_rejects_bad_arguments() -> None:
         gradcheck(lambda a: a, ["x"])  # type: ignore[list-item]
     with pytest.raises(InvalidArgumentError, match="eps"):
         gradcheck(lambda a: a, [1.0], eps=0.0)
+
+
+def _rule_with_slope(slope: float):
+    """y = 2x with a wrong local derivative `slope` (NaN or ±inf) written into the rule."""
+    from autograd import ops
+    from autograd.value import apply
+
+    rule = ops.Rule("bad_slope", "bad", 1, lambda m, x: 2.0 * x, lambda m, x, y: (slope,))
+    return lambda a: apply(rule, (a,))
+
+
+@pytest.mark.parametrize("slope", [math.nan, math.inf, -math.inf])
+def test_gradcheck_fails_on_a_non_finite_analytic_derivative_like_torch(slope: float, torch) -> None:
+    """A NaN compares false with everything, so |nan - 2| > tol is false too: the check must
+    look for it. torch.autograd.gradcheck fails on the same function (y = 2x, backward slope)."""
+
+    class Bad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            return 2.0 * x
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            return g * slope
+
+    import sys
+
+    torch_gradcheck_error = sys.modules["torch.autograd.gradcheck"].GradcheckError  # the module, not the function
+    x = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+    with pytest.raises(torch_gradcheck_error):
+        torch.autograd.gradcheck(Bad.apply, (x,))
+    with pytest.raises(GradcheckError, match=rf"inputs\[1\]\) at \[0.0, 0.5\] is not finite: analytic {slope!r}"):
+        gradcheck(lambda a, b: a + _rule_with_slope(slope)(b), [0.0, 0.5])
+
+
+def test_gradcheck_fails_on_a_non_finite_numerical_derivative() -> None:
+    """e^x at x = 709.78271289338 is just below the largest float (e^709.782712893384 ≈ 1.798e308):
+    the analytic derivative e^x is finite, but f(x + 1e-6) overflows to inf, so the central
+    difference is inf: gradcheck must fail naming the input, not pass or raise a bare error."""
+    x = 709.78271289338
+    assert math.isfinite(math.exp(x)) and Value(x + 1e-6).exp().data == math.inf
+    with pytest.raises(GradcheckError, match=r"inputs\[0\].*not finite.*numerical inf"):
+        gradcheck(lambda a: a.exp(), [x])
