@@ -44,8 +44,11 @@ def test_value_rejects_non_finite_numbers(bad: float) -> None:
         (lambda: 1 / Value(0.0), DivisionByZeroError, ZeroDivisionError, r"div\(1.0, 0.0\)"),
         (lambda: Value(0.0) ** -1, DivisionByZeroError, ZeroDivisionError, r"pow-1\(0.0\)"),
         (lambda: Value(-8.0) ** (1 / 3), DomainError, ValueError, r"-8.0"),
-        (lambda: Value(-2.0) ** Value(2.0), DomainError, ValueError, "base must be positive"),
-        (lambda: Value(1000.0).exp(), NumericOverflowError, OverflowError, r"exp\(1000.0\)"),
+        (lambda: Value(-2.0) ** Value(0.5), DomainError, ValueError, r"pow\(-2.0, 0.5\): a \*\* b needs a > 0"),
+        (lambda: Value(0.0) ** Value(-1.0), DivisionByZeroError, ZeroDivisionError, r"pow\(0.0, -1.0\)"),
+        (lambda: (-2.0) ** Value(0.5), DomainError, ValueError, r"rpow-2\(0.5\): -2 \*\* x needs an integer x"),
+        (lambda: 0.0 ** Value(-1.0), DivisionByZeroError, ZeroDivisionError, r"rpow0\(-1.0\): 0 \*\* x needs x >= 0"),
+        (lambda: Value(10**400), NumericOverflowError, OverflowError, r"Value: int too large for a float"),
         (lambda: Value(1.0) * "a", InvalidTypeError, TypeError, "mul: cannot combine a Value with str 'a'"),
         (lambda: "a" + Value(1.0), InvalidTypeError, TypeError, "add: cannot combine"),
         (lambda: Value(1.0) ** "2", InvalidTypeError, TypeError, "pow"),
@@ -64,6 +67,24 @@ def test_a_failed_operation_records_nothing() -> None:
     with pytest.raises(DomainError):
         x.log()
     assert x.parents == () and x.grad == 0.0
+
+
+def test_overflow_is_inf_not_an_error() -> None:
+    """The numeric policy: a result too large for a float is ±inf, as IEEE 754 and
+    PyTorch give (e^1000 > 1.8e308; (1e200)² = 1e400; (-1e200)³ = -1e600)."""
+    assert Value(1000.0).exp().data == math.inf
+    assert (Value(1e200) ** 2).data == math.inf
+    assert (Value(-1e200) ** 3).data == -math.inf
+
+
+def test_negative_base_has_a_value_but_no_derivative_in_the_exponent() -> None:
+    """(-2)^2 = 4 is finite (PyTorch gives it too); ∂/∂b = a^b·log(a) needs log(-2),
+    which PyTorch gives as nan: backward raises DomainError naming the op."""
+    a, b = Value(-2.0), Value(2.0)
+    y = a**b
+    assert y.data == 4.0
+    with pytest.raises(DomainError, match=r"backward through pow\(-2.0, 2.0\).*log of a negative number"):
+        y.backward()
 
 
 def test_infinite_derivative_in_backward_is_a_clear_error() -> None:
