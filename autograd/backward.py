@@ -10,7 +10,7 @@ import math
 import weakref
 from typing import TYPE_CHECKING
 
-from .ops import FloatMath, IEEEFloat, Rule
+from .ops import FloatMath, IEEEFloat, IEEEMath, Rule
 
 if TYPE_CHECKING:
     from .value import Value
@@ -168,7 +168,7 @@ def local_derivatives(rule: Rule, inputs: list[float], y: float) -> tuple[float,
     except (ArithmeticError, ValueError) as exc:
         if all(math.isfinite(x) for x in inputs):
             raise derivative_error(rule, inputs, exc) from None
-        return rule.derivative(FloatMath, *[IEEEFloat(x) for x in inputs], IEEEFloat(y))  # type: ignore[no-any-return]
+        return rule.derivative(IEEEMath, *[IEEEFloat(x) for x in inputs], IEEEFloat(y))  # type: ignore[no-any-return]
 
 
 def derivative_error(rule: Rule, inputs: list[float], exc: Exception) -> Exception:

@@ -157,15 +157,15 @@ class FloatMath:
                 raise ZeroDivisionError("zero to a negative power") from None
             raise ValueError("a negative number to a non-integer power") from None
 
-    @staticmethod
-    def power_rule(x: float, n: float) -> float:
+    @classmethod
+    def power_rule(cls, x: float, n: float) -> float:
         """d(xⁿ)/dx = n·xⁿ⁻¹, and 0 for n = 0 (x⁰ = 1 for every x, 0 included), as PyTorch."""
-        return 0.0 if n == 0.0 else n * FloatMath.pow(x, n - 1.0)
+        return 0.0 if n == 0.0 else n * cls.pow(x, n - 1.0)
 
-    @staticmethod
-    def exponential_rule(a: float, n: float, y: float) -> float:
+    @classmethod
+    def exponential_rule(cls, a: float, n: float, y: float) -> float:
         """d(aⁿ)/dn = aⁿ·log(a) with y = aⁿ, and 0 at a = 0 for n ≥ 0 (where 0ⁿ is 0 or 1), as PyTorch."""
-        return 0.0 if a == 0.0 and n >= 0.0 else y * FloatMath.log(a)
+        return 0.0 if a == 0.0 and n >= 0.0 else y * cls.log(a)
 
     @staticmethod
     def sigmoid(x: float) -> float:
@@ -203,6 +203,32 @@ class FloatMath:
     def sign(x: float) -> float:
         # sign(NaN) is 0 here, as PyTorch's abs backward (sgn) gives.
         return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+
+class IEEEMath(FloatMath):
+    """`FloatMath` where nothing raises: IEEE 754's answers at poles and outside domains.
+
+    Used only to finish an operation one of whose inputs is already NaN or
+    infinite, where the numbers in its formula may meet a pole (the derivative
+    of 0 ** x at x = nan is nan·log(0) = nan·-inf), as PyTorch computes them.
+    """
+
+    @staticmethod
+    def log(x: float) -> float:
+        return math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
+
+    @staticmethod
+    def sqrt(x: float) -> float:
+        return math.sqrt(x) if x >= 0.0 else math.nan
+
+    @staticmethod
+    def pow(x: float, n: float) -> float:
+        try:
+            return FloatMath.pow(x, n)
+        except ZeroDivisionError:  # 0 ** n for n < 0
+            return math.inf
+        except ValueError:  # a negative base to a non-integer power
+            return math.nan
 
 
 class IEEEFloat(float):
@@ -281,7 +307,12 @@ class ValueMath:
         if _number(a) == 0.0 and _number(n) >= 0.0:
             _check_not_tracing(n, "0 ** y")
             return 0.0
-        return y * (FloatMath.log(a) if isinstance(a, float) else a.log())
+        if not isinstance(a, float):
+            return y * a.log()
+        if math.isfinite(_number(n)):
+            return y * FloatMath.log(a)  # a constant base: log(a) raises for a < 0
+        # n is NaN or ±inf: IEEE's log(0) = -inf or log(a < 0) = nan, as in `IEEEMath`
+        return y * _ieee_constant(IEEEMath.log(a))
 
     @staticmethod
     def sigmoid(x: Any) -> Any:
@@ -310,6 +341,15 @@ class ValueMath:
 
 def _number(x: Any) -> float:
     return x if isinstance(x, (int, float)) else x.data  # type: ignore[no-any-return]
+
+
+def _ieee_constant(x: float) -> Any:
+    """A constant Value holding ``x``, NaN or ±inf included (IEEE's answer, not a user's number)."""
+    from .value import Value
+
+    node = Value(0.0, requires_grad=False)
+    node.data = x
+    return node
 
 
 def _check_not_tracing(x: Any, what: str) -> None:

@@ -24,7 +24,7 @@ from .errors import (
     TraceError,
 )
 from .mode import mode, overrides
-from .ops import FloatMath, IEEEFloat, Rule
+from .ops import FloatMath, IEEEFloat, IEEEMath, Rule
 
 Number = Union[int, float]
 Operand = Union["Value", int, float]
@@ -348,11 +348,11 @@ def outside_floats(rule: Rule, inputs: Sequence[float], exc: Exception) -> float
     With every input finite this is a pole or a point outside the domain
     (log(-1), x / 0): the error names the op and the inputs. Once an input is
     NaN or infinite, the op gives what IEEE arithmetic (and PyTorch) give,
-    ``nan / 0`` is nan, so that the NaN or infinity propagates.
+    ``nan / 0`` is nan (`ops.IEEEMath`), so that the NaN or infinity propagates.
     """
     if all(isfinite(x) for x in inputs):
         raise math_error(rule, inputs, exc) from None
-    return rule.forward(FloatMath, *[IEEEFloat(x) for x in inputs])  # type: ignore[no-any-return]
+    return rule.forward(IEEEMath, *[IEEEFloat(x) for x in inputs])  # type: ignore[no-any-return]
 
 
 def evaluate(rule: Rule, inputs: list[float]) -> float:
