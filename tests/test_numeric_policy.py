@@ -48,6 +48,7 @@ def torch_answer(reference: Callable[..., Any], point: Sequence[float], torch: A
 
 
 # Cases with a pole away from 0: PyTorch's ±inf at a finite input is 0 ** (x < 0) = 1/0 there.
+# (With ``poles``, ±inf at finite inputs, in the value or a gradient, is a pole, not an overflow.)
 POLE_CASES = {"rpow:0**a"}
 
 
@@ -56,7 +57,7 @@ def expected_outcome(value: float, grads: list[float], point: Sequence[float], p
     if all(math.isfinite(x) for x in point):
         if math.isnan(value) or (poles and math.isinf(value)):
             return "forward"
-        if any(math.isnan(g) for g in grads):
+        if any(math.isnan(g) or (poles and math.isinf(g)) for g in grads):
             return "backward"
     return "numbers"
 
@@ -399,6 +400,20 @@ def test_pow_follows_pytorch_where_finite_and_raises_where_not(name, ours, refer
         assert [a.grad, b.grad] == pytest.approx(expected, rel=1e-14, abs=0.0), (p, q)
         recorded = grad(out, [a, b], create_graph=True)
         assert [float(g) for g in recorded] == pytest.approx(expected, rel=1e-14, abs=0.0), (p, q)
+
+
+@pytest.mark.parametrize(
+    ("name", "ours", "reference", "differentiated"), POW_VARIANTS, ids=[v[0] for v in POW_VARIANTS]
+)
+def test_pow_follows_pytorch_where_finite_and_raises_where_not_in_traced_replay(
+    name, ours, reference, differentiated, torch
+) -> None:
+    """The same grid replayed by `trace` (traced at a = b = 2, where every variant is defined)."""
+    pytest.importorskip("numpy")
+    for p, q in itertools.product(BASES, EXPONENTS):
+        value, grads = torch_pow(reference, p, q, torch)
+        replay = Replay(lambda a, b: ours(a, b, p, q), (2.0, 2.0))  # noqa: B023
+        replay.check((p, q), value, grads, poles=True)
 
 
 def test_zero_to_a_positive_power_has_a_zero_gradient_in_the_exponent(torch) -> None:
