@@ -3,6 +3,12 @@
 Off by default. When on, the engine leaves its fast path and checks every
 forward value and every gradient contribution, naming the op, its inputs and
 the labels of the nodes involved (like ``torch.autograd.detect_anomaly``).
+
+Off, the engine follows its numeric policy (`ops.FloatMath`), that of IEEE 754
+and PyTorch: an overflow gives ±inf and NaN and inf propagate through every op,
+so ``Value(1000).exp()`` is inf and ``relu(nan)`` is nan; only a pole or a point
+outside a domain at finite inputs raises. This block is how to stop at the
+first of them instead.
 """
 
 from __future__ import annotations

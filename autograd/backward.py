@@ -6,13 +6,14 @@ nodes deep is as easy as a shallow one.
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import TraceError
 from .mode import mode, overrides
-from .ops import FloatMath, Rule
+from .ops import FloatMath, IEEEFloat, IEEEMath, Rule
 
 if TYPE_CHECKING:
     from .value import Value
@@ -148,14 +149,18 @@ def accumulate_gradients(order: list[Value]) -> None:
                 a.grad += da * g  # type: ignore[union-attr]
             else:
                 _accumulate_node(node)
-    except (ArithmeticError, ValueError) as exc:
-        raise derivative_error_at(node, exc) from None
+    except (ArithmeticError, ValueError):
+        # Rare: a derivative Python's floats refuse (a pole, or a NaN or inf
+        # input). This node added nothing yet: it and the rest go node by node,
+        # where `local_derivatives` raises the project's error or gives IEEE's answer.
+        for rest in reversed(order[: order.index(node) + 1]):  # type: ignore[arg-type]
+            _accumulate_node(rest)
 
 
 def _accumulate_node(node: Value) -> None:
     g = node.grad
     parents = node.parents
-    local = node._rule.derivative(FloatMath, *[p.data for p in parents], node.data)  # type: ignore[union-attr]
+    local = local_derivatives(node._rule, [p.data for p in parents], node.data)  # type: ignore[arg-type]
     for parent, d in zip(parents, local):
         parent.grad += d * g
 
@@ -164,35 +169,43 @@ def _accumulate_checked(order: list[Value]) -> None:
     # Under detect_anomaly: one node at a time, each contribution checked.
     from .anomaly import check_backward
 
-    node = None
+    for node in reversed(order):
+        _accumulate_node(node)
+        check_backward(node)
+
+
+def local_derivatives(rule: Rule, inputs: list[float], y: float) -> tuple[float, ...]:
+    """``rule``'s local derivatives at ``inputs`` (output ``y``), by the numeric policy of `ops.FloatMath`.
+
+    Where Python's floats raise: with every input finite, a derivative that is
+    infinite or undefined there (√x at 0, aⁿ·log(a) for a < 0) is the project's
+    error naming the op; once an input is NaN or infinite, IEEE's answer (so
+    ``nan / 0`` is nan), which propagates as in PyTorch.
+    """
     try:
-        for node in reversed(order):
-            _accumulate_node(node)
-            check_backward(node)
+        return rule.derivative(FloatMath, *inputs, y)  # type: ignore[no-any-return]
     except (ArithmeticError, ValueError) as exc:
-        raise derivative_error_at(node, exc) from None
-
-
-def derivative_error_at(node: Any, exc: Exception) -> Exception:
-    """The project's error for a float error met while differentiating ``node``."""
-    from .errors import AutogradError
-
-    if isinstance(exc, AutogradError) or node is None:
-        return exc
-    return derivative_error(node._rule, [p.data for p in node.parents], exc)
+        if all(math.isfinite(x) for x in inputs):
+            raise derivative_error(rule, inputs, exc) from None
+        return rule.derivative(IEEEMath, *[IEEEFloat(x) for x in inputs], IEEEFloat(y))  # type: ignore[no-any-return]
 
 
 def derivative_error(rule: Rule, inputs: list[float], exc: Exception) -> Exception:
-    """Turn a float error met while differentiating ``rule`` at ``inputs`` into one of the project's."""
-    from .errors import DivisionByZeroError, DomainError, NumericOverflowError
+    """Turn a float error met while differentiating ``rule`` at ``inputs`` into one of the project's.
+
+    A pole of a division (ZeroDivisionError: 1/(2√x) at 0) is a
+    DivisionByZeroError, a point outside the domain (ValueError: log(a) for
+    a < 0) a DomainError; a project error met in a recorded derivative keeps its class.
+    """
+    from .errors import AutogradError, DivisionByZeroError, DomainError
 
     args = ", ".join(repr(x) for x in inputs)
     message = (
         f"backward through {rule.name}({args}): the derivative is not finite here"
         f" ({exc}); {rule.domain or 'move the input away from this point'}"
     )
-    if isinstance(exc, OverflowError):
-        return NumericOverflowError(message)
-    if isinstance(exc, ZeroDivisionError) or "domain" in str(exc):
+    if isinstance(exc, AutogradError):
+        return type(exc)(message)
+    if isinstance(exc, ZeroDivisionError):
         return DivisionByZeroError(message)
     return DomainError(message)

@@ -22,15 +22,21 @@ class InvalidArgumentError(AutogradError, ValueError):
 
 
 class DomainError(AutogradError, ValueError):
-    """A math function was asked for a value outside its domain, e.g. ``log(-1)``."""
+    """A math function was asked for a value outside its domain, e.g. ``log(-1)``,
+    ``(-8) ** (1/3)``, or a derivative there (∂(a^b)/∂b = a^b·log(a) for a < 0)."""
 
 
 class DivisionByZeroError(AutogradError, ZeroDivisionError):
-    """Division by zero, or zero raised to a negative power."""
+    """Division by zero, zero raised to a negative power, or a derivative that is
+    infinite there (d√x/dx at 0)."""
 
 
 class NumericOverflowError(AutogradError, OverflowError):
-    """A result is too large to be represented as a float, e.g. ``exp(1000)``."""
+    """A number given to the engine is too large for a float, e.g. ``Value(10**400)``.
+
+    Results of operations never raise it: they overflow to ±inf, as in IEEE 754
+    and PyTorch (``Value(1000).exp()`` is inf); `detect_anomaly` stops there.
+    """
 
 
 class NonFiniteError(AutogradError, FloatingPointError):

@@ -6,10 +6,10 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from .backward import cached_topological_order, derivative_error_at
+from .backward import cached_topological_order, derivative_error, local_derivatives
 from .errors import InvalidTypeError, TraceError
 from .mode import mode
-from .ops import FloatMath, ValueMath
+from .ops import ValueMath
 from .value import Value, constant
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,23 +53,19 @@ def grad(
 def _float_gradients(output: Value, order: list[Value], inputs: list[Value]) -> list[Value | float]:
     # The chain rule of `backward`, accumulated in a dict instead of the nodes' .grad.
     grads: dict[int, float] = {id(output): 1.0}
-    node = None
-    try:
-        for node in reversed(order):
-            parents = node.parents
-            g = grads.get(id(node))
-            if not parents or g is None:
-                continue
-            local = node._rule.derivative(FloatMath, *[p.data for p in parents], node.data)  # type: ignore[union-attr]
-            for parent, d in zip(parents, local):
-                key = id(parent)
-                grads[key] = grads.get(key, 0.0) + d * g
-                if mode.anomaly:
-                    from .anomaly import check_gradient
+    for node in reversed(order):
+        parents = node.parents
+        g = grads.get(id(node))
+        if not parents or g is None:
+            continue
+        local = local_derivatives(node._rule, [p.data for p in parents], node.data)  # type: ignore[arg-type]
+        for parent, d in zip(parents, local):
+            key = id(parent)
+            grads[key] = grads.get(key, 0.0) + d * g
+            if mode.anomaly:
+                from .anomaly import check_gradient
 
-                    check_gradient(node, parent, grads[key], g)
-    except (ArithmeticError, ValueError) as exc:
-        raise derivative_error_at(node, exc) from None
+                check_gradient(node, parent, grads[key], g)
     return [grads.get(id(x), 0.0) for x in inputs]
 
 
@@ -81,7 +77,10 @@ def _recorded_gradients(output: Value, order: list[Value], inputs: list[Value]) 
         g = grads.get(id(node))
         if not parents or g is None:
             continue
-        local = node._rule.derivative(ValueMath, *parents, node)  # type: ignore[union-attr]
+        try:
+            local = node._rule.derivative(ValueMath, *parents, node)  # type: ignore[union-attr]
+        except (ArithmeticError, ValueError) as exc:  # e.g. 1/(2√x) at x = 0, recorded as a division
+            raise derivative_error(node._rule, [p.data for p in parents], exc) from None  # type: ignore[arg-type]
         for parent, d in zip(parents, local):
             contribution = g if (type(d) is float and d == 1.0) else d * g
             key = id(parent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from .errors import GradcheckError, InvalidArgumentError, InvalidTypeError
@@ -20,14 +21,16 @@ def gradcheck(
 
     Like ``torch.autograd.gradcheck``: ``fn`` is called with one fresh Value
     per input, positionally (``fn(a, b)``), and must return one Value.
-    Input ``i`` passes when ``|analytic - numerical| <= atol + rtol·|numerical|``.
+    Input ``i`` passes when ``|analytic - numerical| <= atol + rtol·|numerical|``
+    and both are finite: a NaN or infinite derivative fails (a comparison with
+    NaN is always false, so it would otherwise pass unseen).
 
     Returns:
         True when every partial derivative agrees.
 
     Raises:
-        GradcheckError: naming the first input index that disagrees, with the
-            analytic and numerical values.
+        GradcheckError: naming the first input index that disagrees or whose
+            derivative is not finite, with the analytic and numerical values.
 
     >>> gradcheck(lambda a, b: a * b.sin(), [1.5, 0.3])
     True
@@ -55,6 +58,11 @@ def gradcheck(
         plus[i] += eps
         minus[i] -= eps
         numerical = (evaluate(plus) - evaluate(minus)) / (2.0 * eps)
+        if not (math.isfinite(a) and math.isfinite(numerical)):
+            raise GradcheckError(
+                f"gradcheck: d(output)/d(inputs[{i}]) at {point} is not finite: analytic {a!r}, "
+                f"numerical {numerical!r} (eps={eps})"
+            )
         if abs(a - numerical) > atol + rtol * abs(numerical):
             raise GradcheckError(
                 f"gradcheck: d(output)/d(inputs[{i}]) at {point}: analytic {a!r} "

@@ -92,21 +92,83 @@ class Rule:
         return self
 
 
-class FloatMath:
-    """The math namespace for plain Python floats (eager mode)."""
+def _undefined(x: float, what: str) -> float:
+    """What a math function gives where it is undefined: NaN for a NaN or infinite input
+    (as IEEE 754 and PyTorch: log(-inf), sqrt(-inf), sin(inf)), else a ValueError naming it."""
+    if math.isfinite(x):
+        raise ValueError(what)
+    return math.nan
 
-    exp = staticmethod(math.exp)
-    log = staticmethod(math.log)
-    sqrt = staticmethod(math.sqrt)
+
+class FloatMath:
+    """The math namespace for plain Python floats (eager mode).
+
+    The numeric policy of the whole engine lives here: a result too large for a
+    float is ±inf and a NaN or infinite input gives IEEE's answer, as in PyTorch
+    and numpy; only a pole or a point outside the domain, at finite inputs,
+    raises: ZeroDivisionError at a pole of a division (0 ** -1), ValueError
+    outside the domain (log(-1), (-8) ** (1/3)).
+    """
+
     tanh = staticmethod(math.tanh)
-    sin = staticmethod(math.sin)
-    cos = staticmethod(math.cos)
     abs = staticmethod(abs)
+
+    @staticmethod
+    def exp(x: float) -> float:
+        try:
+            return math.exp(x)
+        except OverflowError:  # e^x for x > 709.78: IEEE (and PyTorch) give inf
+            return math.inf
+
+    @staticmethod
+    def log(x: float) -> float:
+        try:
+            return math.log(x)
+        except ValueError:
+            return _undefined(x, "log of zero" if x == 0.0 else "log of a negative number")
+
+    @staticmethod
+    def sqrt(x: float) -> float:
+        try:
+            return math.sqrt(x)
+        except ValueError:
+            return _undefined(x, "square root of a negative number")
+
+    @staticmethod
+    def sin(x: float) -> float:
+        try:
+            return math.sin(x)
+        except ValueError:  # only ±inf
+            return _undefined(x, "sin of an infinite number")
+
+    @staticmethod
+    def cos(x: float) -> float:
+        try:
+            return math.cos(x)
+        except ValueError:  # only ±inf
+            return _undefined(x, "cos of an infinite number")
 
     @staticmethod
     def pow(x: float, n: float) -> float:
         # math.pow raises instead of returning a complex number for (-8) ** (1/3).
-        return math.pow(x, n)
+        try:
+            return math.pow(x, n)
+        except OverflowError:  # ±inf: negative only for a negative base to an odd power
+            return -math.inf if x < 0.0 and n % 2.0 == 1.0 else math.inf
+        except ValueError:
+            if x == 0.0:  # 0 ** n for n < 0 is 1/0
+                raise ZeroDivisionError("zero to a negative power") from None
+            raise ValueError("a negative number to a non-integer power") from None
+
+    @classmethod
+    def power_rule(cls, x: float, n: float) -> float:
+        """d(xⁿ)/dx = n·xⁿ⁻¹, and 0 for n = 0 (x⁰ = 1 for every x, 0 included), as PyTorch."""
+        return 0.0 if n == 0.0 else n * cls.pow(x, n - 1.0)
+
+    @classmethod
+    def exponential_rule(cls, a: float, n: float, y: float) -> float:
+        """d(aⁿ)/dn = aⁿ·log(a) with y = aⁿ, and 0 at a = 0 for n ≥ 0 (where 0ⁿ is 0 or 1), as PyTorch."""
+        return 0.0 if a == 0.0 and n >= 0.0 else y * cls.log(a)
 
     @staticmethod
     def sigmoid(x: float) -> float:
@@ -123,15 +185,26 @@ class FloatMath:
 
     @staticmethod
     def relu(x: float) -> float:
-        return x if x > 0.0 else 0.0
+        # Written so that NaN stays NaN, as in PyTorch (x > 0 would turn it into 0).
+        return 0.0 if x <= 0.0 else x
 
     @staticmethod
     def step(x: float) -> float:
-        """Heaviside step with step(0) = 0, the derivative of relu (as in PyTorch)."""
+        """Heaviside step with step(0) = 0, the derivative of relu: 1 unless x <= 0.
+
+        NaN gives 1, as PyTorch's relu backward (it lets the gradient through
+        where the output is not <= 0).
+        """
+        return 0.0 if x <= 0.0 else 1.0
+
+    @staticmethod
+    def positive(x: float) -> float:
+        """1 for x > 0, else 0 (NaN gives 0): the switch of leaky_relu's derivative, as in PyTorch."""
         return 1.0 if x > 0.0 else 0.0
 
     @staticmethod
     def sign(x: float) -> float:
+        # sign(NaN) is 0 here, as PyTorch's abs backward (sgn) gives.
         return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
     # binary cross-entropy (`BINARY_CROSS_ENTROPY`), in PyTorch's arithmetic.
@@ -227,12 +300,64 @@ class FloatMath:
         """1 for lo <= x <= hi, else 0 (NaN too): the slope of clamp, as PyTorch."""
         return 1.0 if lo <= x <= hi else 0.0
 
+class IEEEMath(FloatMath):
+    """`FloatMath` where nothing raises: IEEE 754's answers at poles and outside domains.
+
+    Used only to finish an operation one of whose inputs is already NaN or
+    infinite, where the numbers in its formula may meet a pole (the derivative
+    of 0 ** x at x = nan is nan·log(0) = nan·-inf), as PyTorch computes them.
+    """
+
+    @staticmethod
+    def log(x: float) -> float:
+        return math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
+
+    @staticmethod
+    def sqrt(x: float) -> float:
+        return math.sqrt(x) if x >= 0.0 else math.nan
+
+    @staticmethod
+    def pow(x: float, n: float) -> float:
+        try:
+            return FloatMath.pow(x, n)
+        except ZeroDivisionError:  # 0 ** n for n < 0
+            return math.inf
+        except ValueError:  # a negative base to a non-integer power
+            return math.nan
+
+
+class IEEEFloat(float):
+    """A float whose division by zero gives ±inf or NaN as IEEE 754 (numpy, PyTorch) do.
+
+    Python's floats raise ZeroDivisionError instead. Used only to finish an
+    operation one of whose inputs is already NaN or infinite (``nan / 0`` is
+    nan, ``inf / 0`` is inf), so that such values propagate as in PyTorch.
+    """
+
+    def __truediv__(self, other: float) -> float:  # type: ignore[override]
+        return _ieee_divide(float(self), float(other))
+
+    def __rtruediv__(self, other: float) -> float:  # type: ignore[override]
+        return _ieee_divide(float(other), float(self))
+
+
+def _ieee_divide(a: float, b: float) -> float:
+    if b != 0.0:
+        return a / b
+    if a == 0.0 or a != a:  # 0/0 and nan/0
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
 class ValueMath:
     """The math namespace for Values: derivatives built from it are recorded.
 
     Used by ``grad(..., create_graph=True)``. Piecewise-constant derivatives
-    (step, sign) are nodes too, of the rows `STEP` and `SIGN`, whose own
-    derivative is zero: a number read from ``.data`` here would be frozen by `trace`.
+    (step, positive, sign) are nodes too, of the rows `STEP`, `POSITIVE` and
+    `SIGN`, whose own derivative is zero: a number read from ``.data`` here would
+    be frozen by `trace`. The special points of the pow rules (0 where PyTorch's
+    derivative is 0 by convention) are plain floats; elsewhere their derivative
+    is the recorded formula.
     """
 
     @staticmethod
@@ -268,6 +393,25 @@ class ValueMath:
         return x**n
 
     @staticmethod
+    def power_rule(x: Any, n: Any) -> Any:
+        if _number(n) == 0.0:
+            _check_not_tracing(n, "x ** y at y = 0")
+            return 0.0
+        return n * x ** (n - 1.0)
+
+    @staticmethod
+    def exponential_rule(a: Any, n: Any, y: Any) -> Any:
+        if _number(a) == 0.0 and _number(n) >= 0.0:
+            _check_not_tracing(n, "0 ** y")
+            return 0.0
+        if not isinstance(a, float):
+            return y * a.log()
+        if math.isfinite(_number(n)):
+            return y * FloatMath.log(a)  # a constant base: log(a) raises for a < 0
+        # n is NaN or ±inf: IEEE's log(0) = -inf or log(a < 0) = nan, as in `IEEEMath`
+        return y * _ieee_constant(IEEEMath.log(a))
+
+    @staticmethod
     def sigmoid(x: Any) -> Any:
         return x.sigmoid()
 
@@ -284,6 +428,12 @@ class ValueMath:
         from .value import apply
 
         return apply(STEP, (x,))
+
+    @staticmethod
+    def positive(x: Any) -> Any:
+        from .value import apply
+
+        return apply(POSITIVE, (x,))
 
     @staticmethod
     def sign(x: Any) -> Any:
@@ -393,6 +543,32 @@ class ValueMath:
 
         return apply(RECIPROCAL_OR_ZERO, (r,))
 
+def _number(x: Any) -> float:
+    return x if isinstance(x, (int, float)) else x.data  # type: ignore[no-any-return]
+
+
+def _ieee_constant(x: float) -> Any:
+    """A constant Value holding ``x``, NaN or ±inf included (IEEE's answer, not a user's number)."""
+    from .value import Value
+
+    node = Value(0.0, requires_grad=False)
+    node.data = x
+    return node
+
+
+def _check_not_tracing(x: Any, what: str) -> None:
+    """A derivative chosen by the number in a Value (PyTorch's torch.where) would be frozen by tracing."""
+    from .mode import mode
+
+    if mode.tracing and not isinstance(x, (int, float)):
+        from .errors import TraceError
+
+        raise TraceError(
+            f"the derivative of {what} is chosen by the value of y while tracing: the replay would reuse "
+            "the choice made at trace time; differentiate this function eagerly"
+        )
+
+
 # fmt: off
 # name              symbol  arity  forward                          d/d(inputs), given inputs and output y
 ADD      = Rule("add",      "+",   2, lambda m, a, b: a + b,         lambda m, a, b, y: (1.0, 1.0),
@@ -405,9 +581,10 @@ DIV      = Rule("div",      "/",   2, lambda m, a, b: a / b,         lambda m, a
                 domain="the divisor must not be zero",
                 formula=("a / b", "1/b", "-a/b²"))
 POW      = Rule("pow",      "**",  2, lambda m, a, b: m.pow(a, b),
-                lambda m, a, b, y: (b * m.pow(a, b - 1.0), y * m.log(a)),
-                domain="with a Value exponent the base must be positive",
-                formula=("a^b", "b·a^(b-1)", "a^b·log(a)"))
+                lambda m, a, b, y: (m.power_rule(a, b), m.exponential_rule(a, b, y)),
+                domain="a ** b needs a > 0, or a = 0 with b >= 0 (and b = 0 or b >= 1 for its derivative "
+                       "in a), or a < 0 with an integer b (and then has no derivative in b)",
+                formula=("a^b", "b·a^(b-1) (0 for b = 0)", "a^b·log(a) (0 for a = 0, b ≥ 0)"))
 NEG      = Rule("neg",      "-",   1, lambda m, x: -x,               lambda m, x, y: (-1.0,),
                 formula=("-x", "-1"))
 ABS      = Rule("abs",      "abs", 1, lambda m, x: m.abs(x),         lambda m, x, y: (m.sign(x),),
@@ -481,27 +658,58 @@ MINIMUM  = Rule("minimum",  "min", 2, lambda m, a, b: m.minimum(a, b),
 
 @lru_cache(maxsize=256)
 def power(n: float) -> Rule:
-    """``x ** n`` for a constant number n: d/dx = n·x^(n-1)."""
+    """``x ** n`` for a constant number n: d/dx = n·x^(n-1) (0 for n = 0)."""
     return Rule(
         f"pow{n:g}",
         f"**{n:g}",
         1,
         lambda m, x: m.pow(x, n),
-        lambda m, x, y: (n * m.pow(x, n - 1.0),),
-        domain=f"x ** {n:g} needs x != 0 for a negative power, x >= 0 for a fractional one",
-        formula=(f"x^{n:g}", f"{n:g}·x^{n - 1:g}"),
+        lambda m, x, y: (m.power_rule(x, n),),
+        domain=_power_domain(n),
+        formula=(f"x^{n:g}", "0" if n == 0.0 else f"{n:g}·x^{n - 1:g}"),
+    )
+
+
+def _power_domain(n: float) -> str:
+    """Where x ** n and its derivative n·x^(n-1) are finite, for finite x."""
+    if n.is_integer():
+        return "" if n >= 0.0 else f"x ** {n:g} needs x != 0"
+    if n > 1.0:
+        return f"x ** {n:g} needs x >= 0"
+    if n > 0.0:
+        return f"x ** {n:g} needs x >= 0, and x > 0 for its derivative"
+    return f"x ** {n:g} needs x > 0"
+
+
+@lru_cache(maxsize=256)
+def exponential(c: float) -> Rule:
+    """``c ** x`` for a constant number c: d/dx = c^x·log(c) (0 for c = 0, x >= 0)."""
+    if c > 0.0:
+        domain = ""
+    elif c == 0.0:
+        domain = "0 ** x needs x >= 0"
+    else:
+        domain = f"{c:g} ** x needs an integer x, and has no derivative (log({c:g}) is not real)"
+    return Rule(
+        f"rpow{c:g}",
+        f"{c:g}**",
+        1,
+        lambda m, x: m.pow(c, x),
+        lambda m, x, y: (m.exponential_rule(c, x, y),),
+        domain=domain,
+        formula=(f"{c:g}^x", "0" if c == 0.0 else f"{c:g}^x·log({c:g})"),
     )
 
 
 @lru_cache(maxsize=64)
 def leaky_relu(slope: float) -> Rule:
-    """``max(x, slope·x)``: d/dx = 1 for x > 0, slope otherwise."""
+    """``max(x, slope·x)``: d/dx = 1 for x > 0, slope otherwise (NaN included, as PyTorch)."""
     return Rule(
         f"leaky_relu{slope:g}",
         "lrelu",
         1,
         lambda m, x: m.relu(x) - slope * m.relu(-x),
-        lambda m, x, y: (slope + (1.0 - slope) * m.step(x),),
+        lambda m, x, y: (slope + (1.0 - slope) * m.positive(x),),
         formula=(f"max(x, {slope:g}·x)", f"1 if x > 0, else {slope:g}"),
     )
 
@@ -579,6 +787,8 @@ STEP     = Rule("step",     "step", 1, lambda m, x: m.step(x),       lambda m, x
                 formula=("step(x) (1 for x > 0, else 0)", "0"))
 SIGN     = Rule("sign",     "sign", 1, lambda m, x: m.sign(x),       lambda m, x, y: (0.0,),
                 formula=("sign(x) (1 for x > 0, -1 for x < 0, 0 at 0)", "0"))
+POSITIVE = Rule("positive", "pos", 1, lambda m, x: m.positive(x),   lambda m, x, y: (0.0,),
+                formula=("1 for x > 0, else 0 (NaN too)", "0"))
 # fmt: on
 
 

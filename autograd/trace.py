@@ -43,13 +43,15 @@ position, like a group's. Only gradients that can reach a parameter are
 computed. Finally each parameter's ``.grad`` receives its row of ``G`` summed
 over the batch: ∂E/∂w = Σ_p ∂E_p/∂w.
 
-Errors: the rules run with numpy's floating-point errors raised; when a group
-(or a chain's node) fails, the offending entries are evaluated again with the
-eager rules on plain floats, which raise the project's usual error (naming the
-op and the inputs), here with the sample index added. What eager mode lets
-through (an overflowing product gives inf) the replay lets through too, except
-under `detect_anomaly`, where the first non-finite value or gradient raises
-`NonFiniteError` as eagerly.
+Errors follow the numeric policy of eager mode (`ops.FloatMath`): overflow
+gives ±inf and NaN or inf inputs propagate, while a pole or a point outside
+the domain at finite inputs raises. The rules run with numpy's division and
+invalid-operation errors raised (overflow passes as inf); when a group (or a
+chain's node) fails, its non-finite entries are evaluated again with the eager
+rules on plain floats, which raise the project's usual error (naming the op
+and the inputs), here with the sample index added, or let the NaN or inf
+through as eager mode does. Under `detect_anomaly` the first non-finite value
+or gradient raises `NonFiniteError` as eagerly.
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
@@ -66,10 +68,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import ops
-from .backward import derivative_error, gradient_lock, topological_order
+from .backward import gradient_lock, local_derivatives, topological_order
 from .errors import AutogradError, InvalidArgumentError, InvalidTypeError, NonFiniteError, ShapeError, TraceError
 from .mode import mode
-from .ops import FloatMath, Rule
+from .ops import Rule
 from .value import CONSTANT, Value, as_float, evaluate
 
 NUMPY_MISSING = "autograd.trace needs numpy: pip install 'textbook-autograd[fast]'"
@@ -116,11 +118,17 @@ class NumpyMath:
     cos = staticmethod(lambda x: np.cos(x))
     abs = staticmethod(lambda x: np.abs(x))
     pow = staticmethod(lambda x, n: np.power(x, n))
+    # PyTorch's conventions (see FloatMath): where they give 0, the base is replaced by 1
+    # first, so that no masked entry raises: n·1^(n-1) = 0 for n = 0, y·log(1) = 0.
+    power_rule = staticmethod(lambda x, n: n * np.power(np.where(n == 0.0, 1.0, x), n - 1.0))
+    exponential_rule = staticmethod(lambda a, n, y: y * np.log(np.where((a == 0.0) & (n >= 0.0), 1.0, a)))
     sigmoid = staticmethod(_sigmoid)
     softplus = staticmethod(lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))))
-    relu = staticmethod(lambda x: np.where(x > 0.0, x, 0.0))
-    step = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0))
-    sign = staticmethod(lambda x: np.sign(x))
+    # Written so that NaN stays NaN (relu, step) or gives FloatMath's 0 (positive, sign).
+    relu = staticmethod(lambda x: np.where(x <= 0.0, 0.0, x))
+    step = staticmethod(lambda x: np.where(x <= 0.0, 0.0, 1.0))
+    positive = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0))
+    sign = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0) - np.where(x < 0.0, 1.0, 0.0))
     tan = staticmethod(lambda x: np.tan(x))
     sinh = staticmethod(lambda x: np.sinh(x))
     cosh = staticmethod(lambda x: np.cosh(x))
@@ -376,7 +384,10 @@ class Trace:
         rows = S.reshape(self.size, 1, n)
         gathered: list[list[Any]] = []
         anomaly = mode.anomaly
-        with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
+        # Overflow is inf, as in eager mode; under detect_anomaly it is raised,
+        # so that `_run_forward` reports it.
+        overflow = "raise" if anomaly else "ignore"
+        with np.errstate(divide="raise", over=overflow, invalid="raise", under="ignore"):
             for step in self.steps:
                 if isinstance(step, _Group):
                     inputs = [S[source] for source in step.sources]
@@ -477,7 +488,7 @@ class Trace:
         anomaly = mode.anomaly
         # Entering np.errstate costs more than a node's arithmetic: once per chain,
         # with the rare failures sorted out per node below.
-        with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
+        with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
             for rule, k, parents in zip(reversed(chain.rules), reversed(chain.slots), reversed(chain.parents)):
                 if not needed[k]:
                     continue
@@ -486,8 +497,8 @@ class Trace:
                 try:
                     blocks = _contributions(rule.derivative(NumpyMath, *inputs, y), g, parents, needed)
                 except FloatingPointError:
-                    # A derivative outside its domain raises the eager error; an
-                    # overflowing product is inf, as in eager mode.
+                    # A derivative outside its domain raises the eager error; one
+                    # of a NaN or inf input is let through, as in eager mode.
                     with np.errstate(all="ignore"):
                         blocks = _contributions(_diagnose_derivative(rule, inputs, y), g, parents, needed)
                 for p, block in blocks:
@@ -497,7 +508,7 @@ class Trace:
                     try:
                         target += block  # in place: the view writes through to G
                     except FloatingPointError:
-                        pass  # the sum is already written, ±inf or nan: eager mode lets it through too
+                        pass  # inf + -inf: the sum is already written (nan), as eager mode gives
 
     # -- argument checks ---------------------------------------------------------
     def _batch_inputs(self, batches: tuple[Any, ...]) -> Any:
@@ -693,17 +704,12 @@ def _blocks(levels: list[list[Value]]) -> list[tuple[list[Value], bool]]:
 def _run_forward(rule: Rule, inputs: list[Any]) -> Any:
     """``rule``'s forward on (m, batch) blocks, raising the eager error (with the sample) where eager mode would."""
     try:
-        if rule is ops.POW and (inputs[0] <= 0.0).any():
-            raise FloatingPointError("pow with a Value exponent needs a positive base")
         return rule.forward(NumpyMath, *inputs)
     except FloatingPointError:
         np = _numpy()
         with np.errstate(all="ignore"):
             y = rule.forward(NumpyMath, *inputs)
-        suspects = ~np.isfinite(y)
-        if rule is ops.POW:
-            suspects |= inputs[0] <= 0.0
-        for i, s in _entries(suspects):
+        for i, s in _entries(~np.isfinite(y)):
             try:
                 evaluate(rule, [float(x[i, s]) for x in inputs])
             except AutogradError as exc:
@@ -714,7 +720,7 @@ def _run_forward(rule: Rule, inputs: list[Any]) -> Any:
                     f"anomaly in forward: {rule.name}({args}) = {float(y[i, s])} (traced replay, sample {s}); "
                     "check the inputs or guard the operation"
                 ) from None
-        return y  # eager mode lets these through too (e.g. an overflowing product)
+        return y  # eager mode lets these through too (e.g. inf - inf is nan)
 
 
 def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
@@ -727,7 +733,7 @@ def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
     g = G[group.outputs]
     # Only the derivatives can fail as in eager mode; products and sums of
     # gradients overflow to inf silently there, and so they do here.
-    with np.errstate(divide="raise", over="raise", invalid="raise"):
+    with np.errstate(divide="raise", over="ignore", invalid="raise"):
         try:
             local = rule.derivative(NumpyMath, *inputs, y)
         except FloatingPointError:
@@ -805,9 +811,8 @@ def _diagnose_derivative(rule: Rule, inputs: list[Any], y: Any) -> Any:
     for i, s in _entries(suspects):
         xs = [float(x[i, s]) for x in inputs]
         try:
-            rule.derivative(FloatMath, *xs, float(y[i, s]))
-        except (ArithmeticError, ValueError) as exc:
-            error = derivative_error(rule, xs, exc)
+            local_derivatives(rule, xs, float(y[i, s]))
+        except AutogradError as error:
             raise type(error)(f"{error} (traced replay, sample {s})") from None
     return local
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from math import isfinite
 from numbers import Real
 from typing import Any, Union
@@ -24,7 +24,7 @@ from .errors import (
     TraceError,
 )
 from .mode import mode, overrides
-from .ops import FloatMath, Rule
+from .ops import FloatMath, IEEEFloat, IEEEMath, Rule
 
 Number = Union[int, float]
 Operand = Union["Value", int, float]
@@ -58,7 +58,7 @@ def _binary_method(rule: Rule, reflected: bool) -> Callable[[Value, Operand], Va
         try:
             data = forward(FloatMath, a.data, b.data)
         except (ArithmeticError, ValueError) as exc:
-            raise math_error(rule, (a.data, b.data), exc) from None
+            data = outside_floats(rule, (a.data, b.data), exc)
         if overrides.active and not mode.fast:
             return record(rule, data, (a, b))
         # The common case, written out: one node per operation is the hot path.
@@ -82,7 +82,7 @@ def _unary_method(rule: Rule) -> Callable[[Value], Value]:
         try:
             data = forward(FloatMath, self.data)
         except (ArithmeticError, ValueError) as exc:
-            raise math_error(rule, (self.data,), exc) from None
+            data = outside_floats(rule, (self.data,), exc)
         if overrides.active and not mode.fast:
             return record(rule, data, (self,))
         node = _new_node(Value)
@@ -130,7 +130,14 @@ class Value:
         # A finite float is by far the common case; everything else takes the full check.
         self.data = data if type(data) is float and isfinite(data) else as_float(data, "Value")
         self.grad = 0.0
-        self._rule = None if requires_grad else CONSTANT
+        if requires_grad is True:
+            self._rule = None
+        elif requires_grad is False:
+            self._rule = CONSTANT
+        else:  # a truthy "no" must not mean yes
+            raise InvalidTypeError(
+                f"Value: requires_grad must be a bool, got {type(requires_grad).__name__} {requires_grad!r}"
+            )
         self._left = None
         self._right = None
         if label or type(label) is not str:  # most Values have none
@@ -316,14 +323,24 @@ class Value:
         return apply(ops.clamp(low, high), (self,))
 
     def __pow__(self, exponent: Operand) -> Value:
-        """``x ** n`` with a number n, or ``x ** y`` with a Value y (then x must be > 0)."""
-        if type(exponent) is Value:
-            return apply(ops.POW, (self, exponent))
-        return apply(ops.power(as_float(exponent, "pow (exponent)")), (self,))
+        """``x ** n`` with a number n, or ``x ** y`` with a Value y.
+
+        As in PyTorch, only the operands that need a gradient are differentiated:
+        a constant exponent makes the rule ``x ** n`` (`ops.power`), a constant
+        base the rule ``c ** y`` (`ops.exponential`), and only two Values that
+        both require a gradient make the two-input rule `ops.POW`.
+        """
+        if type(exponent) is not Value:
+            return apply(ops.power(as_float(exponent, "pow (exponent)")), (self,))
+        if exponent._rule is CONSTANT:
+            return apply(ops.power(exponent.data), (self,))
+        if self._rule is CONSTANT:
+            return apply(ops.exponential(self.data), (exponent,))
+        return apply(ops.POW, (self, exponent))
 
     def __rpow__(self, base: Operand) -> Value:
-        """``b ** x`` with a number b > 0: d/dx = b^x · log b."""
-        return apply(ops.POW, (constant(base, "pow"), self))
+        """``c ** x`` with a number c: d/dx = c^x · log c (`ops.exponential`)."""
+        return apply(ops.exponential(as_float(base, "pow (base)")), (self,))
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
         """``x`` for x > 0, ``slope * x`` otherwise."""
@@ -371,28 +388,37 @@ def _frozen_by_tracing(what: str) -> TraceError:
 
 
 def math_error(rule: Rule, inputs: Iterable[float], exc: Exception) -> Exception:
-    """Turn a float error from a rule into one of the project's, naming op and values."""
+    """Turn a float error from a rule into one of the project's, naming op and values.
+
+    `ops.FloatMath` raises ZeroDivisionError at a pole of a division (x / 0,
+    0 ** -1) and ValueError outside a domain (log(-1), (-8) ** 0.5).
+    """
     args = ", ".join(repr(x) for x in inputs)
-    detail = f"{rule.domain}" if rule.domain else str(exc)
-    message = f"{rule.name}({args}): {detail}"
-    if isinstance(exc, OverflowError):
-        return NumericOverflowError(f"{rule.name}({args}): result too large for a float")
-    if isinstance(exc, ZeroDivisionError) or (
-        rule.name.startswith("pow") and any(x == 0.0 for x in inputs)
-    ):
+    message = f"{rule.name}({args}): {rule.domain or exc}"
+    if isinstance(exc, ZeroDivisionError):
         return DivisionByZeroError(message)
     return DomainError(message)
 
 
+def outside_floats(rule: Rule, inputs: Sequence[float], exc: Exception) -> float:
+    """``rule`` at inputs where Python's floats raised: the project's error, or IEEE's NaN or ±inf.
+
+    With every input finite this is a pole or a point outside the domain
+    (log(-1), x / 0): the error names the op and the inputs. Once an input is
+    NaN or infinite, the op gives what IEEE arithmetic (and PyTorch) give,
+    ``nan / 0`` is nan (`ops.IEEEMath`), so that the NaN or infinity propagates.
+    """
+    if all(isfinite(x) for x in inputs):
+        raise math_error(rule, inputs, exc) from None
+    return rule.forward(IEEEMath, *[IEEEFloat(x) for x in inputs])  # type: ignore[no-any-return]
+
+
 def evaluate(rule: Rule, inputs: list[float]) -> float:
     """``rule`` on plain floats, raising the project's error (naming op and inputs) on bad input."""
-    if rule is ops.POW and inputs[0] <= 0.0:
-        # d(a^b)/db = a^b·log(a) exists only for a > 0.
-        raise DomainError(f"pow({inputs[0]!r}, {inputs[1]!r}): {rule.domain}")
     try:
         return rule.forward(FloatMath, *inputs)  # type: ignore[no-any-return]
     except (ArithmeticError, ValueError) as exc:
-        raise math_error(rule, inputs, exc) from None
+        return outside_floats(rule, inputs, exc)
 
 
 def apply(rule: Rule, parents: tuple[Value, ...]) -> Value:
@@ -428,7 +454,8 @@ def record(rule: Rule, data: float, parents: tuple[Value, ...]) -> Value:
 def sum_values(values: Iterable[Operand]) -> Value:
     """Σ values as one node (instead of the chain of additions builtin ``sum`` makes).
 
-    d(Σ x_i)/dx_i = 1. Numbers among the values are treated as constants.
+    d(Σ x_i)/dx_i = 1. Numbers among the values are treated as constants; the
+    sum of nothing is a constant 0.
     """
     try:
         items = iter(values)
@@ -441,8 +468,8 @@ def sum_values(values: Iterable[Operand]) -> Value:
         if type(v) is not Value:  # numbers among the values: wrap them (rare, so not first)
             parents = tuple(v if type(v) is Value else constant(v, "sum") for v in parents)
             break
-    if not parents:
-        raise InvalidArgumentError("sum_values: needs at least one value, got none")
+    if not parents:  # the empty sum is 0, as for sum(), math.fsum and torch.sum
+        return constant(0.0, "sum")
     if len(parents) == 1:
         return parents[0]
     return apply(ops.SUM, parents)

@@ -43,8 +43,17 @@ CASES: tuple[OpCase, ...] = (
     OpCase("div", _named("1/a", lambda a: 1 / a), lambda t, a: 1 / a, ((0.7,), (-2.5,))),
     OpCase("div", _named("a/4", lambda a: a / 4), lambda t, a: a / 4, ((0.7,),)),
     OpCase("pow", _named("a**b", lambda a, b: a**b), lambda t, a, b: a**b, ((1.5, -0.3), (0.4, 2.5))),
-    OpCase("pow", _named("2**a", lambda a: 2**a), lambda t, a: 2**a, ((0.7,), (-1.5,))),
-    OpCase("pow", _named("a**3", lambda a: a**3), lambda t, a: a**3, ((-1.3,), (0.7,))),
+    OpCase("rpow", _named("2**a", lambda a: 2**a), lambda t, a: 2**a, ((0.7,), (-1.5,))),
+    # A constant base (a number or a Value that needs no gradient) is the rule c ** x; 0 ** x
+    # for x > 0 is 0 with derivative 0 (PyTorch's convention).
+    OpCase("rpow", _named("const(0.5)**a", lambda a: _constant(0.5) ** a), lambda t, a: 0.5**a, ((0.7,), (-1.5,))),
+    # (PyTorch's double backward of 0 ** x is nan, its masked 0·log(0) leaking through; ours is
+    # 0, the derivative of the constant 0: see tests/test_numeric_policy.py.)
+    OpCase("rpow", _named("0**a", lambda a: 0.0**a), lambda t, a: 0.0**a, ((0.7,), (2.0,)), smooth=False),
+    OpCase("pow", _named("a**3", lambda a: a**3), lambda t, a: a**3, ((-1.3,), (0.7,), (0.0,))),
+    # x ** 0 = 1 everywhere, 0 included, with derivative 0; a constant Value exponent is x ** n.
+    OpCase("pow", _named("a**0", lambda a: a**0), lambda t, a: a**0, ((0.0,), (-1.3,))),
+    OpCase("pow", _named("a**const(2)", lambda a: a ** _constant(2.0)), lambda t, a: a**2.0, ((0.0,), (-1.3,))),
     OpCase("pow", _named("a**-2", lambda a: a**-2), lambda t, a: a**-2, ((-1.3,), (0.7,))),
     OpCase("pow", _named("a**0.5", lambda a: a**0.5), lambda t, a: a**0.5, ((0.3,), (2.0,))),
     OpCase("neg", _named("-a", lambda a: -a), lambda t, a: -a, ((0.7,), (-2.0,))),
@@ -94,6 +103,12 @@ def _functions() -> Any:
     import autograd.functions
 
     return autograd.functions
+
+
+def _constant(x: float) -> Any:
+    from autograd import Value
+
+    return Value(x, requires_grad=False)
 
 
 def _sum_values() -> Callable[..., Any]:

@@ -426,3 +426,31 @@ def test_traced_replay_names_the_first_sample_that_goes_non_finite() -> None:
     replay = trace(lambda x: (w * x[0]).tanh(), [1.0])
     with detect_anomaly(), pytest.raises(NonFiniteError, match=r"mul\(1e\+300, 10000000000\.0\) = inf .*sample 2"):
         replay.forward([[1.0], [-1.0], [1e10]])
+
+
+# Overflow from finite inputs: off, IEEE-754's inf (these used to raise NumericOverflowError
+# for exp and pow); under detect_anomaly, NonFiniteError naming the op. By hand: e^1000,
+# (1e200)², 2^2000 and 1e200^2 all exceed the largest float, 1.8e308.
+OVERFLOWS_FROM_FINITE = {
+    "exp": lambda: Value(1000.0, label="x").exp(),
+    "pow2": lambda: Value(1e200, label="x") ** 2,
+    "rpow2": lambda: 2.0 ** Value(2000.0, label="x"),
+    "pow": lambda: Value(1e200, label="x") ** Value(2.0, label="y"),
+}
+
+
+@pytest.mark.parametrize("make", OVERFLOWS_FROM_FINITE.values(), ids=list(OVERFLOWS_FROM_FINITE))
+def test_overflow_from_finite_inputs_is_inf_and_stops_under_detect_anomaly(make) -> None:
+    assert make().data == math.inf
+    name = [key for key, value in OVERFLOWS_FROM_FINITE.items() if value is make][0]
+    with detect_anomaly(), pytest.raises(NonFiniteError, match=rf"anomaly in forward: {name}\(x="):
+        make()
+
+
+def test_a_nan_written_into_a_parameter_stops_at_the_first_operation() -> None:
+    """relu used to turn NaN into 0, hiding it from the anomaly check downstream."""
+    w = Value(1.0, label="w")
+    w.data = math.nan
+    assert math.isnan(w.relu().data)
+    with detect_anomaly(), pytest.raises(NonFiniteError, match=r"relu\(w=nan\) = nan"):
+        w.relu()

@@ -80,3 +80,26 @@ def test_gradcheck_of_a_first_derivative_checks_the_second() -> None:
         return d  # type: ignore[return-value]
 
     assert gradcheck(derivative, [0.8])
+
+
+def test_sum_values_of_nothing_is_a_constant_zero_like_sum_and_torch_sum(torch) -> None:
+    """Σ over an empty set is 0: Python's sum([]) == 0, math.fsum([]) == 0.0, torch.sum of an
+    empty tensor is 0. It is a constant (no gradient), so a graph built on it still works."""
+    from autograd import sum_values
+
+    empty = sum_values([])
+    assert empty.data == sum([]) == math.fsum([]) == torch.sum(torch.tensor([])).item() == 0.0
+    assert not empty.requires_grad and empty.parents == ()
+    x = Value(2.0)
+    assert grad(x * 3 + sum_values([]), [x]) == [3.0]
+
+
+@pytest.mark.parametrize("flag", ["no", "", 1, 0, None, 1.0])
+def test_requires_grad_must_be_a_bool(flag: object) -> None:
+    """A truthy "no" must not switch gradients on (torch.tensor(1., requires_grad="no") is a TypeError)."""
+    from autograd.errors import InvalidTypeError
+
+    with pytest.raises(InvalidTypeError, match=r"Value: requires_grad must be a bool, got"):
+        Value(1.0, requires_grad=flag)  # type: ignore[arg-type]
+    assert Value(1.0, requires_grad=False).requires_grad is False
+    assert Value(1.0, requires_grad=True).requires_grad is True

@@ -17,8 +17,9 @@ def test_every_rule_has_a_case() -> None:
     table = {rule.name for rule in (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM)}
     covered = {case.rule for case in CASES}
     assert table - covered == set(), "add an OpCase in tests/op_cases.py for each new rule"
-    # The parametric families too: x ** n (number n) and leaky_relu(slope).
+    # The parametric families too: x ** n (number n), c ** x (number c) and leaky_relu(slope).
     assert ops.power(3.0).name.startswith("pow") and "pow" in covered
+    assert ops.exponential(2.0).name.startswith("rpow") and "rpow" in covered
     assert ops.leaky_relu(0.2).name.startswith("leaky_relu") and "leaky_relu" in covered
 
 
@@ -97,7 +98,8 @@ def test_sigmoid_and_softplus_do_not_overflow_for_large_inputs() -> None:
     assert Value(-800.0).softplus().data == pytest.approx(math.exp(-800.0), abs=0.0)
 
 
-ALL_RULES = (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM, ops.power(3.0), ops.leaky_relu(0.2))
+ALL_RULES = (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM, ops.power(3.0), ops.power(0.0), ops.power(-0.5),
+             ops.exponential(2.0), ops.exponential(0.0), ops.exponential(-2.0), ops.leaky_relu(0.2))
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda rule: rule.name)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backward import cached_topological_order, derivative_error_at
+from ..backward import cached_topological_order, local_derivatives
 from ..errors import InvalidTypeError
-from ..ops import FloatMath, Rule
+from ..ops import Rule
 from ..value import Value
 
 if TYPE_CHECKING:
@@ -187,10 +187,8 @@ def walkthrough(output: Value) -> Walkthrough:
         rule: Rule = node._rule  # type: ignore[assignment]
         upstream = totals.get(node, 0.0)
         parents = node.parents
-        try:
-            locals_ = rule.derivative(FloatMath, *[p.data for p in parents], node.data)
-        except (ArithmeticError, ValueError) as exc:
-            raise derivative_error_at(node, exc) from None
+        # The engine's numbers by the engine's numeric policy (a pole raises its named error).
+        locals_ = local_derivatives(rule, [p.data for p in parents], node.data)
         received = []
         for i, (parent, local) in enumerate(zip(parents, locals_)):
             if not parent.requires_grad:
