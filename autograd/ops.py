@@ -234,10 +234,16 @@ class FloatMath:
 
 
     # -- the rows added for the breadth of the table (trigonometric, hyperbolic, piecewise) --
-    tan = staticmethod(math.tan)
     atan = staticmethod(math.atan)
     atan2 = staticmethod(math.atan2)
     hypot = staticmethod(math.hypot)
+
+    @staticmethod
+    def tan(x: float) -> float:
+        try:
+            return math.tan(x)
+        except ValueError:  # only ±inf
+            return _undefined(x, "tan of an infinite number")
 
     @staticmethod
     def sinh(x: float) -> float:
@@ -260,11 +266,40 @@ class FloatMath:
         except OverflowError:
             return math.inf
 
-    asin = staticmethod(math.asin)
-    acos = staticmethod(math.acos)
-    log1p = staticmethod(math.log1p)
-    log2 = staticmethod(math.log2)
-    log10 = staticmethod(math.log10)
+    @staticmethod
+    def asin(x: float) -> float:
+        try:
+            return math.asin(x)
+        except ValueError:
+            return _undefined(x, "asin of a number outside [-1, 1]")
+
+    @staticmethod
+    def acos(x: float) -> float:
+        try:
+            return math.acos(x)
+        except ValueError:
+            return _undefined(x, "acos of a number outside [-1, 1]")
+
+    @staticmethod
+    def log1p(x: float) -> float:
+        try:
+            return math.log1p(x)
+        except ValueError:
+            return _undefined(x, "log1p of a number <= -1")
+
+    @staticmethod
+    def log2(x: float) -> float:
+        try:
+            return math.log2(x)
+        except ValueError:
+            return _undefined(x, "log2 of a number <= 0")
+
+    @staticmethod
+    def log10(x: float) -> float:
+        try:
+            return math.log10(x)
+        except ValueError:
+            return _undefined(x, "log10 of a number <= 0")
 
     @staticmethod
     def maximum(a: float, b: float) -> float:
@@ -299,6 +334,7 @@ class FloatMath:
     def inside(x: float, lo: float, hi: float) -> float:
         """1 for lo <= x <= hi, else 0 (NaN too): the slope of clamp, as PyTorch."""
         return 1.0 if lo <= x <= hi else 0.0
+
 
 class IEEEMath(FloatMath):
     """`FloatMath` where nothing raises: IEEE 754's answers at poles and outside domains.

@@ -432,7 +432,7 @@ def test_the_issue_example_leaky_relu_derivative_is_not_frozen() -> None:
 
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "abs"])
 def test_recorded_derivatives_of_piecewise_ops_match_torch_to_second_order(torch: object, name: str) -> None:
-    """grad(op(x), create_graph=True) is now a node (rows STEP, SIGN); its value and its own
+    """grad(op(x), create_graph=True) is now a node (rows STEP, POSITIVE, SIGN); its value and its own
     derivative (0 away from the kink) equal PyTorch's double backward."""
     F = torch.nn.functional  # type: ignore[attr-defined]
     ours = {"relu": lambda u: u.relu(), "leaky_relu": lambda u: u.leaky_relu(0.1), "abs": lambda u: abs(u)}[name]
@@ -440,7 +440,7 @@ def test_recorded_derivatives_of_piecewise_ops_match_torch_to_second_order(torch
     for point in (-1.5, 0.7):
         x = Value(point)
         (d,) = grad(ours(x), [x], create_graph=True)
-        assert any(v.op in ("step", "sign") for v in topological_order(d))  # type: ignore[arg-type]
+        assert any(v.op in ("step", "positive", "sign") for v in topological_order(d))  # type: ignore[arg-type]
         (d2,) = grad(d, [x])  # type: ignore[arg-type]
         t = torch.tensor(point, requires_grad=True)  # type: ignore[attr-defined]
         (td,) = torch.autograd.grad(theirs(t), t, create_graph=True)  # type: ignore[attr-defined]
@@ -449,7 +449,7 @@ def test_recorded_derivatives_of_piecewise_ops_match_torch_to_second_order(torch
 
 
 def test_the_step_and_sign_rows_carry_their_formula() -> None:
-    for rule in (ops.STEP, ops.SIGN):
+    for rule in (ops.STEP, ops.POSITIVE, ops.SIGN):
         assert len(rule.formula) == 2 and rule.local_derivative(0).endswith("= 0")
         assert rule.derivative(ops.FloatMath, 2.0, 1.0) == (0.0,)
 
