@@ -316,3 +316,12 @@ def test_an_unknown_or_missing_fence_language_is_refused() -> None:
     blocks = fenced_blocks("text\n```\nplain\n```\n```text\nx\n```\n```python\nopen\n")
     assert [b.language for b in blocks] == ["", "text", "unclosed fence"]
     assert not {b.language for b in BLOCKS} - {"python", "bash", "console"}
+
+
+def test_every_picture_and_link_the_readme_shows_exists() -> None:
+    """The README's images (made by notebooks/make_figures.py) and its relative links point at files."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", README.read_text(encoding="utf-8"))
+    local = [t for t in targets if "://" not in t]
+    assert any(t.endswith(".png") for t in local)
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert missing == [], f"README links to files that do not exist: {missing}"
