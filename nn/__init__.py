@@ -9,7 +9,7 @@ as textbooks state it, with modern initializers, losses and optimizers.
 from __future__ import annotations
 
 from . import data, functional, init, losses, lr_scheduler, optim, plot, utils
-from .draw import draw_network
+from .draw import draw_network, draw_sample, sample_graph
 from .interop import from_torch, to_torch
 from .module import MLP, Layer, Neuron
 from .modules import (
@@ -55,5 +55,7 @@ __all__ = [
     "utils",
     "data",
     "draw_network",
+    "draw_sample",
+    "sample_graph",
     "plot",
 ]

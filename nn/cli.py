@@ -8,6 +8,7 @@ with the plots ``loss.png``, ``boundary.png`` and ``graph.svg`` (see `nn.plot.sa
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import sys
 import time
@@ -232,6 +233,7 @@ def train(args: argparse.Namespace) -> int:
     model = MLP(2, [*args.hidden, 1], args.activation, args.output_activation, args.init, seed=args.seed)
     optimizer = make_optimizer(args, model)
     trainer = Trainer(model, optimizer, losses.LOSSES[args.loss], args.mode, args.batch_size, seed=args.seed)
+    untrained = copy.deepcopy(model)  # graph.svg shows the gradients of the first step, before they shrink
     layers = "-".join(str(n) for n in [model.nin, *model.nouts])
     print(
         f"{args.dataset}: {len(X_train)} training / {len(X_test)} test samples; MLP {layers} "
@@ -261,10 +263,14 @@ def train(args: argparse.Namespace) -> int:
     if args.out is not None:
         try:
             paths = write_outputs(args.out, model, history, summary, run_config(args))
-            plots, skipped = save_training_plots(args.out, model, history, X_train, y_train, trainer.loss)
+            plots, skipped = save_training_plots(
+                args.out, model, history, X_train, y_train, trainer.loss, untrained=untrained, test=validation,
+                title=f"{args.dataset}: MLP {layers} ({args.activation}), {type(optimizer).__name__} lr={args.lr:g}",
+                loss_name=args.loss,
+            )
         except OSError as exc:
             return _fail(f"cannot write to --out {args.out}: {exc.strerror or exc}")
-        walked, notes = save_walkthrough(args.out, model, X_train[0], y_train[0], trainer.loss)
+        walked, notes = save_walkthrough(args.out, untrained, X_train, y_train, trainer.loss)
         plots, skipped = plots + walked, skipped + notes
         print("wrote " + ", ".join(str(p) for p in paths + plots))
         for note in skipped:
@@ -272,8 +278,11 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def save_walkthrough(out: Path, model: MLP, x: Any, t: Any, loss: Callable[..., Any]) -> tuple[list[Path], list[str]]:
-    """``out/backward.html``: the backward pass of the sample graph.svg shows, step by step (`autograd.walkthrough`).
+def save_walkthrough(
+    out: Path, model: MLP, X: Sequence[Sequence[float]], y: Sequence[Any], loss: Callable[..., Any]
+) -> tuple[list[Path], list[str]]:
+    """``out/backward.html``: the backward pass of the sample graph.svg shows, step by step
+    (`autograd.walkthrough` of `nn.draw.sample_graph`'s E, so its nodes are named x₁, net, h, ŷ, E).
 
     Returns the path written, or a note saying why it was skipped (no Graphviz; over 200 Values to draw).
     """
@@ -281,8 +290,14 @@ def save_walkthrough(out: Path, model: MLP, x: Any, t: Any, loss: Callable[..., 
     from autograd.draw import GraphvizNotFoundError
     from autograd.errors import InvalidArgumentError
 
+    from .draw import sample_graph
+    from .plot import teaching_example
+
+    k, t = teaching_example(X, y)
     try:
-        return [walkthrough(loss(model(x), t)).save_html(out / "backward.html")], []
+        error = sample_graph(model, X[k], t, loss).error
+        model.zero_grad()  # sample_graph ran backward; the page needs only the graph
+        return [walkthrough(error).save_html(out / "backward.html")], []
     except GraphvizNotFoundError:
         return [], ["backward.html skipped: Graphviz's `dot` program is not installed (e.g. apt-get install graphviz)"]
     except (ImportError, InvalidArgumentError) as exc:  # the graphviz package; a graph too large to draw

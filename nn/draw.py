@@ -1,21 +1,173 @@
-"""`draw_network`: the textbook picture of an MLP, one circle per neuron, one arrow per weight.
+"""The textbook's pictures of an MLP.
 
-The computation graph of a loss (`autograd.draw_graph`) shows every operation;
-this view shows only the architecture and the current weights: arrow width
-grows with |w|, red for w > 0, blue for w < 0 (the colours of `draw_graph`).
+`draw_sample` (built on `sample_graph`): the computation graph of one sample's
+error, every node named as a textbook names it (x₁, net, h, ŷ, t, E, δ); the
+drawing itself is `autograd.draw_graph`'s, `nn` only adds the names.
+
+`draw_network`: the architecture, one circle per neuron, one arrow per weight;
+arrow width grows with |w|, red for w > 0, blue for w < 0 (the colours of
+`draw_graph`), each arrow marked with its weight (and gradient).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from autograd.draw import digraph_class
+from autograd import Value, topological_order
+from autograd.draw import digraph_class, dot_text, draw_graph, format_number
 from autograd.errors import InvalidArgumentError, InvalidTypeError
+from autograd.value import as_float
 
+from .losses import mse
 from .module import MLP
 
 if TYPE_CHECKING:
     import graphviz
+
+#: What the names of `SampleGraph.draw` mean, under the picture.
+CAPTION = "grad = ∂E/∂(node);  δᵢ = ∂E/∂netᵢ, the error term of neuron i"
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def subscript(n: int) -> str:
+    """``12`` -> ``"₁₂"``."""
+    return str(n).translate(_SUBSCRIPTS)
+
+
+@dataclass
+class SampleGraph:
+    """The graph of one sample's error E, after ``E.backward()``, its nodes named as in a textbook.
+
+    Neurons are numbered 1, 2, … through the network, layer after layer (the
+    worked example's numbering: hidden neurons 1 and 2, output neuron 3); the
+    lists below are in that order.
+
+    Attributes:
+        error: E, the loss of this one sample (a Value labelled ``E``).
+        inputs: x₁, x₂, … (constants).
+        targets: t (or t₁, t₂, …) (constants).
+        nets: net_i = Σ_j w_ij·x_j + b_i of each neuron (labelled ``net₁``, …).
+        activations: h_i = φ(net_i) (labelled ``h₁``, …; the outputs ``ŷ``, or
+            ``ŷ₁``, … with several).
+        neurons: the label of each neuron's parameters (``"L1.N0"``), in the same order.
+        deltas: δ_i = ∂E/∂net_i, the gradient of each net (the "error term" of neuron i).
+    """
+
+    error: Value
+    inputs: list[Value]
+    targets: list[Value]
+    nets: list[Value]
+    activations: list[Value]
+    neurons: list[str]
+    deltas: list[float] = field(default_factory=list)
+
+    def draw(self, **options: Any) -> graphviz.Digraph:
+        """`autograd.draw_graph` of E with clusters per neuron, colours by gradient and δ_i on each net.
+
+        ``options`` go to `draw_graph` (e.g. ``edge_labels="local"``,
+        ``legend=False``, ``rankdir="TB"``, ``precision=3``).
+        """
+        grad_names = {net: f"δ{subscript(i)}" for i, net in enumerate(self.nets, start=1)}
+        settings: dict[str, Any] = {
+            "color_by": "grad", "cluster": True, "grad_names": grad_names,
+            "caption": CAPTION,
+        }  # fmt: skip
+        settings.update(options)
+        return draw_graph(self.error, **settings)
+
+
+def sample_graph(
+    model: MLP,
+    x: Sequence[float],
+    t: float | Sequence[float],
+    loss: Callable[[Any, Any], Value] = mse,
+) -> SampleGraph:
+    """Run ``model`` on one sample (x, t), back-propagate ``loss``, and name every node a textbook names.
+
+    E = loss(ŷ, t) for ŷ = model(x). The model's parameters get their
+    gradients of this one sample (``.grad`` is overwritten: call
+    ``model.zero_grad()`` before training on). Names go on the nodes of this
+    sample's graph only (x₁, net₁, h₁, ŷ, t, E); the parameters keep theirs
+    (``L1.N0.w1``).
+
+    >>> model = MLP(2, [2, 1], seed=0)
+    >>> sample = sample_graph(model, [0.5, 0.1], 0.6)
+    >>> [v.label for v in sample.nets], sample.activations[-1].label, sample.error.label
+    (['net₁', 'net₂', 'net₃'], 'ŷ', 'E')
+    """
+    if not isinstance(model, MLP):
+        raise InvalidTypeError(f"sample_graph: expected an nn.MLP, got {type(model).__name__}")
+    if isinstance(x, (str, bytes)) or not hasattr(x, "__iter__"):
+        raise InvalidTypeError(f"sample_graph: x must be a list of {model.nin} numbers, got {type(x).__name__}")
+    x = list(x)  # a list, a tuple or a numpy row
+    many = not isinstance(t, (int, float)) or isinstance(t, bool)
+    targets = list(t) if many else [t]  # type: ignore[arg-type]
+    count = len(targets)
+    inputs = [
+        Value(as_float(xj, f"sample_graph (x[{j}])"), requires_grad=False, label=f"x{subscript(j + 1)}")
+        for j, xj in enumerate(x)
+    ]
+    target_values = [
+        Value(as_float(tk, f"sample_graph (t[{k}])"), requires_grad=False, label="t" + _index(k + 1, count))
+        for k, tk in enumerate(targets)
+    ]
+    nets: list[Value] = []
+    activations: list[Value] = []
+    neurons: list[str] = []
+    values: Any = inputs
+    for layer in model.layers:
+        outputs = layer(values)
+        for neuron, h in zip(layer.neurons, outputs):
+            nets.append(_net_of(h, neuron.b))
+            activations.append(h)
+            neurons.append(neuron.label)
+        values = outputs
+    predictions = values
+    if len(predictions) != count:
+        raise InvalidArgumentError(
+            f"sample_graph: the model has {len(predictions)} outputs but {count} target(s) were given"
+        )
+    error = loss(predictions if many else predictions[0], target_values if many else target_values[0])
+    for i, (net, h) in enumerate(zip(nets, activations), start=1):
+        net.label = f"net{subscript(i)}"
+        if h is not net:
+            h.label = f"h{subscript(i)}"
+    for k, y in enumerate(predictions):
+        name = "ŷ" + _index(k + 1, count)
+        y.label = f"{name} = {y.label}" if y.label.startswith("net") else name  # a linear output is its net
+    error.label = "E"
+    model.zero_grad()
+    error.backward()
+    return SampleGraph(error, inputs, target_values, nets, activations, neurons, [net.grad for net in nets])
+
+
+def _index(k: int, count: int) -> str:
+    """A subscript when there are several (t₁, t₂), none for one (t)."""
+    return subscript(k) if count > 1 else ""
+
+
+def _net_of(h: Value, bias: Value) -> Value:
+    """The neuron's net input: the node of its output's graph that adds the bias."""
+    for node in reversed(topological_order(h)):
+        if any(parent is bias for parent in node.parents):
+            return node
+    return h
+
+
+def draw_sample(
+    model: MLP,
+    x: Sequence[float],
+    t: float | Sequence[float],
+    loss: Callable[[Any, Any], Value] = mse,
+    **options: Any,
+) -> graphviz.Digraph:
+    """The labelled graph of one sample's error: ``sample_graph(model, x, t, loss).draw(**options)``.
+
+    Leaves the model's gradients of this sample in ``.grad`` (see `sample_graph`).
+    """
+    return sample_graph(model, x, t, loss).draw(**options)
 
 POSITIVE_WEIGHT = "#b2182b"
 NEGATIVE_WEIGHT = "#2166ac"
@@ -25,20 +177,27 @@ NEURON_FILLS = {"input": "#eeeeee", "hidden": "#fff8e1", "output": "#e8f5e9"}
 MIN_WIDTH, MAX_WIDTH = 0.4, 4.0
 
 
+#: Without ``show_weights=``, arrows carry their numbers up to this many weights (beyond, they would not be readable).
+LABELLED_WEIGHTS = 60
+
+
 def draw_network(
     model: MLP,
     show_grad: bool = False,
     precision: int = 3,
     rankdir: str = "LR",
     max_edges: int = 2000,
+    show_weights: bool | None = None,
 ) -> graphviz.Digraph:
     """The network ``model`` as circles (inputs x_j, then each layer's neurons) and weighted arrows.
 
     The arrow from x_j (or from neuron i of the previous layer) to neuron
     ``Lk.Nn`` is the weight ``Lk.Nn.wj``: its width is
     ``MIN_WIDTH + (MAX_WIDTH - MIN_WIDTH)·|w| / max|w|``, its colour the sign
-    of w. Each neuron shows its bias b; each layer its activation φ. Hovering
-    an arrow in SVG shows the weight's name and value.
+    of w. The numbers of a weight sit in a small box on its own arrow (not
+    beside it, where arrows cross): ``w`` and, with ``show_grad``, ``grad``.
+    Each neuron shows its bias b; each layer its activation φ. Hovering an
+    arrow in SVG shows the weight's name and value.
 
     Args:
         model: an `nn.MLP`.
@@ -48,59 +207,88 @@ def draw_network(
         rankdir: ``"LR"`` (inputs on the left) or ``"TB"`` (inputs on top).
         max_edges: the most weights drawn; a larger network raises
             `InvalidArgumentError` instead of keeping Graphviz busy.
+        show_weights: write each weight's value on its arrow; by default,
+            when the network has at most `LABELLED_WEIGHTS` weights.
+
+    Raises:
+        InvalidTypeError: ``model`` is not an MLP, or an option has a wrong type.
+        InvalidArgumentError: an option has a wrong value, or the network is over ``max_edges``.
     """
     if not isinstance(model, MLP):
         raise InvalidTypeError(f"draw_network: expected an nn.MLP, got {type(model).__name__}")
     if rankdir not in ("LR", "TB"):
         raise InvalidArgumentError(f"draw_network: rankdir must be 'LR' or 'TB', got {rankdir!r}")
-    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 1:
-        raise InvalidArgumentError(f"draw_network: precision must be an int >= 1, got {precision!r}")
+    _check_int("precision", precision)
+    _check_int("max_edges", max_edges)
+    for name, flag in (("show_grad", show_grad), ("show_weights", show_weights)):
+        if not isinstance(flag, bool) and not (name == "show_weights" and flag is None):
+            raise InvalidTypeError(f"draw_network: {name} must be True or False, got {type(flag).__name__} {flag!r}")
     edges = sum(layer.nin * layer.nout for layer in model.layers)
     if edges > max_edges:
         raise InvalidArgumentError(
             f"draw_network: the network has {edges} weights, more than max_edges={max_edges}; "
             "pass a larger max_edges= to draw it anyway"
         )
+    labelled = edges <= LABELLED_WEIGHTS if show_weights is None else show_weights
+
     def number(x: float) -> str:
-        return f"{x:.{precision}g}"
+        return format_number(x, precision)
 
     largest = max((abs(w.data) for layer in model.layers for n in layer.neurons for w in n.w), default=0.0)
     graph = digraph_class()(
         name="network",
-        graph_attr={"rankdir": rankdir, "ranksep": "1.4", "nodesep": "0.3", "splines": "line", "fontname": "Helvetica"},
-        node_attr={"shape": "circle", "style": "filled", "fontname": "Helvetica", "fontsize": "10", "width": "0.8"},
+        graph_attr={
+            "rankdir": rankdir, "ranksep": "0.5" if labelled else "1.2", "nodesep": "0.15",
+            "fontname": "Helvetica", "newrank": "true",
+        },  # fmt: skip
+        node_attr={"shape": "circle", "style": "filled", "fontname": "Helvetica", "fontsize": "10", "width": "0.7"},
         edge_attr={"arrowsize": "0.5", "fontname": "Helvetica", "fontsize": "9"},
     )
     previous = [f"x{j + 1}" for j in range(model.nin)]
     with graph.subgraph(name="cluster_inputs", graph_attr=_column_style("inputs")) as column:
-        for name in previous:
-            column.node(name, label=name, fillcolor=NEURON_FILLS["input"])
+        for j, name in enumerate(previous, start=1):
+            column.node(name, label=f"x{subscript(j)}", fillcolor=NEURON_FILLS["input"])
     last = len(model.layers)
     for k, layer in enumerate(model.layers, start=1):
         kind = "output" if k == last else "hidden"
         title = f"L{k}: {'output' if k == last else 'hidden'}, φ = {layer.activation}"
-        with graph.subgraph(name=f"cluster_L{k}", graph_attr=_column_style(title)) as column:
-            for neuron in layer.neurons:
+        ids = [f"L{k}N{i}" for i in range(len(layer.neurons))]
+        with graph.subgraph(name=f"cluster_L{k}", graph_attr=_column_style(dot_text(title))) as column:
+            for node_id, neuron in zip(ids, layer.neurons):
                 lines = [neuron.label, f"b {number(neuron.b.data)}"]
                 if show_grad:
                     lines.append(f"grad {number(_grad(neuron.b))}")
-                column.node(neuron.label, label="\\n".join(lines), fillcolor=NEURON_FILLS[kind])
-        for neuron in layer.neurons:
-            for source, w in zip(previous, neuron.w):
-                attributes: dict[str, Any] = {
-                    "penwidth": f"{_width(w.data, largest):.2f}",
-                    "color": _weight_color(w.data),
-                    "tooltip": f"{w.label} = {number(w.data)}",
-                }
-                if show_grad:
-                    # With many arrows crossing, a label joined to its arrow (decorate) stays readable.
-                    attributes.update(label=f"grad {number(_grad(w))}", fontcolor=attributes["color"], decorate="true")
-                graph.edge(source, neuron.label, **attributes)
-        previous = [neuron.label for neuron in layer.neurons]
+                label = "\\n".join(str(dot_text(line)) for line in lines)
+                column.node(node_id, label=label, fillcolor=NEURON_FILLS[kind], tooltip=dot_text(neuron.label))
+        for node_id, neuron in zip(ids, layer.neurons):
+            for j, (source, w) in enumerate(zip(previous, neuron.w), start=1):
+                style: dict[str, Any] = {"penwidth": f"{_width(w.data, largest):.2f}", "color": _weight_color(w.data)}
+                tooltip = dot_text(f"{w.label} = {number(w.data)}")
+                if not labelled:
+                    graph.edge(source, node_id, tooltip=tooltip, **style)
+                    continue
+                # The weight's numbers in a box on its arrow: the arrow runs into the box and out of it.
+                box = f"{node_id}w{j}"
+                lines = [f"w {number(w.data)}"] + ([f"grad {number(_grad(w))}"] if show_grad else [])
+                graph.node(
+                    box, label="\\n".join(lines), shape="box", style="rounded,filled", fillcolor="#ffffff",
+                    color=style["color"], fontcolor=style["color"], fontsize="8", width="0", height="0",
+                    margin="0.04,0.02", penwidth="0.8", tooltip=tooltip,
+                )
+                graph.edge(source, box, arrowhead="none", tooltip=tooltip, **style)
+                graph.edge(box, node_id, tooltip=tooltip, **style)
+        previous = ids
     return graph
 
 
-def _column_style(label: str) -> dict[str, str]:
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError(f"draw_network: {name} must be an int >= 1, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise InvalidArgumentError(f"draw_network: {name} must be an int >= 1, got {value!r}")
+
+
+def _column_style(label: Any) -> dict[str, Any]:
     return {"label": label, "style": "rounded,dashed", "color": "#bdbdbd", "fontsize": "11", "rank": "same"}
 
 

@@ -14,7 +14,7 @@ from autograd import Value, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.value import constant
 
-from .module import plain
+from .modules import plain
 
 Operand = Union[Value, int, float]
 

@@ -8,6 +8,10 @@ the state-dict keys map one to one::
     "layers.{i}.weight"   "{2i}.weight"    (nout x nin: weight[k][j] from input j to neuron k)
     "layers.{i}.bias"     "{2i}.bias"
 
+A `Sequential` of `Linear`, `Sigmoid`, `Tanh`, `ReLU` and `Identity` modules maps
+one to one, module i to module i, so its state-dict keys are torch's keys
+(``"{i}.weight"``, ``"{i}.bias"``; a Linear without bias has none in either).
+
 PyTorch is optional and imported only here, when a conversion is asked for.
 """
 
@@ -15,11 +19,12 @@ from __future__ import annotations
 
 import math
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 
 from .module import MLP
+from .modules import Identity, Linear, Module, ReLU, Sequential, Sigmoid, Tanh
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +36,9 @@ INSTALL_TORCH = (
 
 #: Our activation names and the torch module class names that compute the same function.
 TORCH_ACTIVATIONS: dict[str, str] = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU", "linear": "Identity"}
+#: The activation modules a `Sequential` may hold; torch's classes of the same names compute the same.
+ACTIVATION_MODULES: tuple[type[Module], ...] = (Sigmoid, Tanh, ReLU, Identity)
+SEQUENTIAL_ITEMS = "Linear, Sigmoid, Tanh, ReLU and Identity"
 
 
 def import_torch() -> ModuleType:
@@ -54,13 +62,20 @@ def torch_key(key: str) -> str:
     return f"{2 * int(parts[1])}.{parts[2]}"
 
 
-def to_torch(model: MLP) -> torch.nn.Sequential:
-    """The same network as a float64 ``torch.nn.Sequential``: Linear, activation, Linear, activation...
+def to_torch(model: MLP | Sequential) -> torch.nn.Sequential:
+    """The same network as a float64 ``torch.nn.Sequential``.
 
-    Weights are copied (later changes to either model do not affect the other).
+    An `MLP` becomes Linear, activation, Linear, activation...; a `Sequential`
+    becomes the torch modules of the same names, one for one. Weights are copied
+    (later changes to either model do not affect the other).
     """
+    if isinstance(model, Sequential):
+        return sequential_to_torch(model)
     if not isinstance(model, MLP):
-        raise InvalidTypeError(f"to_torch: expected an nn.MLP, got {type(model).__name__}")
+        raise InvalidTypeError(
+            f"to_torch: expected an nn.MLP, got {type(model).__name__}; "
+            f"an nn.Sequential of {SEQUENTIAL_ITEMS} modules converts too"
+        )
     torch = import_torch()
     state = model.state_dict()
     modules: list[Any] = []
@@ -88,16 +103,51 @@ def check_plain_linear(torch: ModuleType, linear: Any, where: str) -> None:
             raise InvalidTypeError(f"from_torch: {where} has a {tensor.dtype} {name}; an MLP holds real floats")
 
 
-def from_torch(sequential: torch.nn.Sequential) -> MLP:
-    """An `MLP` with the weights of ``sequential``, which must be Linear layers, each
-    followed by at most one Sigmoid, Tanh, ReLU or Identity module (none means "linear").
+def sequential_to_torch(model: Sequential) -> torch.nn.Sequential:
+    """`to_torch` for a `Sequential`: module i becomes the torch module of the same name at i."""
+    torch = import_torch()
+    modules: list[Any] = []
+    with torch.no_grad():
+        for index, item in enumerate(model):
+            if type(item) is Linear:
+                linear = torch.nn.Linear(item.nin, item.nout, bias=item.bias is not None, dtype=torch.float64)
+                for name, numbers in item.state_dict().items():
+                    getattr(linear, name).copy_(torch.tensor(numbers, dtype=torch.float64))
+                modules.append(linear)
+            elif type(item) in ACTIVATION_MODULES:
+                modules.append(getattr(torch.nn, type(item).__name__)())
+            else:
+                raise InvalidArgumentError(
+                    f"to_torch: module {index} ({type(item).__name__}) is not supported; "
+                    f"a Sequential converts one to one when it holds only {SEQUENTIAL_ITEMS} modules"
+                )
+    return torch.nn.Sequential(*modules)
 
-    Hidden layers must share one activation (the MLP's ``activation``); the last
-    layer's is its ``output_activation``. A Linear without bias gets zero biases.
+
+@overload
+def from_torch(sequential: torch.nn.Sequential) -> MLP: ...
+@overload
+def from_torch(sequential: torch.nn.Sequential, into: type[MLP]) -> MLP: ...
+@overload
+def from_torch(sequential: torch.nn.Sequential, into: type[Sequential]) -> Sequential: ...
+def from_torch(sequential: torch.nn.Sequential, into: type[MLP] | type[Sequential] = MLP) -> MLP | Sequential:
+    """An `MLP` (or with ``into=nn.Sequential``, a `Sequential`) with the weights of ``sequential``.
+
+    For an MLP, ``sequential`` must be Linear layers, each followed by at most one
+    Sigmoid, Tanh, ReLU or Identity module (none means "linear"). Hidden layers
+    must share one activation (the MLP's ``activation``); the last layer's is its
+    ``output_activation``. A Linear without bias gets zero biases.
+
+    For a Sequential, each of those modules, in any order, becomes ours of the same
+    name at the same index (a Linear without bias stays without).
     """
     torch = import_torch()
     if not isinstance(sequential, torch.nn.Sequential):
         raise InvalidTypeError(f"from_torch: expected a torch.nn.Sequential, got {type(sequential).__name__}")
+    if into is Sequential:
+        return sequential_from_torch(torch, sequential)
+    if into is not MLP:
+        raise InvalidArgumentError(f"from_torch: into must be nn.MLP or nn.Sequential, got {into!r}")
     activation_of = {getattr(torch.nn, cls): name for name, cls in TORCH_ACTIVATIONS.items()}
     linears: list[Any] = []
     activations: list[str] = []
@@ -145,3 +195,36 @@ def from_torch(sequential: torch.nn.Sequential) -> MLP:
             raise InvalidArgumentError(f"from_torch: Linear layer {i} has NaN or infinite weights")
     model.load_state_dict(state)
     return model
+
+
+def sequential_from_torch(torch: ModuleType, sequential: Any) -> Sequential:
+    """`from_torch` into a `Sequential`: torch's module i becomes ours of the same name at i."""
+    ours: dict[Any, type[Module]] = {getattr(torch.nn, cls.__name__): cls for cls in ACTIVATION_MODULES}
+    modules: list[Module] = []
+    previous: Any = None  # the last Linear, whose outputs the next Linear reads
+    for index, module in enumerate(sequential):
+        kind = type(module).__name__
+        where = f"module {index} ({kind})"
+        if isinstance(module, torch.nn.Linear):
+            check_plain_linear(torch, module, where)
+            if previous is not None and module.in_features != previous.out_features:
+                raise ShapeError(
+                    f"from_torch: {where} takes {module.in_features} inputs "
+                    f"but the Linear before it gives {previous.out_features}"
+                )
+            linear = Linear(module.in_features, module.out_features, bias=module.bias is not None, init="zeros")
+            state = {name: tensor.detach().to(torch.float64).tolist() for name, tensor in module.named_parameters()}
+            numbers = [x for row in state["weight"] for x in row] + state.get("bias", [])
+            if not all(math.isfinite(x) for x in numbers):
+                raise InvalidArgumentError(f"from_torch: {where} has NaN or infinite weights")
+            linear.load_state_dict(state)
+            modules.append(linear)
+            previous = module
+        elif type(module) in ours:
+            modules.append(ours[type(module)]())
+        else:
+            raise InvalidArgumentError(
+                f"from_torch: {where} is not supported; a Sequential converts one to one "
+                f"when it holds only {SEQUENTIAL_ITEMS} modules"
+            )
+    return Sequential(*modules)

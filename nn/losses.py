@@ -14,7 +14,7 @@ from autograd import Value, ops, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.value import apply, as_float
 
-from .module import plain
+from .modules import plain
 
 Operand = Union[Value, int, float]
 Outputs = Union[Operand, Sequence[Operand]]
@@ -48,7 +48,7 @@ def _as_list(x: Outputs, what: str) -> list[Operand]:
 def mse(predictions: Outputs, targets: Outputs) -> Value:
     """Mean squared error: E = (1/n)·Σ_k (o_k - t_k)²; ∂E/∂o_k = (2/n)(o_k - t_k)."""
     terms = [(o - t) ** 2 for o, t in pairs(predictions, targets, "mse")]
-    return sum_values(terms) / len(terms)
+    return _mean(terms)
 
 
 def sse_half(predictions: Outputs, targets: Outputs) -> Value:
@@ -84,7 +84,7 @@ def binary_cross_entropy(predictions: Outputs, targets: Outputs) -> Value:
         if not 0.0 <= target.data <= 1.0:
             raise InvalidArgumentError(f"binary_cross_entropy: targets must be in [0, 1], got {target.data}")
         terms.append(apply(ops.BINARY_CROSS_ENTROPY, (p, target)))
-    return sum_values(terms) / len(terms)
+    return _mean(terms)
 
 
 def hinge(predictions: Outputs, targets: Outputs) -> Value:
@@ -96,7 +96,12 @@ def hinge(predictions: Outputs, targets: Outputs) -> Value:
         if t_value not in (-1.0, 1.0):
             raise InvalidArgumentError(f"hinge: targets must be -1 or +1, got {t_value}")
         terms.append((1 - t * o).relu())
-    return sum_values(terms) / len(terms)
+    return _mean(terms)
+
+
+def _mean(terms: list[Value]) -> Value:
+    """(1/n)·Σ terms; for one term, the term itself (no "/ 1" node in the graph of one sample)."""
+    return terms[0] if len(terms) == 1 else sum_values(terms) / len(terms)
 
 
 #: The losses by name (used by the command line).

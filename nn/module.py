@@ -4,6 +4,11 @@ A neuron computes y = φ(net) with net = Σ_j w_j·x_j + b (one n-ary Σ node, s
 `autograd.sum_values`). Parameters are labelled ``L{layer}.N{neuron}.w{j}`` and
 ``L{layer}.N{neuron}.b`` (layer and weight 1-based, neuron 0-based), the names
 the drawings and anomaly messages show. Models are saved as JSON, never pickle.
+
+All three are `nn.Module`s: ``named_parameters()``, ``children()``, ``train()`` /
+``eval()`` and ``state_dict()`` work on them as on any module, and an MLP can sit
+inside an `nn.Sequential`. A layer's neurons are the rows of its ``weight`` and
+``bias`` (one matrix per layer in the state dict, as in PyTorch's ``Linear``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import json
 import math
 import os
 import stat
-import sys
 import uuid
 from collections.abc import Callable, Sequence
 from numbers import Real
@@ -33,6 +37,7 @@ from autograd.value import as_float
 
 from . import init as initializers
 from .init import Initializer, Seed
+from .modules import Module, plain
 
 Input = Union[Value, int, float]
 StateDict = dict[str, Any]
@@ -69,20 +74,6 @@ def check_size(n: object, what: str) -> int:
     return n
 
 
-def plain(x: Any, where: str) -> Any:
-    """A numpy array as (nested) lists of Python numbers; anything else unchanged.
-
-    Arrays are accepted wherever lists are, as long as they hold real numbers.
-    numpy is never imported here: if it is not loaded, ``x`` cannot be an array.
-    """
-    numpy = sys.modules.get("numpy")
-    if numpy is None or not isinstance(x, numpy.ndarray):
-        return x
-    if x.dtype.kind not in "iuf":
-        raise InvalidTypeError(f"{where}: expected an array of real numbers, got dtype {x.dtype}")
-    return x.tolist()
-
-
 def as_inputs(x: object, nin: int, where: str) -> list[Value]:
     """The inputs of a layer as Values (numbers become constants once, shared by all neurons)."""
     x = plain(x, where)
@@ -96,12 +87,13 @@ def as_inputs(x: object, nin: int, where: str) -> list[Value]:
     ]
 
 
-class Neuron:
+class Neuron(Module):
     """y = φ(net), net = Σ_j w_j·x_j + b.
 
     Weights are drawn by ``init`` (a name from `nn.init.INITIALIZERS` or an
     initializer) with fan-in ``nin`` and fan-out ``fan_out`` (the size of the
-    layer the neuron belongs to); the bias starts at 0.
+    layer the neuron belongs to); the bias starts at 0. As a module its
+    parameters are ``weight`` (w_1..w_n) and ``bias`` (b).
     """
 
     def __init__(
@@ -135,14 +127,12 @@ class Neuron:
         net = sum_values([wj * xj for wj, xj in zip(self.w, inputs)] + [self.b])
         return self.phi(net)
 
+    def _parameters(self) -> dict[str, Any]:
+        return {"weight": self.w, "bias": self.b}
+
     def parameters(self) -> list[Value]:
         """The weights w_1..w_n, then the bias b."""
         return [*self.w, self.b]
-
-    def zero_grad(self) -> None:
-        """Reset the gradient of every parameter to 0 (they accumulate across backward passes)."""
-        for p in self.parameters():
-            p.grad = 0.0
 
     # φ is looked up again from the activation's name when a neuron is unpickled:
     # the functions of `ACTIVATIONS` are not picklable themselves.
@@ -157,8 +147,13 @@ class Neuron:
         return f"Neuron({self.label}: {self.nin} inputs, {self.activation})"
 
 
-class Layer:
-    """``nout`` neurons reading the same ``nin`` inputs; ``index`` is the 1-based layer number in labels."""
+class Layer(Module):
+    """``nout`` neurons reading the same ``nin`` inputs; ``index`` is the 1-based layer number in labels.
+
+    As a module its parameters are ``weight`` (nout × nin: row k holds neuron k's
+    w_1..w_n) and ``bias`` (neuron k's b at k); `named_parameters` lists them neuron
+    by neuron (w_1..w_n, b), the order of `parameters`.
+    """
 
     def __init__(
         self,
@@ -194,21 +189,43 @@ class Layer:
     def parameters(self) -> list[Value]:
         return [p for neuron in self.neurons for p in neuron.parameters()]
 
-    def zero_grad(self) -> None:
-        """Reset the gradient of every parameter to 0."""
-        for p in self.parameters():
-            p.grad = 0.0
+    # -- as a module: the neurons are the rows of weight and bias, not children --------------
+    def _parameters(self) -> dict[str, Any]:
+        return {"weight": [neuron.w for neuron in self.neurons], "bias": [neuron.b for neuron in self.neurons]}
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        return []
+
+    def named_parameters(self, prefix: str = "") -> list[tuple[str, Value]]:
+        """``weight[k][j]`` (w_{j+1} of neuron k) and ``bias[k]``, neuron by neuron as in `parameters`."""
+        named: list[tuple[str, Value]] = []
+        for k, neuron in enumerate(self.neurons):
+            named += [(f"{prefix}weight[{k}][{j}]", w) for j, w in enumerate(neuron.w)]
+            named.append((f"{prefix}bias[{k}]", neuron.b))
+        return named
+
+    # The neurons are not children, so train()/eval() would not reach them: the layer's
+    # mode is kept by its neurons, and setting it sets theirs.
+    @property
+    def training(self) -> bool:
+        return self.neurons[0].training
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        for neuron in self.neurons:
+            neuron.training = mode
 
     def __repr__(self) -> str:
         return f"Layer(L{self.index}: {self.nin} -> {self.nout}, {self.activation})"
 
 
-class MLP:
+class MLP(Module):
     """A multi-layer perceptron: layers of sizes ``nouts`` on ``nin`` inputs.
 
     Hidden layers use ``activation``; the last layer uses ``output_activation``
     (the same as ``activation`` when None). ``model(x)`` returns a Value when
-    the last layer has one neuron, else a list of Values.
+    the last layer has one neuron, else a list of Values. Its children are the
+    layers, named ``layers.0``, ``layers.1``, … in `state_dict` and `named_parameters`.
 
     >>> model = MLP(2, [2, 1], seed=0)
     >>> model.nparameters
@@ -258,10 +275,6 @@ class MLP:
     def parameters(self) -> list[Value]:
         """All parameters, layer by layer, neuron by neuron: w_1..w_n then b."""
         return [p for layer in self.layers for p in layer.parameters()]
-
-    def zero_grad(self) -> None:
-        for p in self.parameters():
-            p.grad = 0.0
 
     def config(self) -> dict[str, Any]:
         """What is needed to rebuild the architecture (saved with the weights)."""

@@ -22,7 +22,6 @@ from autograd.value import as_float
 
 from . import init as initializers
 from .init import Initializer, Seed
-from .module import plain
 
 Input = Union[Value, int, float]
 StateDict = dict[str, Any]
@@ -439,6 +438,20 @@ class RMSNorm(Module):
 
 
 # -- helpers -------------------------------------------------------------------------
+def plain(x: Any, where: str) -> Any:
+    """A numpy array as (nested) lists of Python numbers; anything else unchanged.
+
+    Arrays are accepted wherever lists are, as long as they hold real numbers.
+    numpy is never imported here: if it is not loaded, ``x`` cannot be an array.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(x, numpy.ndarray):
+        return x
+    if x.dtype.kind not in "iuf":
+        raise InvalidTypeError(f"{where}: expected an array of real numbers, got dtype {x.dtype}")
+    return x.tolist()
+
+
 def _size(n: object, what: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int):
         raise InvalidTypeError(f"{what}: expected an int, got {type(n).__name__} {n!r}")
@@ -493,7 +506,10 @@ def _same_shape(value: object, like: Any, where: str) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ModelFileError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int of 400 digits
+        raise ModelFileError(f"{where}: number too large for a float") from None
     if not math.isfinite(number):
         raise ModelFileError(f"{where}: expected a finite number, got {number}")
     return number

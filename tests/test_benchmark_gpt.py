@@ -4,6 +4,7 @@ by the benchmark itself before timing) and the same gradients (to 1e-10, checked
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,8 +12,17 @@ from benchmarks import gpt as bench
 from nn.gpt import GPT, Tokenizer, load_names
 
 
+@pytest.fixture(autouse=True)
+def deep_recursion() -> Iterator[None]:
+    """The reference engine sorts its graph recursively; the limit goes back afterwards
+    (left high, a later C-level recursion such as json's could overflow the C stack)."""
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(bench.RECURSION_LIMIT)
+    yield
+    sys.setrecursionlimit(saved)
+
+
 def test_reference_engine_matches_this_engine_on_loss_and_gradients() -> None:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
     tokenizer = Tokenizer(load_names())
     model = GPT(tokenizer.vocab_size, seed=2)
     ref = {name: [[bench.RefValue(w.data) for w in row] for row in rows] for name, rows in model.parameters.items()}

@@ -15,6 +15,18 @@ from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 GENERATORS = [nn.data.moons, nn.data.circles, nn.data.spiral]
 
 
+def spiral_3(n, noise, seed):
+    return nn.data.spiral(n, noise, seed, classes=3)
+
+
+def spiral_5(n, noise, seed):
+    return nn.data.spiral(n, noise, seed, classes=5)
+
+
+#: Every generator, the multi-class ones included (for what holds of all of them).
+ALL_GENERATORS = [*GENERATORS, spiral_3, spiral_5, nn.data.yin_yang]
+
+
 def test_xor_is_the_truth_table():
     X, y = nn.data.xor()
     assert [(int(a), int(b), int(t)) for (a, b), t in zip(X, y)] == [(0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0)]
@@ -29,13 +41,13 @@ def test_n_points_of_two_balanced_classes(make, n):
     assert y.count(0.0) - y.count(1.0) in (0, 1)
 
 
-@pytest.mark.parametrize("make", GENERATORS)
+@pytest.mark.parametrize("make", ALL_GENERATORS)
 def test_same_seed_same_data_other_seed_other_data(make):
     assert make(50, 0.1, 3) == make(50, 0.1, 3)
     assert make(50, 0.1, 3) != make(50, 0.1, 4)
 
 
-@pytest.mark.parametrize("make", GENERATORS)
+@pytest.mark.parametrize("make", ALL_GENERATORS)
 def test_generators_leave_the_global_random_state_alone(make):
     random.seed(5)
     before = random.getstate()
@@ -73,7 +85,7 @@ def test_spiral_arms_have_radius_growing_with_angle_and_are_opposite():
     assert max(math.hypot(*x) for x in X) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("make", GENERATORS)
+@pytest.mark.parametrize("make", ALL_GENERATORS)
 def test_noise_is_gaussian_with_the_requested_deviation(make):
     clean, _ = make(2000, 0.0, 9)
     noisy, _ = make(2000, 0.3, 9)  # same seed: same shuffle, then noise drawn
@@ -87,7 +99,7 @@ def test_noise_is_gaussian_with_the_requested_deviation(make):
     [((1, 0.1, 0), InvalidArgumentError), ((10, -0.1, 0), InvalidArgumentError), ((10.0, 0.1, 0), InvalidTypeError),
      ((10, 0.1, "0"), InvalidTypeError), ((10, float("nan"), 0), InvalidArgumentError)],
 )  # fmt: skip
-@pytest.mark.parametrize("make", GENERATORS)
+@pytest.mark.parametrize("make", ALL_GENERATORS)
 def test_bad_arguments_are_clear_errors(make, args, error):
     with pytest.raises(error):
         make(*args)
@@ -113,7 +125,7 @@ def test_train_test_split_errors():
         nn.data.train_test_split([[0.0]] * 3, [0.0] * 3, 0.1)
 
 
-@pytest.mark.parametrize("make", GENERATORS)
+@pytest.mark.parametrize("make", [*GENERATORS, nn.data.yin_yang])
 def test_seed_may_be_a_random_generator_or_none_like_everywhere_in_nn(make):
     """The same three kinds of seed nn.MLP and nn.Trainer take (nn.init.make_rng)."""
     assert make(20, 0.1, random.Random(4)) == make(20, 0.1, random.Random(4)) == make(20, 0.1, 4)
@@ -137,3 +149,102 @@ def test_train_test_split_of_numpy_arrays_gives_rows_the_trainer_takes():
     trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), mode="batch")
     history = trainer.fit(X_train, y_train, epochs=2, validation=(X_test, y_test), progress=False)
     assert len(history.val_loss) == 2
+
+
+# -- multi-class data ---------------------------------------------------------------
+@pytest.mark.parametrize("classes", [2, 3, 4, 7])
+@pytest.mark.parametrize("n", [7, 30, 301])
+def test_spiral_has_n_points_in_k_balanced_classes(classes, n):
+    if n < classes:
+        return
+    X, y = nn.data.spiral(n, 0.1, 0, classes=classes)
+    assert len(X) == len(y) == n and all(len(x) == 2 for x in X)
+    counts = [y.count(k) for k in range(classes)]
+    assert sorted(set(y)) == list(range(classes)) and sum(counts) == n
+    assert max(counts) - min(counts) <= 1 and counts == sorted(counts, reverse=True)  # the first n mod K get one more
+
+
+def test_two_spirals_are_the_default_with_float_labels_and_more_have_int_labels():
+    assert nn.data.spiral(41, 0.2, 3, classes=2) == nn.data.spiral(41, 0.2, 3)
+    assert {type(t) for t in nn.data.spiral(10, 0.0, 0)[1]} == {float}
+    assert {type(t) for t in nn.data.spiral(10, 0.0, 0, classes=3)[1]} == {int}
+
+
+@pytest.mark.parametrize("classes", [3, 5])
+def test_spiral_arm_k_is_arm_0_turned_by_2_pi_k_over_k(classes):
+    """Turned back by −2πk/K, every point of class k lies on arm 0: radius r = 0.1 + 0.9 s at
+    angle θ = 2π·turns·s, so θ = 2π·turns·(r − 0.1)/0.9; and each arm runs from r = 0.1 to 1."""
+    X, y = nn.data.spiral(60, 0.0, 0, classes=classes)
+    for (x1, x2), k in zip(X, y):
+        a = -2 * math.pi * k / classes
+        u, v = x1 * math.cos(a) - x2 * math.sin(a), x1 * math.sin(a) + x2 * math.cos(a)
+        r = math.hypot(u, v)
+        theta = 2 * math.pi * nn.data.SPIRAL_TURNS * (r - 0.1) / 0.9
+        assert (u, v) == pytest.approx((r * math.cos(theta), r * math.sin(theta)), abs=1e-12)
+    for k in range(classes):
+        radii = [math.hypot(*x) for x, t in zip(X, y) if t == k]
+        assert min(radii) == pytest.approx(0.1) and max(radii) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "classes, error", [(1, InvalidArgumentError), (2.0, InvalidTypeError), (True, InvalidTypeError)]
+)
+def test_spiral_classes_must_be_an_int_of_at_least_two(classes, error):
+    with pytest.raises(error, match="classes"):
+        nn.data.spiral(10, 0.0, 0, classes=classes)
+
+
+def test_spiral_needs_a_point_per_class():
+    with pytest.raises(InvalidArgumentError, match="n must be at least 4"):
+        nn.data.spiral(3, 0.0, 0, classes=4)
+
+
+def yin_yang_region(x1, x2):
+    """The regions of the yin-yang symbol, stated again from the picture: the dots of radius
+    0.2 at (±1/2, 0) are class 2; yin (0) is the upper half of the unit disk minus the
+    half-disk of radius 1/2 around (1/2, 0), plus the small disk of radius 1/2 around
+    (−1/2, 0); yang (1) is the rest."""
+    in_left_small = (x1 + 0.5) ** 2 + x2**2 <= 0.25
+    in_right_small = (x1 - 0.5) ** 2 + x2**2 <= 0.25
+    if (x1 + 0.5) ** 2 + x2**2 < 0.04 or (x1 - 0.5) ** 2 + x2**2 < 0.04:
+        return 2
+    yin = in_left_small or (x2 > 0 and not in_right_small)
+    return 0 if yin else 1
+
+
+@pytest.mark.parametrize(
+    "point, region",
+    [((0.0, 0.9), 0), ((0.0, -0.9), 1), ((-0.9, 0.1), 0), ((0.9, -0.1), 1), ((-0.5, -0.4), 0), ((0.5, 0.4), 1),
+     ((-0.5, 0.1), 2), ((0.5, -0.1), 2), ((-0.5, 0.0), 2), ((0.25, 0.3), 1), ((-0.25, -0.3), 0)],
+)  # fmt: skip
+def test_the_reference_regions_on_points_read_off_the_picture(point, region):
+    assert yin_yang_region(*point) == region
+
+
+@pytest.mark.parametrize("n", [3, 10, 300, 301])
+def test_yin_yang_has_n_points_in_three_balanced_int_classes(n):
+    X, y = nn.data.yin_yang(n, 0.1, 0)
+    assert len(X) == len(y) == n and all(len(x) == 2 for x in X)
+    counts = [y.count(k) for k in range(3)]
+    assert {type(t) for t in y} == {int} and sum(counts) == n
+    assert counts == [n // 3 + (k < n % 3) for k in range(3)]
+
+
+def test_yin_yang_points_lie_in_the_disk_in_the_region_of_their_class():
+    X, y = nn.data.yin_yang(3000, 0.0, 1)
+    assert all(x1 * x1 + x2 * x2 <= 1.0 for x1, x2 in X)
+    assert [yin_yang_region(x1, x2) for x1, x2 in X] == y
+
+
+def test_yin_yang_is_uniform_within_each_region():
+    """Drawn uniformly from the disk, the two dots get about half of class 2 each, and the mean
+    x2 of yin's points is the region's centroid: moments ∫x2 dA of the upper half-disk 2/3,
+    minus 1/12 for the half-disk of radius 1/2 above c₊ (area π/8, centroid 2/(3π)), minus 1/12
+    for the half-disk below c₋, the left dot 0 (symmetric); area π/2 − 0.04π (the dot cut out):
+    x̄2 = (2/3 − 1/6)/(0.46π) = 0.346. Yang is yin turned by π: −0.346."""
+    X, y = nn.data.yin_yang(3000, 0.0, 2)
+    left_dot = sum(1 for (x1, _), t in zip(X, y) if t == 2 and x1 < 0)
+    assert 400 < left_dot < 600  # binomial(1000, 1/2): 500 ± 16 (one standard deviation)
+    centroid = 0.5 / (0.46 * math.pi)
+    mean_x2 = [statistics.fmean(x2 for (_, x2), t in zip(X, y) if t == k) for k in (0, 1)]
+    assert mean_x2 == pytest.approx([centroid, -centroid], abs=0.04)  # standard error ≈ 0.011

@@ -1,13 +1,15 @@
 """`autograd.draw_graph`: the DOT source (labels, op symbols from the rule table,
-kinds, colours, clusters, size limit) and, with Graphviz's `dot`, real SVG renders.
+kinds, colours, clusters, size limit, escaping) and, with Graphviz's `dot`, real
+renders (width of a 2-2-1 network, order of the layers).
 
-Expected gradients are derived by hand in docstrings; expected colour levels
-follow the documented rule of `GradScale` (level 5 = the decade just below
-10^ceil(log10 max|grad|), one level lighter per decade).
+Expected gradients are derived by hand in docstrings; expected colours follow
+the documented rule of `GradScale` (decade k holds 10^(k-1) < |grad| <= 10^k;
+one shade per decade from the graph's smallest to its largest nonzero |grad|).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import sys
@@ -24,6 +26,7 @@ from autograd.draw import (
     NONFINITE_COLOR,
     POSITIVE_COLORS,
     ZERO_COLOR,
+    GradScale,
     GraphvizNotFoundError,
     digraph_class,
     draw_graph,
@@ -36,7 +39,7 @@ graphviz = require_module("graphviz", extra="viz")
 
 ATTRIBUTE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|<.*>|[^\s\]]+)')
 NODE_LINE = re.compile(r"^\s*(\"[^\"]*\"|[\w.]+) \[(.*)\]$")
-EDGE_LINE = re.compile(r"^\s*(\"[^\"]*\"|[\w.]+) -> (\"[^\"]*\"|[\w.]+)")
+EDGE_LINE = re.compile(r"^\s*(\"[^\"]*\"|[\w.]+) -> (\"[^\"]*\"|[\w.]+)(?: \[(.*)\])?$")
 
 
 def _unquote(token: str) -> str:
@@ -46,32 +49,48 @@ def _unquote(token: str) -> str:
 
 
 def parse_dot(source: str) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]], dict[str, str | None]]:
-    """Nodes (name -> attributes), edges, and the innermost cluster around each node and subgraph."""
+    """Nodes (name -> attributes), edges, and the label of the innermost cluster around each
+    node and cluster (None: not in a cluster; clusters are keyed by their label)."""
+    nodes, edges, cluster_of, _ = parse_dot_with_edge_labels(source)
+    return nodes, edges, cluster_of
+
+
+def parse_dot_with_edge_labels(
+    source: str,
+) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]], dict[str, str | None], dict[tuple[str, str], str]]:
     nodes: dict[str, dict[str, str]] = {}
     edges: list[tuple[str, str]] = []
+    edge_labels: dict[tuple[str, str], str] = {}
     cluster_of: dict[str, str | None] = {}
-    stack: list[str] = []
+    stack: list[str] = []  # labels of the open clusters
     for line in source.splitlines():
-        subgraph = re.match(r"^\s*subgraph (\"[^\"]*\"|\S+) \{", line)
-        if subgraph:
-            name = _unquote(subgraph.group(1))
-            cluster_of[name] = stack[-1] if stack else None
-            stack.append(name)
+        if re.match(r"^\s*subgraph (\"[^\"]*\"|\S+) \{", line):
+            stack.append("")
             continue
         if line.strip() == "}":
             if stack:
                 stack.pop()
             continue
+        graph_line = re.match(r"^\s*graph \[(.*)\]$", line)
+        if graph_line and stack:
+            label = dict((k, _unquote(v)) for k, v in ATTRIBUTE.findall(graph_line.group(1))).get("label", "")
+            stack[-1] = label
+            cluster_of[label] = stack[-2] if len(stack) > 1 else None
+            continue
         edge = EDGE_LINE.match(line)
         if edge:
-            edges.append((_unquote(edge.group(1)), _unquote(edge.group(2))))
+            pair = (_unquote(edge.group(1)), _unquote(edge.group(2)))
+            edges.append(pair)
+            attributes = {k: _unquote(v) for k, v in ATTRIBUTE.findall(edge.group(3) or "")}
+            if "label" in attributes:
+                edge_labels[pair] = attributes["label"]
             continue
         node = NODE_LINE.match(line)
         if node and node.group(1) not in ("graph", "node", "edge"):
             name = _unquote(node.group(1))
             nodes[name] = {key: _unquote(value) for key, value in ATTRIBUTE.findall(node.group(2))}
             cluster_of[name] = stack[-1] if stack else None
-    return nodes, edges, cluster_of
+    return nodes, edges, cluster_of, edge_labels
 
 
 def node_labelled(nodes: dict[str, dict[str, str]], text: str) -> dict[str, str]:
@@ -79,6 +98,13 @@ def node_labelled(nodes: dict[str, dict[str, str]], text: str) -> dict[str, str]
     found = [attrs for attrs in nodes.values() if text in attrs.get("label", "")]
     assert len(found) == 1, f"{len(found)} nodes labelled with {text!r}"
     return found[0]
+
+
+def name_in(label: str) -> str:
+    """The name of a record label: ``"a | data 2 | grad 6"`` -> a, ``"{ * | e } | data -6 | …"`` -> e."""
+    if label.startswith("{ ") and " } | " in label:
+        return label.split(" } | ")[0].split(" | ")[-1]
+    return label.split(" | ")[0]
 
 
 def karpathy_example() -> Value:
@@ -133,59 +159,86 @@ def mlp_loss() -> tuple[Value, list[Value]]:
 
 
 def test_value_records_show_label_data_and_grad() -> None:
+    """In LR the fields of a record stack vertically (no braces); a result's first row is ``op | label``."""
     nodes, _, _ = parse_dot(draw_graph(karpathy_example()).source)
-    assert node_labelled(nodes, "a |")["label"] == "{ a | data 2 | grad 6 }"
-    assert node_labelled(nodes, "b |")["label"] == "{ b | data -3 | grad -4 }"
-    assert node_labelled(nodes, "c |")["label"] == "{ c | data 10 | grad -2 }"
-    assert node_labelled(nodes, "L |")["label"] == "{ L | data -8 | grad 1 }"
+    assert node_labelled(nodes, "a |")["label"] == "a | data 2 | grad 6"
+    assert node_labelled(nodes, "b |")["label"] == "b | data -3 | grad -4"
+    assert node_labelled(nodes, "c |")["label"] == "c | data 10 | grad -2"
+    assert node_labelled(nodes, "| L }")["label"] == "{ * | L } | data -8 | grad 1"
 
 
-def test_four_significant_digits_by_default_and_precision_option() -> None:
+def test_three_significant_digits_by_default_and_precision_option() -> None:
     third = Value(1.0, label="t") / 3.0
     third.backward()  # d(t/3)/d(t/3) = 1; the value is 0.333…
     default, _, _ = parse_dot(draw_graph(third).source)
-    short, _, _ = parse_dot(draw_graph(third, precision=2).source)
-    assert "{ data 0.3333 | grad 1 }" in [n["label"] for n in default.values()]
-    assert "{ data 0.33 | grad 1 }" in [n["label"] for n in short.values()]
+    longer, _, _ = parse_dot(draw_graph(third, precision=5).source)
+    assert "/ | data 0.333 | grad 1" in [n["label"] for n in default.values()]
+    assert "/ | data 0.33333 | grad 1" in [n["label"] for n in longer.values()]
+
+
+def test_small_numbers_have_a_short_exponent() -> None:
+    """6.526e-05 would be 9 characters; the picture writes 6.53e-5 (three significant digits)."""
+    x = Value(6.526e-05, label="x")
+    nodes, _, _ = parse_dot(draw_graph(x).source)
+    assert node_labelled(nodes, "x |")["label"] == "x | data 6.53e-5 | grad 0"
 
 
 def test_unlabelled_values_show_data_and_grad_only() -> None:
     nodes, _, _ = parse_dot(draw_graph(Value(1.5) * 2).source)
-    labels = sorted(n["label"] for n in nodes.values() if n.get("shape") != "circle")
-    assert labels == ["{ data 1.5 | grad 0 }", "{ data 2 | grad 0 }", "{ data 3 | grad 0 }"]
+    labels = sorted(n["label"] for n in nodes.values())
+    assert labels == ["* | data 3 | grad 0", "data 1.5 | grad 0", "data 2 | grad 0"]
+
+
+def test_negative_zero_is_shown_as_zero() -> None:
+    """IEEE: -0.72·0 = -0.0, the "data -0" of the old CLI picture; a gradient can be -0.0 too."""
+    w, x = Value(-0.72, label="w"), Value(0.0, label="x", requires_grad=False)
+    product = w * x
+    product.label = "p"
+    y = -product
+    y.backward()
+    w.grad = -0.0
+    assert math.copysign(1.0, product.data) == -1.0  # the number really is -0.0
+    source = draw_graph(y).source
+    assert "-0 " not in source and "-0\"" not in source
+    nodes, _, _ = parse_dot(source)
+    assert node_labelled(nodes, "| p }")["label"] == "{ * | p } | data 0 | grad -1"
+    assert node_labelled(nodes, "w |")["label"] == "w | data -0.72 | grad 0"
 
 
 OP_RULES = [*ops.BINARY_RULES, *ops.UNARY_RULES, ops.power(2.0), ops.power(-0.5), ops.leaky_relu(0.1)]
 
 
 @pytest.mark.parametrize("rule", OP_RULES, ids=lambda r: r.name)
-def test_op_node_is_a_circle_with_the_symbol_from_the_rule_table(rule: ops.Rule) -> None:
+def test_result_shows_the_symbol_from_the_rule_table_and_an_edge_per_input(rule: ops.Rule) -> None:
     inputs = tuple(Value(x) for x in (0.5, 0.7)[: rule.arity])
-    nodes, edges, _ = parse_dot(draw_graph(apply(rule, inputs)).source)
-    (op_name,) = [name for name, attrs in nodes.items() if attrs.get("shape") == "circle"]
-    assert nodes[op_name]["label"] == rule.symbol
-    assert sum(1 for _, target in edges if target == op_name) == rule.arity
-    assert sum(1 for source, _ in edges if source == op_name) == 1
+    result = apply(rule, inputs)
+    nodes, edges, _ = parse_dot(draw_graph(result).source)
+    symbol = rule.symbol
+    for char in "\\{}|<>":
+        symbol = symbol.replace(char, "\\" + char)
+    (name,) = [name for name, attrs in nodes.items() if attrs["label"].startswith(symbol + " | data")]
+    assert sum(1 for _, target in edges if target == name) == rule.arity
+    assert len(nodes) == rule.arity + 1  # one node per Value: no separate operation nodes
 
 
 def test_sum_node_uses_sigma_and_has_one_edge_per_input() -> None:
     total = sum_values([Value(1.0), Value(2.0), Value(3.0), Value(4.0)])
     nodes, edges, _ = parse_dot(draw_graph(total).source)
-    (op_name,) = [name for name, attrs in nodes.items() if attrs.get("shape") == "circle"]
-    assert nodes[op_name]["label"] == "Σ"
-    assert sum(1 for _, target in edges if target == op_name) == 4
+    (name,) = [name for name, attrs in nodes.items() if attrs["label"].startswith("Σ |")]
+    assert sum(1 for _, target in edges if target == name) == 4
 
 
 def test_same_parent_twice_gives_two_edges() -> None:
     x = Value(3.0, label="x")
     nodes, edges, _ = parse_dot(draw_graph(x * x).source)
-    x_name = next(name for name, attrs in nodes.items() if attrs["label"].startswith("{ x |"))
+    x_name = next(name for name, attrs in nodes.items() if attrs["label"].startswith("x |"))
     assert sum(1 for source, _ in edges if source == x_name) == 2
 
 
 def test_parameters_constants_and_results_look_different() -> None:
     nodes, _, _ = parse_dot(draw_graph(karpathy_example()).source)
-    parameter, constant, result = node_labelled(nodes, "a |"), node_labelled(nodes, "c |"), node_labelled(nodes, "e |")
+    parameter, constant = node_labelled(nodes, "a |"), node_labelled(nodes, "c |")
+    result = node_labelled(nodes, "| e }")
     assert parameter["shape"] == "Mrecord" and parameter["penwidth"] == "2"
     assert constant["shape"] == "record" and "dashed" in constant["style"]
     assert result["shape"] == "record" and "dashed" not in result["style"] and "penwidth" not in result
@@ -197,53 +250,132 @@ def test_rankdir_left_to_right_by_default_and_top_to_bottom_on_request() -> None
     assert "rankdir=LR" in draw_graph(loss).source
     top_down = draw_graph(loss, rankdir="TB")
     assert "rankdir=TB" in top_down.source
-    # Records lay their fields side by side in both directions: braces only in LR.
-    assert node_labelled(parse_dot(top_down.source)[0], "a |")["label"] == "a | data 2 | grad 6"
+    # Fields stack vertically in both directions: braces flip a record's direction in TB.
+    assert node_labelled(parse_dot(top_down.source)[0], "a |")["label"] == "{ a | data 2 | grad 6 }"
 
 
 def test_record_special_characters_in_labels_are_escaped() -> None:
     nodes, _, _ = parse_dot(draw_graph(Value(1.0, label="a|b{c}<d>")).source)
     (attrs,) = nodes.values()
-    assert attrs["label"] == r"{ a\|b\{c\}\<d\> | data 1 | grad 0 }"
+    assert attrs["label"] == r"a\|b\{c\}\<d\> | data 1 | grad 0"
 
 
 def test_grad_that_is_a_value_is_shown_by_its_data() -> None:
     x = Value(2.0, label="x")
     x.grad = Value(0.25)
     nodes, _, _ = parse_dot(draw_graph(x).source)
-    assert node_labelled(nodes, "x |")["label"] == "{ x | data 2 | grad 0.25 }"
+    assert node_labelled(nodes, "x |")["label"] == "x | data 2 | grad 0.25"
+
+
+def test_grad_names_rename_the_gradient_field() -> None:
+    """`nn` names ∂E/∂net "δ"; the number is the node's own .grad (-2 for e in the example)."""
+    loss = karpathy_example()
+    e = loss.parents[0].parents[0]
+    nodes, _, _ = parse_dot(draw_graph(loss, grad_names={e: "δ₁"}).source)
+    # No blank after the bar before a non-ASCII field: Graphviz would then drop the blank in "δ₁ -2".
+    assert node_labelled(nodes, "| e }")["label"] == "{ * | e } | data -6 |δ₁ -2"
+
+
+# -- edge labels: the local derivative from the rule table ------------------------------
+
+
+def test_edge_labels_local_show_the_rule_tables_derivative_and_its_value() -> None:
+    """Example: e = a·b, d = e + c, L = d·f. ∂e/∂a = b = -3, ∂e/∂b = a = 2, ∂d/∂c = 1, ∂L/∂d = f = -2."""
+    source = draw_graph(karpathy_example(), edge_labels="local").source
+    nodes, _, _, labels = parse_dot_with_edge_labels(source)
+    name = {name_in(attrs["label"]): n for n, attrs in nodes.items()}
+    assert labels[(name["a"], name["e"])] == "∂(a·b)/∂a = b = -3"
+    assert labels[(name["b"], name["e"])] == "∂(a·b)/∂b = a = 2"
+    assert labels[(name["c"], name["d"])] == "∂(a + b)/∂b = 1"  # the formula is already the number
+    assert labels[(name["d"], name["L"])] == "∂(a·b)/∂a = b = -2"
+    assert not parse_dot_with_edge_labels(draw_graph(karpathy_example()).source)[3]
+
+
+def test_edge_label_of_an_undefined_derivative_is_a_question_mark() -> None:
+    """d√x/dx = 1/(2√x) is undefined at x = 0: the picture says "?" instead of raising."""
+    x = Value(0.0, label="x")
+    y = x.sqrt()
+    _, _, _, labels = parse_dot_with_edge_labels(draw_graph(y, edge_labels="local").source)
+    assert list(labels.values()) == ["∂(√x)/∂x = 1/(2·√x) = ?"]
 
 
 # -- colours by gradient -----------------------------------------------------------
 
 
+def test_scale_bounds_are_the_graphs_own_smallest_and_largest_decades() -> None:
+    """|grad| in {0.03, 0.004, 2e-5}: 0.03 lies in (0.01, 0.1] (decade -1), 2e-5 in (1e-5, 1e-4]
+    (decade -4): four levels, one per decade, whatever the absolute size."""
+    scale = GradScale([0.03, -0.004, 2e-5, 0.0])
+    assert (scale.low, scale.high, scale.levels) == (-4, -1, 4)
+    assert scale.bounds(4) == "0.01 < |grad| ≤ 0.1"
+    assert scale.bounds(1) == "10⁻⁵ < |grad| ≤ 10⁻⁴"
+    assert [scale.level(g) for g in (0.03, -0.004, 2e-5)] == [4, 3, 1]
+    assert scale.color(0.03) == POSITIVE_COLORS[-1]  # the largest decade: the darkest shade
+    assert scale.color(2e-5) == POSITIVE_COLORS[1]  # the smallest: the lightest usable shade
+    assert brightness(scale.color(-0.004)) < brightness(NEGATIVE_COLORS[1]) and scale.color(0.0) == ZERO_COLOR
+    # Darker with every decade: the four levels' reds get steadily darker.
+    reds = [brightness(scale.color(g)) for g in (2e-5, 4e-4, 0.004, 0.03)]
+    assert reds == sorted(reds, reverse=True) and len(set(reds)) == 4
+
+
+def brightness(color: str) -> int:
+    """R + G + B of a ``#rrggbb`` colour: lower is darker."""
+    return sum(int(color[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def test_powers_of_ten_sit_at_the_top_of_their_decade() -> None:
+    """Decade k holds 10^(k-1) < |grad| <= 10^k: 1 is in (0.1, 1], 1e-3 in (1e-4, 1e-3]."""
+    scale = GradScale([1.0, 1e-3])
+    assert (scale.low, scale.high) == (-3, 0)
+
+
 def test_color_by_grad_sign_and_decade() -> None:
     """L = a·b, a = 10, b = -0.02: dL/da = b = -0.02, dL/db = a = 10, dL/dL = 1.
 
-    max |grad| = 10, top = ceil(log10 10) = 1: |10| is in (1, 10] -> level 5,
-    |1| in (0.1, 1] -> level 4, |-0.02| in (0.01, 0.1] -> level 3 (blue).
+    Decades: 10 in (1, 10] (k = 1), 1 in (0.1, 1] (k = 0), 0.02 in (0.01, 0.1] (k = -1):
+    three levels; b the darkest red, L the middle red, a the lightest blue.
     """
     a, b = Value(10.0, label="a"), Value(-0.02, label="b")
     loss = a * b
     loss.label = "L"
     loss.backward()
     nodes, _, _ = parse_dot(draw_graph(loss, color_by="grad").source)
-    assert node_labelled(nodes, "b |")["fillcolor"] == POSITIVE_COLORS[4]
-    assert node_labelled(nodes, "L |")["fillcolor"] == POSITIVE_COLORS[3]
-    assert node_labelled(nodes, "a |")["fillcolor"] == NEGATIVE_COLORS[2]
+    assert node_labelled(nodes, "b |")["fillcolor"] == POSITIVE_COLORS[-1]
+    middle = node_labelled(nodes, "| L }")["fillcolor"]
+    assert brightness(POSITIVE_COLORS[-1]) < brightness(middle) < brightness(POSITIVE_COLORS[1])
+    assert node_labelled(nodes, "a |")["fillcolor"] == NEGATIVE_COLORS[1]
     assert node_labelled(nodes, "b |")["fontcolor"] == "#ffffff"  # dark fill, light text
     assert node_labelled(nodes, "a |")["fontcolor"] == "#000000"
 
 
-def test_vanishing_gradients_fade_to_the_lightest_level_and_zero_is_neutral() -> None:
-    """y = 1e-9·u + 0·v + w: dy/du = 1e-9 (nine decades below dy/dw = 1), dy/dv = 0."""
+def test_vanishing_gradients_two_decades_apart_get_different_shades() -> None:
+    """L = 1e-5·a + 1e-7·b + c: dL/da = 1e-5, dL/db = 1e-7, dL/dc = 1 (notebook 04's layers 2 and 1).
+
+    The scale spans decades -7 .. 0: eight levels, one per decade, so a and b differ
+    (a fixed five-decade scale under the largest gradient gave both its faintest shade)."""
+    a, b, c = Value(1.0, label="a"), Value(1.0, label="b"), Value(1.0, label="c")
+    loss = sum_values([a * 1e-5, b * 1e-7, c])
+    loss.backward()
+    nodes, _, _ = parse_dot(draw_graph(loss, color_by="grad").source)
+    colors = [node_labelled(nodes, f"{name} |")["fillcolor"] for name in "abc"]
+    assert len(set(colors)) == 3
+    assert colors[1] == POSITIVE_COLORS[1] and colors[2] == POSITIVE_COLORS[-1]
+    assert GradScale([1e-5, 1e-7, 1.0]).levels == 8
+
+
+def test_more_decades_than_shades_share_levels() -> None:
+    """y = 1e-11·u + 0·v + w: twelve decades (-11 .. 0) over at most 10 shades: two decades per
+    level, six levels."""
     u, v, w = Value(1.0, label="u"), Value(1.0, label="v"), Value(1.0, label="w")
-    y = sum_values([u * 1e-9, v * 0.0, w])
+    y = sum_values([u * 1e-11, v * 0.0, w])
     y.backward()
+    scale = GradScale([1e-11, 0.0, 1.0])
+    assert (scale.decades_per_level, scale.levels) == (2, 6)
+    assert GradScale([1e-9, 1.0]).levels == 10  # ten decades: still one shade each
     nodes, _, _ = parse_dot(draw_graph(y, color_by="grad").source)
-    assert node_labelled(nodes, "u |")["fillcolor"] == POSITIVE_COLORS[0]
+    assert node_labelled(nodes, "u |")["fillcolor"] == POSITIVE_COLORS[1]
     assert node_labelled(nodes, "v |")["fillcolor"] == ZERO_COLOR
-    assert node_labelled(nodes, "w |")["fillcolor"] == POSITIVE_COLORS[4]
+    assert node_labelled(nodes, "w |")["fillcolor"] == POSITIVE_COLORS[-1]
 
 
 def test_non_finite_gradient_has_its_own_colour() -> None:
@@ -253,18 +385,55 @@ def test_non_finite_gradient_has_its_own_colour() -> None:
     assert node_labelled(nodes, "x |")["fillcolor"] == NONFINITE_COLOR
 
 
-def test_legend_explains_colours_with_the_graphs_decades() -> None:
-    """max |grad| = 6 in the example: top = 1, so the darkest level is 1 < |grad| ≤ 10."""
+def test_gradient_near_the_largest_float_and_inf_are_drawn_without_overflow() -> None:
+    """max |grad| = 1.5e308 lies in (1e308, 1e309], 2e307 in (1e307, 1e308]: the bound 1e309 is
+    not a float (10.0**309 overflows), so it must be written, not computed; inf is coloured as
+    non-finite and left out of the scale."""
+    x, z = Value(1.0, label="x"), Value(1.0, label="z")
+    y = x * z
+    x.grad, z.grad, y.grad = 1.5e308, float("inf"), 2e307
+    source = draw_graph(y, color_by="grad").source
+    assert "<TD>10³⁰⁹</TD><TD>10³⁰⁸</TD>" in source and "lightest shade: 10³⁰⁷ &lt; |grad| ≤ 10³⁰⁸" in source
+    assert "nan or inf" in source
+    nodes, _, _ = parse_dot(source)
+    assert node_labelled(nodes, "x |")["fillcolor"] == POSITIVE_COLORS[-1]
+    assert node_labelled(nodes, "z |")["fillcolor"] == NONFINITE_COLOR
+
+
+def test_subnormal_gradient_has_a_nonzero_bound() -> None:
+    """5e-324 (the smallest subnormal) lies in (1e-324, 1e-323]: the legend never says "≤ 0"."""
+    x = Value(1.0, label="x")
+    x.grad = 5e-324
+    source = draw_graph(x, color_by="grad").source
+    assert "lightest shade: 10⁻³²⁴ &lt; |grad| ≤ 10⁻³²³" in source and "<TD>10⁻³²³</TD>" in source
+    assert "≤ 0<" not in source and "<TD>0</TD>" not in source
+    assert GradScale([5e-324]).bounds(1) == "10⁻³²⁴ < |grad| ≤ 10⁻³²³"
+
+
+def test_legend_is_compact_and_explains_only_what_the_graph_uses() -> None:
+    """The example's gradients (see karpathy_example) are 6, -4, -2, -2, -2, 4 and 1.
+
+    By hand: 6, 4 and 2 lie in (1, 10] (k = 1); 1 in (0.1, 1] (k = 0): two columns.
+    Signs: + (6, 4, 1) and - (-4, -2): both rows; no zero and no nan: no keys for them."""
     source = draw_graph(karpathy_example(), color_by="grad").source
-    assert "subgraph cluster_legend" in source
-    for text in ("1 &lt; |grad| ≤ 10", "0 &lt; |grad| ≤ 0.001", "grad = 0", "nan or inf", "parameter", "constant"):
-        assert text in source
-    for color in POSITIVE_COLORS + NEGATIVE_COLORS:
-        assert f'BGCOLOR="{color}"' in source
+    assert "<TD ALIGN=\"RIGHT\">|grad| ≤</TD><TD>10</TD><TD>1</TD></TR>" in source  # two columns
+    assert "lightest shade: 0.1 &lt; |grad| ≤ 1" in source
+    assert "grad &gt; 0" in source and "grad &lt; 0" in source
+    assert "grad = 0" not in source and "nan or inf" not in source
+    assert "parameter" in source and "constant" in source
+    assert "labelloc=b" in source  # under the picture, not beside it: it adds no width
+
+
+def test_legend_can_be_left_out_and_a_caption_added() -> None:
+    loss = karpathy_example()
+    assert "<TABLE" not in draw_graph(loss, color_by="grad", legend=False).source
+    with_caption = draw_graph(loss, color_by="grad", legend=False, caption="E = (ŷ - t)²\nsecond line").source
+    assert "E = (ŷ - t)²\\lsecond line\\l" in with_caption
+    assert "E = (ŷ - t)²" in draw_graph(loss, color_by="grad", caption="E = (ŷ - t)²").source
 
 
 def test_no_legend_without_color_by() -> None:
-    assert "legend" not in draw_graph(karpathy_example()).source
+    assert "<TABLE" not in draw_graph(karpathy_example()).source
 
 
 # -- neurons and layers --------------------------------------------------------------
@@ -326,22 +495,24 @@ def test_swish_activation_joins_its_neuron() -> None:
     assert groups[id(out)] == "L1.N0" and groups.get(id(scaled)) is None
 
 
-def test_cluster_true_nests_neurons_in_layers() -> None:
+def test_cluster_true_nests_neurons_in_layers_with_the_inputs_in_layer_1() -> None:
     loss, _ = mlp_loss()
-    source = draw_graph(loss, cluster=True).source
-    nodes, _, cluster_of = parse_dot(source)
-    assert re.search(r'subgraph cluster_L1 \{\n\s*graph \[[^\]]*label=L1', source)
-    assert re.search(r'subgraph "cluster_L1.N0" \{\n\s*graph \[[^\]]*label="L1.N0"', source)
-    assert cluster_of["cluster_L1.N0"] == cluster_of["cluster_L1.N1"] == "cluster_L1"
-    assert cluster_of["cluster_L2.N0"] == "cluster_L2"
-    assert cluster_of["cluster_L1"] is None and cluster_of["cluster_L2"] is None
+    nodes, _, cluster_of = parse_dot(draw_graph(loss, cluster=True).source)
+    assert cluster_of["L1.N0"] == cluster_of["L1.N1"] == "L1"
+    assert cluster_of["L2.N0"] == "L2"
+    assert cluster_of["L1"] is None and cluster_of["L2"] is None
     w = next(name for name, attrs in nodes.items() if "L2.N0.w1" in attrs.get("label", ""))
-    assert cluster_of[w] == "cluster_L2.N0"
-    sigmoid_ops = [name for name, attrs in nodes.items() if attrs.get("label") == "σ"]
-    assert sorted(cluster_of[name] for name in sigmoid_ops) == ["cluster_L1.N0", "cluster_L1.N1", "cluster_L2.N0"]
-    loss_node = next(name for name, attrs in nodes.items() if "grad 1 }" in attrs.get("label", ""))
-    x1 = next(name for name, attrs in nodes.items() if "x1 |" in attrs.get("label", ""))
-    assert cluster_of[loss_node] is None and cluster_of[x1] is None
+    assert cluster_of[w] == "L2.N0"
+    sigmoids = [name for name, attrs in nodes.items() if attrs["label"].startswith("σ |")]
+    assert sorted(cluster_of[name] for name in sigmoids) == ["L1.N0", "L1.N1", "L2.N0"]
+    loss_node = next(name for name, attrs in nodes.items() if attrs["label"].endswith("grad 1"))
+    assert cluster_of[loss_node] is None
+    # x1 and x2 are read by layer 1 only: drawn inside its box, beside its neurons.
+    for x in ("x1 |", "x2 |"):
+        name = next(name for name, attrs in nodes.items() if attrs["label"].startswith(x))
+        assert cluster_of[name] == "L1"
+    target = next(name for name, attrs in nodes.items() if attrs["label"].startswith("data 0.6 |"))
+    assert cluster_of[target] is None  # read by the loss: outside every layer
 
 
 def test_cluster_false_draws_no_clusters() -> None:
@@ -352,37 +523,39 @@ def test_cluster_false_draws_no_clusters() -> None:
 def test_collapse_draws_one_box_per_neuron() -> None:
     loss, _ = mlp_loss()
     nodes, edges, cluster_of = parse_dot(draw_graph(loss, cluster="collapse").source)
-    boxes = {name: attrs for name, attrs in nodes.items() if name.startswith("neuron ")}
-    assert sorted(boxes) == ["neuron L1.N0", "neuron L1.N1", "neuron L2.N0"]
-    assert cluster_of["neuron L1.N0"] == "cluster_L1" and cluster_of["neuron L2.N0"] == "cluster_L2"
+    boxes = {attrs["label"].split(" | ")[0]: name for name, attrs in nodes.items() if "parameters" in attrs["label"]}
+    assert sorted(boxes) == ["L1.N0", "L1.N1", "L2.N0"]
+    assert cluster_of[boxes["L1.N0"]] == "L1" and cluster_of[boxes["L2.N0"]] == "L2"
     assert not any("L1.N0.w1" in attrs.get("label", "") for attrs in nodes.values())
-    assert ("neuron L1.N0", "neuron L2.N0") in edges and ("neuron L1.N1", "neuron L2.N0") in edges
-    x1 = next(name for name, attrs in nodes.items() if "x1 |" in attrs.get("label", ""))
-    assert (x1, "neuron L1.N0") in edges and (x1, "neuron L1.N1") in edges
-    assert "3 parameters" in boxes["neuron L2.N0"]["label"]
+    assert (boxes["L1.N0"], boxes["L2.N0"]) in edges and (boxes["L1.N1"], boxes["L2.N0"]) in edges
+    x1 = next(name for name, attrs in nodes.items() if attrs["label"].startswith("x1 |"))
+    assert (x1, boxes["L1.N0"]) in edges and (x1, boxes["L1.N1"]) in edges
+    assert cluster_of[x1] == "L1"
+    label = nodes[boxes["L2.N0"]]["label"]
+    assert "3 parameters" in label
     output = loss.parents[0].parents[0]  # ŷ, the output neuron's sigmoid
-    assert f"out {output.data:.4g}" in boxes["neuron L2.N0"]["label"]
-    # Ungrouped: x1, x2, the target 0.6, and (ŷ - 0.6) and its square with their ops = 7 nodes, plus 3 boxes.
-    assert len(nodes) == 10
+    assert f"out {output.data:.3g}" in label
+    # Ungrouped: x1, x2, the target 0.6, ŷ - 0.6 and its square = 5 nodes, plus 3 boxes.
+    assert len(nodes) == 8
 
 
 # -- size limit ------------------------------------------------------------------------
 
 
-def test_max_nodes_counts_values_and_operations() -> None:
-    """a·b draws 4 nodes: a, b, the product and its '*' circle."""
+def test_max_nodes_counts_values() -> None:
+    """a·b draws 3 nodes: a, b and the product (its operation is a row of the product's record)."""
     y = Value(1.0) * Value(2.0)
-    draw_graph(y, max_nodes=4)
+    draw_graph(y, max_nodes=3)
     with pytest.raises(InvalidArgumentError, match=r"max_nodes=.*cluster='collapse'"):
-        draw_graph(y, max_nodes=3)
+        draw_graph(y, max_nodes=2)
 
 
 def test_collapse_is_held_to_max_nodes_too() -> None:
-    """The collapsed 2-2-1 graph has 10 nodes (see test_collapse_draws_one_box_per_neuron)."""
+    """The collapsed 2-2-1 graph has 8 nodes (see test_collapse_draws_one_box_per_neuron)."""
     loss, _ = mlp_loss()
-    draw_graph(loss, cluster="collapse", max_nodes=10)
+    draw_graph(loss, cluster="collapse", max_nodes=8)
     with pytest.raises(InvalidArgumentError, match="max_nodes=") as caught:
-        draw_graph(loss, cluster="collapse", max_nodes=9)
+        draw_graph(loss, cluster="collapse", max_nodes=7)
     assert "cluster='collapse'" not in str(caught.value)
 
 
@@ -396,7 +569,7 @@ def test_deep_chain_is_drawn_without_recursion() -> None:
         graph = draw_graph(x, max_nodes=10_000)
     finally:
         sys.setrecursionlimit(limit)
-    assert len(parse_dot(graph.source)[0]) == 3001 + 3000
+    assert len(parse_dot(graph.source)[0]) == 3001
 
 
 @pytest.mark.slow
@@ -410,17 +583,40 @@ def test_chain_of_a_million_fails_fast_with_the_max_nodes_error() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"rankdir": "RL"}, {"precision": 0}, {"precision": 2.5}, {"color_by": "data"}, {"cluster": "yes"},
-     {"cluster": 1}, {"max_nodes": 0}, {"max_nodes": True}],
+    [{"rankdir": "RL"}, {"precision": 0}, {"color_by": "data"}, {"cluster": "yes"}, {"cluster": 1},
+     {"max_nodes": 0}, {"edge_labels": "all"}],
 )
-def test_bad_options_are_refused(options: dict[str, object]) -> None:
+def test_bad_option_values_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(InvalidArgumentError, match=next(iter(options))):
+        draw_graph(Value(1.0), **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"precision": 1.5}, {"precision": "4"}, {"max_nodes": True}, {"max_nodes": 10.0}, {"legend": "yes"},
+     {"grad_names": {"x": "δ"}}, {"caption": 3}],
+)
+def test_options_of_a_wrong_type_are_type_errors(options: dict[str, object]) -> None:
+    """Issue 11 item 29: a wrong type is an InvalidTypeError (precision=1.5 is not an int at all)."""
+    with pytest.raises(InvalidTypeError, match=next(iter(options))):
         draw_graph(Value(1.0), **options)  # type: ignore[arg-type]
 
 
 def test_root_must_be_a_value() -> None:
     with pytest.raises(InvalidTypeError, match="float"):
         draw_graph(1.0)  # type: ignore[arg-type]
+
+
+def test_a_mean_over_one_sample_draws_no_division_by_one() -> None:
+    """mse of one prediction is (ŷ - t)² itself: the old "/ 1" node of the CLI's graph is gone
+    (and with two predictions the mean divides by 2)."""
+    from nn.losses import binary_cross_entropy, hinge, mse
+
+    y = Value(0.7)
+    for loss in (mse(y, 0.6), hinge(y, 1.0), binary_cross_entropy(y, 1.0)):
+        assert all(node.op != "div" for node in topological_order(loss))
+    two = mse([Value(0.7), Value(0.2)], [0.6, 0.0])
+    assert two.op == "div" and two.data == pytest.approx((0.1**2 + 0.2**2) / 2, abs=1e-15)
 
 
 # -- optional dependencies ---------------------------------------------------------------
@@ -467,15 +663,82 @@ def test_svg_render_shows_labels_values_and_symbols(dot_program: str, tmp_path: 
 def test_svg_render_of_clusters_collapse_and_legend(dot_program: str, tmp_path: Path) -> None:
     loss, _ = mlp_loss()
     clustered = svg_texts(Path(draw_graph(loss, cluster=True, color_by="grad").render(tmp_path / "c", format="svg")))
-    for expected in ("L1", "L2", "L1.N0", "L1.N1", "L2.N0", "L2.N0.w1", "σ", "Σ", "legend", "nan or inf"):
+    for expected in ("L1", "L2", "L1.N0", "L1.N1", "L2.N0", "L2.N0.w1", "σ", "Σ", "grad > 0", "|grad| ≤"):
         assert expected in clustered, expected
     collapsed = svg_texts(Path(draw_graph(loss, cluster="collapse").render(tmp_path / "k", format="svg")))
     assert "L2.N0" in collapsed and "3 parameters" in collapsed and "L2.N0.w1" not in collapsed
 
 
-def test_svg_render_keeps_escaped_characters(dot_program: str, tmp_path: Path) -> None:
-    texts = svg_texts(Path(draw_graph(Value(1.0, label="a|b{c}")).render(tmp_path / "e", format="svg")))
-    assert "a|b{c}" in texts
+def svg_width_px(svg: bytes) -> float:
+    """The width of an SVG from Graphviz, which writes points: 1 pt = 96/72 px in a browser."""
+    width = ET.fromstring(svg).get("width") or ""
+    assert width.endswith("pt"), width
+    return float(width[:-2]) * 96 / 72
+
+
+def test_a_2_2_1_networks_graph_fits_a_notebook_cell(dot_program: str) -> None:
+    """A notebook's output cell is about 1,000 px wide: the whole clustered, coloured graph of a
+    2-2-1 network's loss (legend included) must fit it, with no scrolling."""
+    loss, _ = mlp_loss()
+    assert svg_width_px(draw_graph(loss, color_by="grad", cluster=True).pipe(format="svg")) <= 1000
+    assert svg_width_px(draw_graph(loss).pipe(format="svg")) <= 1000
+
+
+def plain_positions(graph: object, dot_program: str) -> dict[str, tuple[float, float]]:
+    """Node centres (x, y in inches) from `dot -Tplain`."""
+    import subprocess
+
+    result = subprocess.run([dot_program, "-Tplain"], input=graph.source.encode(), capture_output=True, timeout=60)  # type: ignore[attr-defined]
+    assert result.returncode == 0, result.stderr
+    positions = {}
+    for line in result.stdout.decode().splitlines():
+        parts = line.split()
+        if parts[0] == "node":
+            positions[parts[1].strip('"')] = (float(parts[2]), float(parts[3]))
+    return positions
+
+
+def test_layers_are_drawn_left_to_right_with_the_inputs_beside_layer_1(dot_program: str) -> None:
+    """Ranks of the 2-2-1 graph, from `dot -Tplain`: inputs and layer-1 weights, then layer 1's
+    σ, then layer 2's weights and σ, then the loss."""
+    loss, _ = mlp_loss()
+    graph = draw_graph(loss, color_by="grad", cluster=True)
+    nodes, _, _ = parse_dot(graph.source)
+    x_of = {name: xy[0] for name, xy in plain_positions(graph, dot_program).items()}
+
+    def xs(*prefixes: str) -> list[float]:
+        return [x_of[name] for name, attrs in nodes.items() if attrs["label"].startswith(prefixes)]
+
+    sigmoids = sorted(xs("σ |"))
+    layer1_sigmoids, layer2_sigmoid = sigmoids[:2], sigmoids[2]
+    inputs, first_weights, second_weights = xs("x1 |", "x2 |"), xs("L1.N0.w", "L1.N1.w"), xs("L2.N0.w")
+    loss_x = x_of[next(name for name, attrs in nodes.items() if attrs["label"].endswith("grad 1"))]
+    assert max(inputs + first_weights) < min(layer1_sigmoids)
+    assert max(layer1_sigmoids) <= min(second_weights) < layer2_sigmoid < loss_x
+
+
+HOSTILE_LABELS = ["ends in a backslash\\", "a\x00NUL", '"quoted\\"', "<b>html</b>", "{record|field}", "\\"]
+
+
+@pytest.mark.parametrize("cluster", [True, "collapse", False], ids=["clusters", "collapse", "plain"])
+@pytest.mark.parametrize("hostile", HOSTILE_LABELS)
+def test_any_label_gives_dot_that_dot_accepts(dot_program: str, hostile: str, cluster: object) -> None:
+    """Issue 11 item 27: labels are data. A neuron path (and so a cluster id and label) made of a
+    label ending in a backslash or holding NUL must still be valid DOT, drawn verbatim (NUL as ␀)."""
+    import subprocess
+
+    w, b = Value(0.5, label=f"{hostile}.w1"), Value(0.1, label=f"{hostile}.b")
+    y = sum_values([w * 2.0, b]).tanh()
+    y.label = hostile
+    loss = (y - 1.0) ** 2
+    loss.label = hostile
+    loss.backward()
+    graph = draw_graph(loss, cluster=cluster, color_by="grad", caption=hostile)  # type: ignore[arg-type]
+    result = subprocess.run([dot_program, "-Tsvg"], input=graph.source.encode(), capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    texts = [(t.text or "").strip() for t in ET.fromstring(result.stdout).iter("{http://www.w3.org/2000/svg}text")]
+    shown = hostile.replace("\x00", "␀").strip()
+    assert shown in texts, (shown, texts)
 
 
 def test_jupyter_display_is_svg(dot_program: str) -> None:

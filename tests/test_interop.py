@@ -205,3 +205,159 @@ def test_missing_torch_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -
         nn.to_torch(nn.MLP(2, [1], seed=0))
     with pytest.raises(ImportError, match=r"CPU build"):
         nn.from_torch(object())  # type: ignore[arg-type]
+
+
+# -- nn.Sequential <-> torch.nn.Sequential, module for module ----------------------------
+def sequential_model() -> nn.Sequential:
+    """Every kind of module a Sequential converts, a Linear without bias among them."""
+    return nn.Sequential(
+        nn.Linear(3, 4, init="he_normal", seed=1), nn.Tanh(),
+        nn.Linear(4, 4, bias=False, seed=2), nn.ReLU(),
+        nn.Linear(4, 3, seed=3), nn.Sigmoid(),
+        nn.Linear(3, 2, seed=4), nn.Identity(),
+    )  # fmt: skip
+
+
+def set_biases(model: nn.Sequential) -> None:
+    """Non-zero biases (a fresh Linear's are 0), so a lost bias would show."""
+    biases = [v for name, v in model.named_parameters() if ".bias" in name]
+    for k, v in enumerate(biases):
+        v.data = 0.1 * (k + 1) * (-1) ** k
+
+
+def test_sequential_same_outputs_and_gradients_as_the_exported_network(torch: ModuleType) -> None:
+    """L = Σ_k out_k² over several random inputs: every parameter and input gradient
+    agrees with torch's backward on the exported Sequential (same key, same place)."""
+    model = sequential_model()
+    set_biases(model)
+    seq = nn.to_torch(model)
+    assert [type(m).__name__ for m in seq] == ["Linear", "Tanh", "Linear", "ReLU", "Linear", "Sigmoid", "Linear",
+                                               "Identity"]  # fmt: skip
+    assert seq[2].bias is None and all(p.dtype == torch.float64 for p in seq.parameters())
+    for x in random_inputs(3, 4, seed=5):
+        model.zero_grad()
+        inputs = [Value(xi) for xi in x]
+        outputs = model(inputs)
+        sum_values([o * o for o in outputs]).backward()
+
+        seq.zero_grad()
+        tensor_x = torch.tensor(x, requires_grad=True)
+        tensor_out = seq(tensor_x)
+        (tensor_out**2).sum().backward()
+
+        assert [o.data for o in outputs] == pytest.approx(tensor_out.tolist(), rel=1e-12, abs=1e-12)
+        assert [v.grad for v in inputs] == pytest.approx(tensor_x.grad.tolist(), rel=1e-12, abs=1e-12)
+        torch_grads = dict(seq.named_parameters())
+        for name, v in model.named_parameters():
+            key, *index = name.replace("]", "").split("[")
+            expected = torch_grads[key].grad
+            for i in index:
+                expected = expected[int(i)]
+            assert v.grad == pytest.approx(expected.item(), rel=1e-12, abs=1e-12), name
+
+
+def test_sequential_state_dict_keys_are_torchs_keys_with_identical_numbers(torch: ModuleType) -> None:
+    model = sequential_model()
+    set_biases(model)
+    theirs = nn.to_torch(model).state_dict()
+    ours = model.state_dict()
+    assert list(ours) == list(theirs) == ["0.weight", "0.bias", "2.weight", "4.weight", "4.bias", "6.weight",
+                                          "6.bias"]  # fmt: skip
+    assert all(theirs[key].tolist() == value for key, value in ours.items())  # exact: float64 both sides
+
+
+def test_sequential_round_trip_ours_torch_ours_is_exact(torch: ModuleType) -> None:
+    model = sequential_model()
+    set_biases(model)
+    back = nn.from_torch(nn.to_torch(model), into=nn.Sequential)
+    assert isinstance(back, nn.Sequential)
+    assert [type(m) for m in back] == [type(m) for m in model]
+    assert back.state_dict() == model.state_dict()
+    assert back[2].bias is None  # type: ignore[attr-defined]
+
+
+def test_sequential_round_trip_torch_ours_torch_is_exact(torch: ModuleType) -> None:
+    torch.manual_seed(0)
+    # What an MLP could not hold: an activation first, two in a row, two Linears in a row, no bias.
+    seq = torch.nn.Sequential(
+        torch.nn.Tanh(), torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Sigmoid(),
+        torch.nn.Linear(8, 3, bias=False), torch.nn.Linear(3, 2),
+    )  # fmt: skip
+    model = nn.from_torch(seq, into=nn.Sequential)
+    assert [type(m).__name__ for m in model] == ["Tanh", "Linear", "ReLU", "Sigmoid", "Linear", "Linear"]
+    again = nn.to_torch(model)
+    assert {key: value.tolist() for key, value in again.state_dict().items()} == {
+        key: value.tolist() for key, value in seq.state_dict().items()
+    }
+    x = torch.tensor(random_inputs(4, 5, seed=2))
+    assert torch.equal(again(x), seq(x))
+
+
+def test_from_torch_into_a_sequential_reads_float32_weights_exactly(torch: ModuleType) -> None:
+    linear = torch.nn.Linear(2, 2, dtype=torch.float32)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[0.1, -0.2], [0.3, 0.4]], dtype=torch.float32))
+        linear.bias.copy_(torch.tensor([0.5, -0.7], dtype=torch.float32))
+    model = nn.from_torch(torch.nn.Sequential(linear), into=nn.Sequential)
+    # float32 0.1 is 0.100000001490116...: the float32 number itself, widened exactly.
+    assert model.state_dict() == {
+        "0.weight": [[float(v) for v in row] for row in linear.weight.tolist()],
+        "0.bias": [float(v) for v in linear.bias.tolist()],
+    }
+    assert model.state_dict()["0.weight"][0][0] != 0.1
+
+
+def test_from_torch_still_gives_an_mlp_by_default(torch: ModuleType) -> None:
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    assert isinstance(nn.from_torch(seq), nn.MLP) and isinstance(nn.from_torch(seq, into=nn.MLP), nn.MLP)
+
+
+def test_an_exported_sequential_is_a_copy(torch: ModuleType) -> None:
+    model = nn.Sequential(nn.Linear(2, 1, seed=0))
+    seq = nn.to_torch(model)
+    before = seq[0].weight.tolist()
+    model.parameters()[0].data += 1.0
+    assert seq[0].weight.tolist() == before
+
+
+@pytest.mark.parametrize(
+    "model, match",
+    [
+        (nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)), r"module 1 \(Dropout\) is not supported"),
+        (nn.Sequential(nn.Sequential(nn.Linear(2, 2))), r"module 0 \(Sequential\) is not supported"),
+        (nn.Sequential(nn.BatchNorm1d(2)), r"module 0 \(BatchNorm1d\) is not supported.*Linear, Sigmoid"),
+        (nn.Sequential(nn.MLP(2, [1])), r"module 0 \(MLP\) is not supported"),
+    ],
+)
+def test_to_torch_rejects_a_sequential_holding_other_modules(torch: ModuleType, model, match) -> None:
+    with pytest.raises(InvalidArgumentError, match=match):
+        nn.to_torch(model)
+
+
+@pytest.mark.parametrize(
+    "build, error, match",
+    [
+        (lambda t: t.nn.Sequential(t.nn.Linear(2, 3), t.nn.Dropout(0.5)), InvalidArgumentError,
+         r"module 1 \(Dropout\) is not supported"),
+        (lambda t: t.nn.Sequential(t.nn.Linear(2, 3), t.nn.Sequential(t.nn.Tanh())), InvalidArgumentError,
+         r"module 1 \(Sequential\) is not supported"),
+        (lambda t: t.nn.Sequential(t.nn.Linear(2, 3), t.nn.Tanh(), t.nn.Linear(4, 1)), ShapeError,
+         r"module 2 \(Linear\) takes 4 inputs but the Linear before it gives 3"),
+    ],
+)  # fmt: skip
+def test_from_torch_into_a_sequential_rejects_what_it_cannot_express(torch: ModuleType, build, error, match) -> None:
+    with pytest.raises(error, match=match):
+        nn.from_torch(build(torch), into=nn.Sequential)
+
+
+def test_from_torch_into_a_sequential_rejects_non_finite_weights(torch: ModuleType) -> None:
+    linear = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        linear.bias[0] = float("inf")
+    with pytest.raises(InvalidArgumentError, match=r"module 1 \(Linear\) has NaN or infinite weights"):
+        nn.from_torch(torch.nn.Sequential(torch.nn.ReLU(), linear), into=nn.Sequential)
+
+
+def test_from_torch_into_something_else_is_refused(torch: ModuleType) -> None:
+    with pytest.raises(InvalidArgumentError, match="into must be nn.MLP or nn.Sequential"):
+        nn.from_torch(torch.nn.Sequential(), into=nn.Linear)  # type: ignore[call-overload]

@@ -7,9 +7,12 @@ from the same network built in PyTorch (float64).
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import math
 import os
+import pickle
 
 import pytest
 
@@ -322,3 +325,160 @@ def test_saved_file_gets_the_permissions_of_any_new_file(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+
+
+# -- Neuron, Layer and MLP as nn.Module ------------------------------------------------
+def tiny_mlp():
+    """2 -> 2 (tanh) -> 1 (sigmoid) with hand-set weights: w[k][j] from input j to neuron k."""
+    model = nn.MLP(2, [2, 1], activation="tanh", output_activation="sigmoid", seed=0)
+    model.load_state_dict(
+        {
+            "layers.0.weight": [[0.5, -0.25], [1.0, 2.0]],
+            "layers.0.bias": [0.125, -1.0],
+            "layers.1.weight": [[0.75, -0.5]],
+            "layers.1.bias": [0.0],
+        }
+    )
+    return model
+
+
+def tiny_mlp_output(x1, x2):
+    # y = σ(0.75·tanh(0.5·x1 − 0.25·x2 + 0.125) − 0.5·tanh(x1 + 2·x2 − 1))
+    return sigmoid(0.75 * math.tanh(0.5 * x1 - 0.25 * x2 + 0.125) - 0.5 * math.tanh(x1 + 2 * x2 - 1.0))
+
+
+def entry(state, name):
+    """The number at ``name`` (e.g. "layers.0.weight[1][0]") in a state dict."""
+    key, *index = name.replace("]", "").split("[")
+    value = state[key]
+    for i in index:
+        value = value[int(i)]
+    return value
+
+
+def test_neuron_layer_and_mlp_are_modules():
+    assert all(isinstance(m, nn.Module) for m in (nn.Neuron(2), nn.Layer(2, 3), nn.MLP(2, [3, 1])))
+
+
+def test_named_parameters_of_an_mlp_follow_parameters_and_name_their_state_dict_place():
+    model = tiny_mlp()
+    named = model.named_parameters()
+    assert [name for name, _ in named] == [
+        "layers.0.weight[0][0]", "layers.0.weight[0][1]", "layers.0.bias[0]",
+        "layers.0.weight[1][0]", "layers.0.weight[1][1]", "layers.0.bias[1]",
+        "layers.1.weight[0][0]", "layers.1.weight[0][1]", "layers.1.bias[0]",
+    ]  # fmt: skip
+    assert [v for _, v in named] == model.parameters()
+    assert [v.label for _, v in named][3] == "L1.N1.w1"
+    state = model.state_dict()
+    assert all(entry(state, name) == v.data for name, v in named)
+
+
+def test_a_neuron_and_a_layer_have_state_dicts_of_their_own():
+    neuron = nn.Neuron(2, seed=0)
+    neuron.w[0].data, neuron.w[1].data, neuron.b.data = 0.5, -1.5, 2.0
+    assert neuron.state_dict() == {"weight": [0.5, -1.5], "bias": 2.0}
+    assert [name for name, _ in neuron.named_parameters()] == ["weight[0]", "weight[1]", "bias"]
+    layer = tiny_mlp().layers[0]
+    assert layer.state_dict() == {"weight": [[0.5, -0.25], [1.0, 2.0]], "bias": [0.125, -1.0]}
+    layer.load_state_dict({"weight": [[1.0, 2.0], [3.0, 4.0]], "bias": [5.0, 6.0]})
+    assert [p.data for p in layer.parameters()] == [1.0, 2.0, 5.0, 3.0, 4.0, 6.0]
+
+
+def test_children_of_an_mlp_are_its_layers_and_a_layers_neurons_are_rows_not_children():
+    model = tiny_mlp()
+    assert model.children() == model.layers
+    assert [name for name, _ in model.named_children()] == ["layers.0", "layers.1"]
+    assert model.layers[0].children() == [] and model.layers[0].neurons[0].children() == []
+    assert model.modules() == [model, *model.layers]
+
+
+def test_an_mlp_inside_a_sequential_keeps_its_keys_under_the_sequentials_index():
+    model = tiny_mlp()
+    sequential = nn.Sequential(model, nn.Tanh())
+    assert sequential.state_dict() == {f"0.{key}": value for key, value in model.state_dict().items()}
+    assert [name for name, _ in sequential.named_parameters()][:3] == [
+        "0.layers.0.weight[0][0]", "0.layers.0.weight[0][1]", "0.layers.0.bias[0]",
+    ]  # fmt: skip
+    # forward: tanh of the MLP's output
+    assert sequential([0.5, -1.0]).data == pytest.approx(math.tanh(tiny_mlp_output(0.5, -1.0)), abs=1e-15)
+
+
+def test_load_state_dict_through_a_sequential_sets_the_mlp_by_hand():
+    model = tiny_mlp()
+    sequential = nn.Sequential(model)
+    state = sequential.state_dict()
+    state["0.layers.0.weight"] = [[1.0, 2.0], [3.0, 4.0]]
+    state["0.layers.1.bias"] = [7.0]
+    sequential.load_state_dict(state)
+    assert [p.data for p in model.parameters()] == [1.0, 2.0, 0.125, 3.0, 4.0, -1.0, 0.75, -0.5, 7.0]
+
+
+@pytest.mark.parametrize("name", ["short row", "string number", "nan", "huge int"])
+def test_a_bad_state_through_a_sequential_is_a_model_file_error_and_changes_nothing(name):
+    sequential = nn.Sequential(nn.MLP(2, [1], seed=0))
+    before = sequential.state_dict()
+    with pytest.raises(ModelFileError, match=r"0\.layers\.0\."):
+        sequential.load_state_dict({f"0.{key}": value for key, value in BAD_STATES[name].items()})
+    assert sequential.state_dict() == before
+
+
+def test_train_and_eval_reach_every_layer_and_neuron():
+    model = tiny_mlp()
+    sequential = nn.Sequential(model, nn.Dropout(0.5))
+    neurons = [n for layer in model.layers for n in layer.neurons]
+    assert sequential.eval() is sequential
+    assert not any(m.training for m in sequential.modules()) and not any(n.training for n in neurons)
+    model.layers[1].train()
+    assert model.layers[1].training and model.layers[1].neurons[0].training and not model.layers[0].training
+    sequential.train()
+    assert all(m.training for m in sequential.modules()) and all(n.training for n in neurons)
+
+
+def test_zero_grad_through_a_sequential_reaches_the_mlp():
+    model = tiny_mlp()
+    sequential = nn.Sequential(model)
+    sequential([1.0, 2.0]).backward()
+    assert any(p.grad != 0.0 for p in model.parameters())
+    sequential.zero_grad()
+    assert all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_a_file_saved_before_modules_existed_still_loads(tmp_path):
+    """The JSON of version 1, written out by hand: format, version, config, state."""
+    path = tmp_path / "old.json"
+    path.write_text(
+        '{"format": "textbook-autograd.mlp", "version": 1,'
+        ' "config": {"nin": 2, "nouts": [2, 1], "activation": "tanh", "output_activation": "sigmoid"},'
+        ' "state": {"layers.0.weight": [[0.5, -0.25], [1.0, 2.0]], "layers.0.bias": [0.125, -1.0],'
+        ' "layers.1.weight": [[0.75, -0.5]], "layers.1.bias": [0.0]}}'
+    )
+    model = nn.MLP.load(path)
+    assert model([1.0, 2.0]).data == pytest.approx(tiny_mlp_output(1.0, 2.0), abs=1e-15)
+    assert model.named_parameters()[-1][0] == "layers.1.bias[0]"
+
+
+# pickle.dumps(tiny_mlp(), protocol=4) made by the MLP class before it was a Module (commit 0260e84).
+OLD_PICKLE = (
+    "gASVTAMAAAAAAACMCW5uLm1vZHVsZZSMA01MUJSTlCmBlH2UKIwKYWN0aXZhdGlvbpSMBHRhbmiUjBFvdXRwdXRfYWN0aXZhdGlvbpSM"
+    "B3NpZ21vaWSUjAZsYXllcnOUXZQoaACMBUxheWVylJOUKYGUfZQojAVpbmRleJRLAWgFaAaMB25ldXJvbnOUXZQoaACMBk5ldXJvbpST"
+    "lCmBlH2UKGgFaAaMBWxhYmVslIwFTDEuTjCUjAF3lF2UKIwOYXV0b2dyYWQudmFsdWWUjAVWYWx1ZZSTlCmBlE59lCiMBGRhdGGURz/g"
+    "AAAAAAAAjARncmFklEcAAAAAAAAAAIwFX3J1bGWUTowFX2xlZnSUTowGX3JpZ2h0lE5oFowITDEuTjAudzGUdYaUYmgcKYGUTn2UKGgf"
+    "R7/QAAAAAAAAaCBHAAAAAAAAAABoIU5oIk5oI05oFowITDEuTjAudzKUdYaUYmWMAWKUaBwpgZROfZQoaB9HP8AAAAAAAABoIEcAAAAA"
+    "AAAAAGghTmgiTmgjTmgWjAdMMS5OMC5ilHWGlGJ1YmgTKYGUfZQoaAVoBmgWjAVMMS5OMZRoGF2UKGgcKYGUTn2UKGgfRz/wAAAAAAAA"
+    "aCBHAAAAAAAAAABoIU5oIk5oI05oFowITDEuTjEudzGUdYaUYmgcKYGUTn2UKGgfR0AAAAAAAAAAaCBHAAAAAAAAAABoIU5oIk5oI05o"
+    "FowITDEuTjEudzKUdYaUYmVoKmgcKYGUTn2UKGgfR7/wAAAAAAAAaCBHAAAAAAAAAABoIU5oIk5oI05oFowHTDEuTjEuYpR1hpRidWJl"
+    "dWJoDCmBlH2UKGgPSwJoBWgIaBBdlGgTKYGUfZQoaAVoCGgWjAVMMi5OMJRoGF2UKGgcKYGUTn2UKGgfRz/oAAAAAAAAaCBHAAAAAAAA"
+    "AABoIU5oIk5oI05oFowITDIuTjAudzGUdYaUYmgcKYGUTn2UKGgfR7/gAAAAAAAAaCBHAAAAAAAAAABoIU5oIk5oI05oFowITDIuTjAu"
+    "dzKUdYaUYmVoKmgcKYGUTn2UKGgfRwAAAAAAAAAAaCBHAAAAAAAAAABoIU5oIk5oI05oFowHTDIuTjAuYpR1hpRidWJhdWJldWIu"
+)
+
+
+def test_a_model_pickled_before_modules_existed_unpickles_as_a_module():
+    model = pickle.loads(base64.b64decode(OLD_PICKLE))
+    assert isinstance(model, nn.Module) and model.training
+    assert model.state_dict() == tiny_mlp().state_dict()
+    assert model([1.0, 2.0]).data == pytest.approx(tiny_mlp_output(1.0, 2.0), abs=1e-15)
+    model.eval()
+    assert not model.layers[0].neurons[1].training
+    assert copy.deepcopy(model).state_dict() == model.state_dict()
