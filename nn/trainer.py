@@ -12,6 +12,7 @@ to shrink as the batch grows (PyTorch's convention with ``reduction="mean"``).
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import math
 import sys
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from autograd import Value, no_grad, sum_values, trace
+from autograd import Value, maximum, no_grad, sum_values, trace
 from autograd.errors import (
     AutogradError,
     InvalidArgumentError,
@@ -847,8 +848,17 @@ def _one_hot_targets(y: Sequence[Any], nout: int | None, where: str) -> list[Row
 
 
 def _one_hot_cross_entropy(logits: list[Value], one_hot: list[Value]) -> Value:
-    """E = −Σ_k t_k·log softmax(z)_k: `losses.cross_entropy` for a one-hot target row t (traceable form)."""
-    return -sum_values([t * p for t, p in zip(one_hot, functional.log_softmax(logits))])
+    """E = −Σ_k t_k·log softmax(z)_k: `losses.cross_entropy` for a one-hot target row t (traceable form).
+
+    log softmax(z)_k = (z_k − m) − log Σ_j e^(z_j − m) with m = max z, as `functional.log_softmax`,
+    but m is a node of the graph (`autograd.maximum`), not a number read once: a replay
+    subtracts each sample's own maximum, so logits of ±1,000 stay finite there too.
+    Its gradient is zero up to rounding (m cancels), as it is for the number.
+    """
+    m = functools.reduce(maximum, logits)
+    shifted = [z - m for z in logits]
+    log_total = sum_values([s.exp() for s in shifted]).log()
+    return -sum_values([t * (s - log_total) for t, s in zip(one_hot, shifted)])
 
 
 def _modules(model: object) -> list[Module]:

@@ -106,3 +106,18 @@ def test_one_output_cannot_be_a_class_distribution():
     trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), loss=nn.losses.cross_entropy)
     with pytest.raises(InvalidArgumentError, match="not a class index 0..0"):
         trainer.fit([[0.0, 0.0], [1.0, 1.0]], [0, 1], epochs=1, progress=False)
+
+
+def test_the_traced_form_of_cross_entropy_subtracts_each_samples_own_maximum(torch):
+    """Traced at logits (0, 0, 0), replayed at (1000, -1000, 0) with class 2: a maximum frozen at 0
+    would overflow e^1000; the replay gives PyTorch's loss, log(e^1000 + e^-1000 + 1) - 0 = 1000."""
+    np = require_module("numpy", extra="fast")
+    from autograd import trace
+    from nn.trainer import _one_hot_cross_entropy
+
+    replay = trace(_one_hot_cross_entropy, [0.0, 0.0, 0.0], [1.0, 0.0, 0.0])
+    logits = [[1000.0, -1000.0, 0.0], [1.0, 2.0, 3.0]]
+    got = replay.forward(np.array(logits), np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits, dtype=torch.float64), torch.tensor([2, 0]),
+                                                 reduction="none")  # fmt: skip
+    assert got.tolist() == pytest.approx(expected.tolist(), rel=1e-15)
