@@ -12,7 +12,7 @@ import pytest
 from conftest import require_module
 
 import nn
-from autograd.errors import InvalidArgumentError, ShapeError
+from autograd.errors import InvalidArgumentError, NonFiniteError, ShapeError
 
 X, Y = nn.data.moons(40, noise=0.1, seed=0)
 
@@ -119,3 +119,26 @@ def test_models_that_a_trace_would_freeze_are_refused_by_the_traced_engine_and_s
     line = trainer.choose_engine(X, Y)
     assert line == "engine: eager (a graph of Values for every sample; BatchNorm1d cannot be traced)"
     assert trainer.engine == "eager"
+
+
+def test_a_divergence_restores_the_running_statistics_with_the_parameters(torch):
+    """SGD η = 1e300: epoch 1's update is finite, epoch 2's first forward overflows (prediction inf)
+    after its batch norm has already folded that batch into the running statistics. The restored
+    state is the one before epoch 1's update: initial weights, and running statistics after one
+    batch at those weights, i.e. PyTorch's after one training-mode forward of the same net."""
+    model = nn.Sequential(nn.Linear(2, 4, seed=0), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 1, seed=1))
+    start = model.state_dict()
+    twin = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    twin = twin.double()
+    twin.load_state_dict({k: torch.tensor(v, dtype=torch.float64) for k, v in start.items()})
+    with torch.no_grad():
+        twin.train()(torch.tensor(X, dtype=torch.float64))
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=1e300), mode="batch")
+    with pytest.raises(NonFiniteError, match="diverged at epoch 2, batch 1"):
+        trainer.fit(X, Y, epochs=3, progress=False)
+    state = model.state_dict()
+    for key in ("0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"):
+        assert state[key] == start[key]
+    assert state["1.running_mean"] == pytest.approx(twin[1].running_mean.tolist(), abs=1e-12)
+    assert state["1.running_var"] == pytest.approx(twin[1].running_var.tolist(), abs=1e-12)
+    assert state["1.num_batches_tracked"] == 1
