@@ -37,7 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "samples": 200, "noise": 0.05},
     "spiral": {"hidden": [16, 16], "activation": "tanh", "mode": "minibatch", "epochs": 150, "lr": 0.1,
                "samples": 200, "noise": 0.0},
-    "yinyang": {"hidden": [16, 16], "activation": "tanh", "mode": "minibatch", "epochs": 100, "lr": 0.1,
+    "yinyang": {"hidden": [16, 16], "activation": "tanh", "mode": "minibatch", "epochs": 300, "lr": 0.1,
                 "samples": 300, "noise": 0.0},
 }  # fmt: skip
 #: Datasets with more than two classes: they train with cross_entropy on one linear output per class.
