@@ -412,7 +412,7 @@ def test_trace_and_plot_decision_boundary_take_numpy_arrays():
     replay = trace(model, np.array(X[0]))
     assert replay.forward(np.array(X)).tolist() == pytest.approx([model(x).data for x in X], abs=1e-12)
     fig = nn.plot.plot_decision_boundary(model, np.array(X), np.array(y))
-    assert fig.axes[0].get_legend() is not None
+    assert fig.axes[0].get_legend() is not None or fig.legends  # the legend may sit under the axes
 
 
 def test_arrays_of_other_than_real_numbers_are_type_errors():
