@@ -352,6 +352,7 @@ class Trainer:
         self.engine_note = ""  # why "auto" chose the engine it chose (see `choose_engine`)
         self._traced: Any = None  # the traced per-sample loss, made on the first traced batch
         self._norms: list[float] = []  # the gradient norms of the current epoch's updates (with clip)
+        self._buffered: list[Module] = []  # the modules with buffers (batch norm), set by fit
         self.stop_training = False
         self.has_validation = False
         self.history = History()
@@ -417,6 +418,7 @@ class Trainer:
         history = self.history = History()
         self.stop_training = False
         # Only states seen in this run may be restored: the user may have changed the model since the last one.
+        self._buffered = [m for m in _modules(self.model) if m._buffers()]  # found once, snapshot every update
         self._last_finite = self._snapshot()
         self._updates = 0
         self._where = "before the first update"
@@ -523,7 +525,7 @@ class Trainer:
             optimizer.steps,
             getattr(optimizer, "lr", None),
             None if self.scheduler is None else self.scheduler.state_dict(),
-            [(m, m._buffers()) for m in _modules(self.model) if m._buffers()],
+            [(m, m._buffers()) for m in self._buffered],
         )
 
     def _diverged(self, what: str) -> NonFiniteError:
