@@ -11,6 +11,7 @@ derives everything else: ``parameters()``, ``named_parameters()``,
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Union
@@ -136,6 +137,16 @@ class Module:
     def forward(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
+    def forward_batch(self, batch: Sequence[Any]) -> list[Any]:
+        """The outputs of a whole batch (a list of samples), one per sample.
+
+        Here `forward` of each sample on its own: most modules treat samples
+        independently. A module whose output depends on the other samples of the
+        batch (`BatchNorm1d`) overrides it, and `Sequential` chains it, so
+        ``model.forward_batch(batch)`` is the batch-level forward a trainer needs.
+        """
+        return [self.forward(x) for x in _sequence(batch, f"{type(self).__name__}.forward_batch")]
+
 
 class Linear(Module):
     """y = W·x + b for an input of ``nin`` numbers: ``weight`` is nout × nin, ``bias`` has nout entries.
@@ -182,6 +193,12 @@ class Sequential(Module):
         for module in self.items:
             x = module(x)
         return x
+
+    def forward_batch(self, batch: Sequence[Any]) -> list[Any]:
+        """Each module's `forward_batch` in turn: the whole batch flows through every layer."""
+        for module in self.items:
+            batch = module.forward_batch(batch)
+        return list(batch)
 
     def __getitem__(self, i: int) -> Module:
         return self.items[i]
@@ -309,7 +326,26 @@ class BatchNorm1d(Module):
             "num_batches_tracked": self.num_batches_tracked,
         }
 
-    def forward(self, batch: Sequence[Sequence[Input]]) -> list[list[Value]]:
+    def forward(self, x: Sequence[Any]) -> Any:
+        """``bn(batch) -> batch`` (see `forward_batch`); ``bn(sample)`` only in eval mode.
+
+        One sample (a list of ``num_features`` numbers) has no batch statistics: in
+        training mode it is refused with `ShapeError`; in eval mode it is normalised
+        with the running statistics.
+        """
+        items = _sequence(x, "BatchNorm1d")
+        if any(isinstance(v, (Value, numbers.Real)) for v in items):  # numbers: one sample, not a batch
+            if self.training:
+                raise ShapeError(
+                    f"BatchNorm1d: in training mode it normalises each feature over a batch, but got one "
+                    f"sample of {len(items)} values; pass a batch (a list of 2 or more samples), e.g. "
+                    "model.forward_batch(batch), or call eval() to use the running statistics"
+                )
+            return self.forward_batch([items])[0]
+        return self.forward_batch(items)
+
+    def forward_batch(self, batch: Sequence[Sequence[Input]]) -> list[list[Value]]:
+        """The batch normalised feature by feature (the equations above)."""
         samples = [
             _vector(x, self.num_features, f"BatchNorm1d (sample {k})")
             for k, x in enumerate(_sequence(batch, "BatchNorm1d"))

@@ -11,6 +11,9 @@ to shrink as the batch grows (PyTorch's convention with ``reduction="mean"``).
 
 from __future__ import annotations
 
+import copy
+import functools
+import importlib.util
 import math
 import sys
 import time
@@ -18,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from autograd import Value, no_grad, trace
+from autograd import Value, maximum, no_grad, sum_values, trace
 from autograd.errors import (
     AutogradError,
     InvalidArgumentError,
@@ -29,18 +32,23 @@ from autograd.errors import (
 )
 from autograd.value import as_float
 
+from . import functional, losses
 from . import init as initializers
-from . import losses
+from .lr_scheduler import LRScheduler
 from .module import MLP, plain
-from .modules import Module, Sequential
+from .modules import BatchNorm1d, Dropout, Module, Sequential
 from .optim import Optimizer
+from .utils import clip_grad_norm_
 
 MODES = ("online", "batch", "minibatch")
 #: How gradients are computed: "eager" builds the graph of every sample with Values;
 #: "traced" records the graph of one sample's loss once (`autograd.trace`) and
 #: replays it with numpy over each batch (same numbers, much faster; the loss
-#: must not branch on values: mse, sse_half and binary_cross_entropy can be traced, hinge not).
+#: must not branch on values: mse, sse_half, binary_cross_entropy and cross_entropy can be traced,
+#: hinge not). `Trainer` also takes engine="auto": traced where it can be, else eager.
 ENGINES = ("eager", "traced")
+#: Losses that take a class index 0..K-1 as the target of K logits (PyTorch's convention).
+CLASS_INDEX_LOSSES: tuple[Callable[..., Any], ...] = (losses.cross_entropy, functional.cross_entropy)
 
 Row = list[float]
 
@@ -55,6 +63,12 @@ class History:
     when the targets are not class labels (see `class_decision`). An epoch is
     recorded only once all of its numbers are known and finite, so every list
     holds the same completed epochs, even after a divergence.
+
+    ``lr`` is the learning rate the epoch's updates used (empty for an optimizer
+    without one, such as Rprop): constant, or what the Trainer's scheduler set.
+    With gradient clipping (``Trainer(clip=...)``), ``grad_norm`` is the largest
+    gradient norm ‖g‖ of the epoch's updates *before* clipping and ``clipped``
+    how many of its updates were clipped (‖g‖ > clip); both stay empty otherwise.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -63,6 +77,9 @@ class History:
     val_accuracy: list[float] = field(default_factory=list)
     epoch_time: list[float] = field(default_factory=list)
     updates: list[int] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    clipped: list[int] = field(default_factory=list)
     stopped_reason: str = ""
 
     @property
@@ -224,6 +241,18 @@ def class_decision(targets: list[Row], loss: Callable[..., Any] | None = None) -
     return None
 
 
+@dataclass
+class _Snapshot:
+    """The state `Trainer.fit` restores after a divergence (see `Trainer._snapshot`)."""
+
+    values: list[float]
+    state: dict[str, list[float]]
+    steps: int
+    lr: float | None
+    scheduler: dict[str, Any] | None
+    buffers: list[tuple[Module, dict[str, Any]]]
+
+
 class _Divergence(NonFiniteError):
     """A non-finite number met while training: `Trainer.fit` restores the last finite state and
     raises a NonFiniteError saying where; outside `fit` it reaches the caller as it is."""
@@ -234,9 +263,27 @@ class Trainer:
 
     ``batch_size`` is used in minibatch mode; ``shuffle`` orders the samples
     randomly each epoch in online and minibatch mode (from ``seed``, never the
-    global random state). ``engine`` chooses how gradients are computed (`ENGINES`).
+    global random state). ``engine`` chooses how gradients are computed (`ENGINES`),
+    or "auto": traced when numpy is installed and the model and loss can be traced,
+    else eager (decided by `choose_engine` at the first `fit`).
     ``decision`` is how outputs are read as classes (`class_decision`), fixed by
     the training labels of the last `fit` and used for every accuracy after it.
+
+    ``scheduler``: an `nn.lr_scheduler` schedule made on ``optimizer``; `fit` calls
+    its ``step()`` once at the end of every epoch (after the validation pass), as
+    PyTorch's usual loop does, so epoch e (counted from 1) trains with η(e − 1).
+    ``clip``: a maximum gradient norm; every update then rescales the batch's
+    gradient with `nn.utils.clip_grad_norm_` between the backward pass and the step,
+    g ← g · min(1, clip / (‖g‖ + 10⁻⁶)). Both are recorded in `History`.
+
+    Multi-class: with ``loss=nn.losses.cross_entropy`` the targets are class indices
+    0..K−1 and the model has K outputs (logits); accuracy is argmax accuracy and
+    `predict` returns classes.
+
+    Models with `nn.BatchNorm1d` (any module with its own ``forward_batch``) are run a
+    batch at a time (``model.forward_batch(batch)``) in training mode, so batch and
+    minibatch mode only (a batch of one sample has no variance), with the eager engine;
+    scoring (`evaluate`, `predict`, validation) runs the model in eval mode.
     """
 
     def __init__(
@@ -249,6 +296,8 @@ class Trainer:
         shuffle: bool = True,
         seed: initializers.Seed = 0,
         engine: str = "eager",
+        scheduler: LRScheduler | None = None,
+        clip: float | None = None,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise InvalidTypeError(f"Trainer: optimizer must be an nn.optim optimizer, got {type(optimizer).__name__}")
@@ -256,8 +305,20 @@ class Trainer:
             raise InvalidTypeError(f"Trainer: loss must be a function like nn.losses.mse, got {loss!r}")
         if mode not in MODES:
             raise InvalidArgumentError(f"Trainer: mode must be one of {list(MODES)}, got {mode!r}")
-        if engine not in ENGINES:
-            raise InvalidArgumentError(f"Trainer: engine must be one of {list(ENGINES)}, got {engine!r}")
+        if engine not in (*ENGINES, "auto"):
+            raise InvalidArgumentError(f"Trainer: engine must be one of {[*ENGINES, 'auto']}, got {engine!r}")
+        if scheduler is not None:
+            if not isinstance(scheduler, LRScheduler):
+                raise InvalidTypeError(
+                    "Trainer: scheduler must be an nn.lr_scheduler schedule (StepLR, ...), "
+                    f"got {type(scheduler).__name__}"
+                )
+            if scheduler.optimizer is not optimizer:
+                raise InvalidArgumentError("Trainer: the scheduler was made for another optimizer than the Trainer's")
+        if clip is not None:
+            clip = as_float(clip, "Trainer (clip)")
+            if not clip > 0.0:
+                raise InvalidArgumentError(f"Trainer: clip (the largest gradient norm) must be > 0, got {clip}")
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
@@ -269,8 +330,29 @@ class Trainer:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.rng = initializers.make_rng(seed)
+        self.scheduler = scheduler
+        self.clip = clip
+        self._class_targets = loss in CLASS_INDEX_LOSSES
+        # A module that overrides forward_batch (BatchNorm1d) needs the whole batch at once.
+        self._batchwise = any(
+            type(m).forward_batch is not Module.forward_batch and not isinstance(m, Sequential) for m in _modules(model)
+        )
+        if self._batchwise and (mode == "online" or (mode == "minibatch" and batch_size == 1)):
+            raise InvalidArgumentError(
+                f"Trainer: {_batch_modules(model)} normalises over the batch, and a batch of one sample has "
+                "no variance: use mode='batch' or 'minibatch' with batch_size >= 2"
+            )
+        if engine == "traced" and _untraceable(model):
+            raise InvalidArgumentError(
+                f"Trainer(engine='traced'): a trace records one sample's graph once, but {_untraceable(model)} "
+                "changes from sample to sample (dropout masks) or depends on the whole batch (batch norm); "
+                "use engine='eager'"
+            )
         self.engine = engine
+        self.engine_note = ""  # why "auto" chose the engine it chose (see `choose_engine`)
         self._traced: Any = None  # the traced per-sample loss, made on the first traced batch
+        self._norms: list[float] = []  # the gradient norms of the current epoch's updates (with clip)
+        self._buffered: list[Module] = []  # the modules with buffers (batch norm), set by fit
         self.stop_training = False
         self.has_validation = False
         self.history = History()
@@ -306,8 +388,13 @@ class Trainer:
         and batch, after restoring the last parameters that gave a finite loss and
         finite gradients *and* the optimizer's state at that point (momentum,
         Adam's moments, Rprop's step sizes), so lowering the learning rate and
-        calling `fit` again resumes from a consistent state. ``self.history``
-        holds the epochs completed so far in every case.
+        calling `fit` again resumes from a consistent state (the scheduler's step
+        count and learning rate, and batch norm's running statistics, are put back
+        too). ``self.history`` holds the epochs completed so far in every case.
+
+        The model trains in training mode (``model.train()``: dropout drops, batch
+        norm uses the batch's statistics) and is scored in eval mode; each module
+        gets back the mode it had before `fit`.
         """
         inputs, targets = self._dataset(X, y, "fit")
         epochs = _count(epochs, "fit: epochs")
@@ -317,22 +404,36 @@ class Trainer:
             self._dataset(*_pair(validation), "fit (validation)") if has_validation else ([], [])
         )
         self.has_validation = has_validation
-        self.decision = class_decision(targets, self.loss)
+        self.decision = ClassDecision(None) if self._class_targets else class_decision(targets, self.loss)
         self._training_set = (inputs, targets)
         sampler = self._sampler(len(inputs))
+        if self._batchwise and min(len(batch) for batch in sampler) < 2:
+            raise InvalidArgumentError(
+                f"fit: {_batch_modules(self.model)} normalises over the batch, but with {len(inputs)} samples "
+                f"and batch_size {self.batch_size} a batch holds 1 sample, which has no variance; "
+                "choose a batch_size that leaves no batch of one"
+            )
+        if self.engine == "auto":
+            self._settle_engine(inputs[0], targets[0])
         history = self.history = History()
         self.stop_training = False
         # Only states seen in this run may be restored: the user may have changed the model since the last one.
+        self._buffered = [m for m in _modules(self.model) if m._buffers()]  # found once, snapshot every update
         self._last_finite = self._snapshot()
         self._updates = 0
         self._where = "before the first update"
         bar = _progress_bar(epochs) if progress else None
         for callback in callbacks:
             callback.on_train_begin(self, history)
+        modes = _modes(self.model)
+        if isinstance(self.model, Module):
+            self.model.train()
         try:
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
                 loss_sum, correct, updates = 0.0, 0, 0
+                lr = getattr(self.optimizer, "lr", None)
+                self._norms = []
                 for batch_number, indices in enumerate(sampler, start=1):
                     self._where = f"at epoch {epoch}, batch {batch_number}"
                     batch_losses, outputs = self._update(
@@ -355,7 +456,14 @@ class Trainer:
                     if val_accuracy is not None:
                         history.val_accuracy.append(val_accuracy)
                 history.updates.append(updates)
+                if lr is not None:
+                    history.lr.append(lr)
+                if self.clip is not None:
+                    history.grad_norm.append(max(self._norms))
+                    history.clipped.append(sum(norm > self.clip for norm in self._norms))
                 history.epoch_time.append(time.perf_counter() - started)
+                if self.scheduler is not None:
+                    self.scheduler.step()
                 if bar is not None:
                     bar.set_postfix(_summary(history), refresh=False)
                     bar.update(1)
@@ -372,6 +480,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+            _restore_modes(modes)
         for callback in callbacks:
             callback.on_train_end(self, history)
         return history
@@ -397,6 +506,8 @@ class Trainer:
         if bad is not None:
             raise _Divergence(f"the gradient of {bad.label or 'a parameter'} is {bad.grad}")
         self._last_finite = self._snapshot()
+        if self.clip is not None:
+            self._norms.append(clip_grad_norm_(params, self.clip))
         self.optimizer.step()
         self._updates += 1
         bad = next((p for p in params if not math.isfinite(p.data)), None)
@@ -404,17 +515,32 @@ class Trainer:
             raise _Divergence(f"the update made {bad.label or 'a parameter'} {bad.data}")
         return batch_losses, outputs
 
-    def _snapshot(self) -> tuple[list[float], dict[str, list[float]], int]:
-        """The parameters and the optimizer's buffers and step count, as copies."""
+    def _snapshot(self) -> _Snapshot:
+        """Copies of what an update changes: the parameters, the optimizer's buffers, step count and
+        learning rate, the scheduler's state and the model's buffers (batch norm's running statistics)."""
         optimizer = self.optimizer
-        return [p.data for p in optimizer.params], {k: list(v) for k, v in optimizer.state.items()}, optimizer.steps
+        return _Snapshot(
+            [p.data for p in optimizer.params],
+            {k: list(v) for k, v in optimizer.state.items()},
+            optimizer.steps,
+            getattr(optimizer, "lr", None),
+            None if self.scheduler is None else self.scheduler.state_dict(),
+            [(m, m._buffers()) for m in self._buffered],
+        )
 
     def _diverged(self, what: str) -> NonFiniteError:
-        """Put back the last finite state (parameters and optimizer) and describe the divergence."""
-        values, state, steps = self._last_finite
-        for p, value in zip(self.optimizer.params, values):
+        """Put back the last finite state (parameters, optimizer, scheduler, buffers) and describe the divergence."""
+        snapshot = self._last_finite
+        for p, value in zip(self.optimizer.params, snapshot.values):
             p.data = value
-        self.optimizer.state, self.optimizer.steps = state, steps
+        self.optimizer.state, self.optimizer.steps = snapshot.state, snapshot.steps
+        if snapshot.lr is not None:
+            self.optimizer.lr = snapshot.lr  # type: ignore[attr-defined]
+        if self.scheduler is not None and snapshot.scheduler is not None:
+            self.scheduler.load_state_dict(snapshot.scheduler)
+        for module, buffers in snapshot.buffers:
+            for name, value in buffers.items():
+                module._load_buffer(name, copy.deepcopy(value))
         kept = (
             "the parameters and the optimizer state were restored to the last ones that gave a finite loss"
             if self._updates
@@ -431,9 +557,12 @@ class Trainer:
         """Add ∂E/∂w of the batch's mean loss E = (1/B)·Σ_p E_p into every parameter's ``.grad``.
 
         Each sample's graph is built, back-propagated with seed 1/B, and dropped
-        (with the traced engine: the graph traced once is replayed over the batch).
+        (with the traced engine: the graph traced once is replayed over the batch;
+        for a model with batch norm: one graph of the whole batch, ``forward_batch``).
         Returns each sample's loss E_p and output row, all checked finite.
         """
+        if self._batchwise:
+            return self._batch_graph_gradients(X_batch, y_batch)
         if self.engine == "traced":
             try:
                 return self._replay_batch_gradients(X_batch, y_batch)
@@ -455,6 +584,27 @@ class Trainer:
             outputs.append(row)
         return batch_losses, outputs
 
+    def _batch_graph_gradients(self, X_batch: list[Row], y_batch: list[Row]) -> tuple[list[float], list[Row]]:
+        """`_accumulate_batch_gradients` through one graph of the whole batch: E = (1/B)·Σ_p E_p,
+        with the outputs from ``model.forward_batch`` (each depends on every sample: batch norm)."""
+        try:
+            outputs = self.model.forward_batch(X_batch)  # type: ignore[union-attr]
+            rows = [_row(output) for output in outputs]
+            for row in rows:
+                for o in row:
+                    self._check_finite(o, "a prediction")
+            errors = [self.loss(output, self._target(t)) for output, t in zip(outputs, y_batch)]
+            for error in errors:
+                self._check_finite(error.data, "the loss")
+            (sum_values(errors) * (1.0 / len(errors))).backward()
+        except (OverflowError, NonFiniteError) as exc:
+            raise exc if isinstance(exc, _Divergence) else _divergence(exc) from exc
+        return [error.data for error in errors], rows
+
+    def _target(self, t: Row) -> Any:
+        """What the loss takes as the target: the row itself, or the class index (``loss=cross_entropy``)."""
+        return t.index(1.0) if self._class_targets else t
+
     def _loss(self, x: Row, t: Row) -> tuple[Value, Row]:
         """E_p and the output row for one sample, raising `_Divergence` for a non-finite prediction or loss."""
         try:
@@ -462,7 +612,7 @@ class Trainer:
             row = _row(output)
             for o in row:
                 self._check_finite(o, "a prediction")
-            error = self.loss(output, t)
+            error = self.loss(output, self._target(t))
         except (OverflowError, NonFiniteError) as exc:
             raise _divergence(exc) from exc
         self._check_finite(error.data, "the loss")
@@ -471,13 +621,8 @@ class Trainer:
     def _replay_batch_gradients(self, X_batch: list[Row], y_batch: list[Row]) -> tuple[list[float], list[Row]]:
         """`_accumulate_batch_gradients` by traced replay: row p of the replay holds [E_p, outputs of p]."""
         if self._traced is None:
-
-            def loss_and_outputs(x: list[Value], t: list[Value]) -> list[Value]:
-                output = self.model(x)
-                return [self.loss(output, t), *(output if isinstance(output, list) else [output])]
-
             try:
-                self._traced = trace(loss_and_outputs, X_batch[0], y_batch[0])  # a sample the loss accepts
+                self._traced = self._trace(X_batch[0], y_batch[0])  # a sample the loss accepts
             except TraceError as exc:
                 message = f"Trainer(engine='traced') cannot trace this model and loss: {exc}; use engine='eager'"
                 raise TraceError(message) from None
@@ -489,6 +634,49 @@ class Trainer:
         # ∂E/∂E_p = 1/B for the mean loss; the outputs are only read, not differentiated.
         self._traced.backward([[1.0 / len(X_batch)] + [0.0] * (rows.shape[1] - 1)] * len(X_batch))
         return rows[:, 0].tolist(), rows[:, 1:].tolist()
+
+    def _trace(self, x: Row, t: Row) -> Any:
+        """`autograd.trace` of [E_p, outputs of p] as a function of one sample's inputs and target row.
+
+        A class-index loss is traced in its one-hot form, E = −Σ_k t_k·log softmax(z)_k,
+        with the one-hot target row as traced input (picking the class would be control flow).
+        """
+        loss: Callable[[Any, Any], Value] = _one_hot_cross_entropy if self._class_targets else self.loss
+
+        def loss_and_outputs(x: list[Value], t: list[Value]) -> list[Value]:
+            output = self.model(x)
+            return [loss(output, t), *(output if isinstance(output, list) else [output])]
+
+        return trace(loss_and_outputs, x, t)
+
+    def choose_engine(self, X: Sequence[Sequence[float]], y: Sequence[Any]) -> str:
+        """Settle ``engine="auto"`` on the data's first sample; returns a line saying which engine and why.
+
+        Traced when numpy is installed, no module changes from sample to sample or depends on the
+        batch (Dropout, BatchNorm1d), and the model and loss can be traced; else eager. `fit` calls
+        it when the engine is still "auto"; with an engine given it only describes it.
+        """
+        inputs, targets = self._dataset(X, y, "choose_engine")
+        self._settle_engine(inputs[0], targets[0])
+        if self.engine == "traced":
+            return "engine: traced (one sample's graph recorded once, replayed over each batch with numpy)"
+        why = f"; {self.engine_note}" if self.engine_note else ""
+        return f"engine: eager (a graph of Values for every sample{why})"
+
+    def _settle_engine(self, x: Row, t: Row) -> None:
+        """Replace engine "auto" by "traced" or "eager" (see `choose_engine`), tracing on the sample (x, t)."""
+        if self.engine == "auto":
+            self.engine, self.engine_note = "eager", ""
+            if importlib.util.find_spec("numpy") is None:
+                self.engine_note = "numpy is not installed"
+            elif _untraceable(self.model):
+                self.engine_note = f"{_untraceable(self.model)} cannot be traced"
+            else:
+                try:
+                    self._traced = self._trace(x, t)
+                    self.engine = "traced"
+                except (AutogradError, ArithmeticError, ValueError) as exc:
+                    self.engine_note = f"the model and loss cannot be traced: {exc}"
 
     def _sampler(self, n: int) -> MiniBatchSampler:
         if self.mode == "online":
@@ -506,6 +694,8 @@ class Trainer:
         prediction or the loss is not finite.
         """
         inputs, targets = self._dataset(X, y, "evaluate")
+        if self.engine == "auto":
+            self._settle_engine(inputs[0], targets[0])
         try:
             loss, accuracy = self._scores(inputs, targets, "the data given")
         except _Divergence as exc:
@@ -513,10 +703,19 @@ class Trainer:
         return {"loss": loss, "accuracy": accuracy}
 
     def predict(self, X: Sequence[Sequence[float]]) -> list[Any]:
-        """The model's outputs: a float per sample for one output, else a list per sample."""
+        """The model's outputs, in eval mode: a float per sample for one output, else a list per sample;
+        with a class-index loss (``cross_entropy``), the class of each sample (the argmax of its logits)."""
         inputs = self._inputs(X, "predict")
-        with no_grad():
-            rows = [_row(self.model(x)) for x in inputs]
+        modes = _modes(self.model)
+        try:
+            if isinstance(self.model, Module):
+                self.model.eval()
+            with no_grad():
+                rows = [_row(self.model(x)) for x in inputs]
+        finally:
+            _restore_modes(modes)
+        if self._class_targets:
+            return [row.index(max(row)) for row in rows]
         return [row[0] for row in rows] if len(rows[0]) == 1 else rows
 
     def _scores(self, inputs: list[Row], targets: list[Row], what: str) -> tuple[float, float | None]:
@@ -525,7 +724,9 @@ class Trainer:
         With the traced engine (once training has traced the loss) the set is scored by
         replay; any error there is looked for again eagerly, which names its cause.
         """
-        decide = self.decision or class_decision(targets, self.loss)
+        decide = self.decision or (
+            ClassDecision(None) if self._class_targets else class_decision(targets, self.loss)
+        )
         if decide is not None and not decide.accepts(targets):
             decide = None  # labels this decision does not know: no accuracy rather than a wrong one
         try:
@@ -534,13 +735,19 @@ class Trainer:
             losses_and_rows = None
         if losses_and_rows is None:
             losses_and_rows = []
-            with no_grad():
-                for x, t in zip(inputs, targets):
-                    try:
-                        error, row = self._loss(x, t)
-                    except _Divergence as exc:
-                        raise _Divergence(f"on {what}, {exc}") from exc.__cause__
-                    losses_and_rows.append((error.data, row))
+            modes = _modes(self.model)
+            try:
+                if isinstance(self.model, Module):
+                    self.model.eval()  # dropout off, batch norm with its running statistics
+                with no_grad():
+                    for x, t in zip(inputs, targets):
+                        try:
+                            error, row = self._loss(x, t)
+                        except _Divergence as exc:
+                            raise _Divergence(f"on {what}, {exc}") from exc.__cause__
+                        losses_and_rows.append((error.data, row))
+            finally:
+                _restore_modes(modes)
         total, correct = 0.0, 0
         for (loss, row), t in zip(losses_and_rows, targets):
             for o in row:
@@ -589,6 +796,8 @@ class Trainer:
         if len(y) != len(inputs):
             raise ShapeError(f"{where}: {len(inputs)} samples in X but {len(y)} targets in y")
         nout = _width(self.model, "out")
+        if self._class_targets:
+            return inputs, _one_hot_targets(y, nout, where)
         targets = []
         for i, t in enumerate(y):
             t = plain(t, f"{where}: y[{i}]")
@@ -614,6 +823,73 @@ def _width(model: Any, side: str) -> int | None:
         return next((w for w in (_width(m, side) for m in ordered) if w is not None), None)
     width = getattr(model, "nin" if side == "in" else "nout", None)
     return width if isinstance(width, int) else None
+
+
+def _one_hot_targets(y: Sequence[Any], nout: int | None, where: str) -> list[Row]:
+    """Class indices 0..K−1 (ints, or floats such as 2.0) as one-hot rows of length K.
+
+    K is the model's number of outputs (logits); a model that does not say gets K = 1 + the largest class.
+    """
+    classes = []
+    for i, t in enumerate(y):
+        t = plain(t, f"{where}: y[{i}]")
+        if isinstance(t, Sequence) and not isinstance(t, (str, bytes)) and len(t) == 1:
+            t = t[0]  # [k], as a column of labels
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise InvalidTypeError(
+                f"{where}: y[{i}] must be a class index (cross_entropy's targets), got {type(t).__name__} {t!r:.40}"
+            )
+        k = as_float(t, f"{where}: y[{i}]")
+        if k != int(k) or k < 0 or (nout is not None and k >= nout):
+            classes_known = f"0..{nout - 1} (one per output of the model)" if nout is not None else "0, 1, 2, ..."
+            raise InvalidArgumentError(f"{where}: y[{i}] is {t!r}, not a class index {classes_known}")
+        classes.append(int(k))
+    count = nout if nout is not None else max(classes) + 1
+    if count < 2:
+        raise ShapeError(f"{where}: cross_entropy needs a model with 2 or more outputs (one logit per class)")
+    return [[1.0 if c == k else 0.0 for c in range(count)] for k in classes]
+
+
+def _one_hot_cross_entropy(logits: list[Value], one_hot: list[Value]) -> Value:
+    """E = −Σ_k t_k·log softmax(z)_k: `losses.cross_entropy` for a one-hot target row t (traceable form).
+
+    log softmax(z)_k = (z_k − m) − log Σ_j e^(z_j − m) with m = max z, as `functional.log_softmax`,
+    but m is a node of the graph (`autograd.maximum`), not a number read once: a replay
+    subtracts each sample's own maximum, so logits of ±1,000 stay finite there too.
+    Its gradient is zero up to rounding (m cancels), as it is for the number.
+    """
+    m = functools.reduce(maximum, logits)
+    shifted = [z - m for z in logits]
+    log_total = sum_values([s.exp() for s in shifted]).log()
+    return -sum_values([t * (s - log_total) for t, s in zip(one_hot, shifted)])
+
+
+def _modules(model: object) -> list[Module]:
+    """Every module of the model (none for a model that is not an `nn.Module`)."""
+    return model.modules() if isinstance(model, Module) else []
+
+
+def _modes(model: object) -> list[tuple[Module, bool]]:
+    """Each module with its ``training`` flag, to be put back by `_restore_modes`."""
+    return [(m, m.training) for m in _modules(model)]
+
+
+def _restore_modes(modes: list[tuple[Module, bool]]) -> None:
+    for module, training in modes:
+        module.training = training
+
+
+def _untraceable(model: object) -> str:
+    """The modules a trace would freeze (dropout's masks, batch norm's batch statistics), named; "" if none."""
+    kinds = sorted({type(m).__name__ for m in _modules(model) if isinstance(m, (Dropout, BatchNorm1d))
+                    and not (isinstance(m, Dropout) and m.p == 0.0)})  # fmt: skip
+    return " and ".join(kinds)
+
+
+def _batch_modules(model: object) -> str:
+    """The names of the modules with a batch-level forward of their own (BatchNorm1d), for messages."""
+    kinds = {type(m).__name__ for m in _modules(model) if type(m).forward_batch is not Module.forward_batch}
+    return " and ".join(sorted(kinds - {"Sequential"})) or "the model"
 
 
 def _divergence(exc: Exception) -> _Divergence:

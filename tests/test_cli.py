@@ -56,6 +56,17 @@ def test_same_seed_gives_the_same_model(tmp_path):
         ["--loss", "binary_cross_entropy", "--epochs", "5", "--hidden", "3", "3"],
         ["--dataset", "circles", "--samples", "12", "--noise", "0", "--epochs", "1", "--hidden"],
         ["--dataset", "spiral", "--samples", "12", "--epochs", "1", "--loss", "sse_half"],
+        ["--optimizer", "adamw", "--epochs", "5"],
+        ["--optimizer", "adam", "--weight-decay", "0.01", "--epochs", "5"],
+        ["--schedule", "step", "--step-size", "2", "--gamma", "0.5", "--epochs", "5"],
+        ["--schedule", "exponential", "--epochs", "5"],
+        ["--schedule", "linear", "--optimizer", "adam", "--epochs", "5"],
+        ["--schedule", "cosine", "--epochs", "5", "--clip", "0.5"],
+        ["--dataset", "yinyang", "--samples", "24", "--epochs", "1"],
+        ["--dataset", "spiral", "--classes", "4", "--samples", "24", "--epochs", "1", "--mode", "batch"],
+        ["--dataset", "moons", "--loss", "cross_entropy", "--samples", "20", "--epochs", "1"],
+        ["--engine", "eager", "--epochs", "5"],
+        ["--engine", "traced", "--epochs", "5"],
     ],
 )
 def test_every_option_runs(options, capsys):
@@ -89,6 +100,18 @@ def test_presets_fill_only_what_is_left_out():
         (["--nesterov", "--momentum", "0"], "--nesterov needs --momentum > 0"),
         (["--batch-size", "4", "--mode", "batch"], "--batch-size applies to --mode minibatch"),
         (["--loss", "binary_cross_entropy", "--output-activation", "tanh"], "--output-activation sigmoid"),
+        (["--optimizer", "adamw", "--momentum", "0.5"], "--momentum: only for --optimizer sgd"),
+        (["--optimizer", "rprop", "--weight-decay", "0.1"], "--weight-decay: only for --optimizer sgd, adam or adamw"),
+        (["--optimizer", "rprop", "--schedule", "cosine"], "--schedule: Rprop adapts its own step sizes"),
+        (["--schedule", "linear", "--gamma", "0.5"], "--gamma applies to --schedule step or exponential, not linear"),
+        (["--gamma", "0.5"], "--gamma applies to --schedule step or exponential, not none"),
+        (["--schedule", "exponential", "--step-size", "2"], "--step-size applies to --schedule step"),
+        (["--dataset", "moons", "--classes", "3"], "--classes applies to --dataset spiral, not moons"),
+        (["--dataset", "yinyang", "--loss", "mse"], "yinyang has 3 classes: it trains with --loss cross_entropy"),
+        (["--dataset", "spiral", "--classes", "3", "--loss", "binary_cross_entropy"], "spiral has 3 classes"),
+        (["--dataset", "yinyang", "--output-activation", "sigmoid"], "takes logits .*: --output-activation linear"),
+        (["--loss", "cross_entropy", "--output-activation", "tanh"], "--output-activation linear"),
+        (["--engine", "jit"], "invalid choice: 'jit'"),
     ],
 )
 def test_bad_arguments_are_argparse_errors(options, message, capsys):
@@ -165,6 +188,10 @@ NUMERIC_OPTIONS = {
     "--batch-size": (["--mode", "minibatch"], "int", []),
     "--epochs": ([], "int", []),
     "--seed": ([], "int", ["0"]),
+    "--classes": (["--dataset", "spiral"], "int", []),
+    "--gamma": (["--schedule", "step"], "float", []),
+    "--step-size": (["--schedule", "step"], "int", []),
+    "--clip": ([], "float", ["1e308"]),  # valid: a limit no gradient reaches
 }
 HOSTILE_NUMBERS = ["nan", "inf", "-inf", "1e308", "1" + "0" * 308, "-1", "0"]
 
@@ -208,6 +235,12 @@ def test_every_numeric_option_refuses_nan_inf_huge_negative_and_zero_where_inval
         ("--hidden", "1001", "must be an integer <= 1000, got 1001"),
         ("--seed", "-1", "must be an integer >= 0, got -1"),
         ("--seed", "4294967296", "must be an integer <= 4294967295, got 4294967296"),
+        ("--classes", "1", "must be an integer >= 2, got 1"),
+        ("--classes", "21", "must be an integer <= 20, got 21"),
+        ("--gamma", "0", "must be a number > 0, got 0"),
+        ("--gamma", "1.5", "must be a number <= 1, got 1.5"),
+        ("--step-size", "0", "must be an integer >= 1, got 0"),
+        ("--clip", "0", "must be a number > 0, got 0"),
     ],
 )
 def test_range_messages_state_the_bound_that_was_broken(option, text, message, capsys):
@@ -310,3 +343,141 @@ def test_a_history_holding_infinity_is_a_divergence_even_with_finite_weights():
     assert cli.first_non_finite(model, nn.trainer.History(loss=[0.5]), summary) is None
     model.layers[0].neurons[0].b.data = math.nan
     assert cli.first_non_finite(model, history, summary) == "parameter L1.N0.b is nan"
+
+
+# -- issue 13: AdamW, weight decay, schedules, clipping, multi-class; issue 14 item 6: --engine --------
+def resolved(*options):
+    parser, train = cli.build_parser()
+    return cli.resolve(parser.parse_args(["train", *options]), train)
+
+
+def test_schedule_defaults_span_the_run():
+    """linear: η₀ → 0 over the epochs (LinearLR 1 → 0, total_iters = epochs); cosine: T_max = epochs;
+    step: ×0.1 every epochs/3 epochs; exponential: γ = 0.01^(1/epochs), so η ends at η₀/100."""
+    args = resolved("--schedule", "linear", "--epochs", "40")
+    optimizer = nn.optim.SGD(nn.MLP(2, [1]).parameters(), lr=0.1)
+    linear = cli.make_scheduler(args, optimizer)
+    assert isinstance(linear, nn.lr_scheduler.LinearLR)
+    assert (linear.start_factor, linear.end_factor, linear.total_iters) == (1.0, 0.0, 40)
+    args = resolved("--schedule", "cosine", "--epochs", "40")
+    assert cli.make_scheduler(args, nn.optim.SGD(nn.MLP(2, [1]).parameters(), lr=0.1)).T_max == 40
+    args = resolved("--schedule", "step", "--epochs", "40")
+    assert (args.step_size, args.gamma) == (13, 0.1)
+    args = resolved("--schedule", "exponential", "--epochs", "40")
+    assert args.gamma**40 == pytest.approx(0.01, rel=1e-12)
+    assert cli.make_scheduler(resolved(), optimizer) is None
+
+
+def test_weight_decay_defaults_follow_pytorch():
+    assert resolved("--optimizer", "adamw").weight_decay == 0.01
+    assert resolved("--optimizer", "adam").weight_decay == 0.0
+    assert resolved().weight_decay == 0.0
+    args = resolved("--optimizer", "adamw", "--weight-decay", "0.2", "--lr", "0.03")
+    optimizer = cli.make_optimizer(args, nn.MLP(2, [1]))
+    assert isinstance(optimizer, nn.optim.AdamW) and (optimizer.lr, optimizer.weight_decay) == (0.03, 0.2)
+    optimizer = cli.make_optimizer(resolved("--optimizer", "adam", "--weight-decay", "0.1"), nn.MLP(2, [1]))
+    assert type(optimizer) is nn.optim.Adam and optimizer.weight_decay == 0.1
+
+
+def test_a_linear_schedule_and_clipping_are_recorded_in_history_json(tmp_path, capsys):
+    """η₀ = 0.1 over 4 epochs: η = 0.1·(1 − t/4) for t = 0..3 steps taken, i.e. 0.1, 0.075, 0.05, 0.025."""
+    out = tmp_path / "run"
+    argv = [*SMALL_MOONS[:-3], "--epochs", "4", "--no-progress", "--schedule", "linear", "--clip", "0.01",
+            "--out", str(out)]  # fmt: skip
+    assert cli.main(["train", *argv]) == 0
+    assert "schedule linear; gradient norm clipped at 0.01" in capsys.readouterr().out
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert history["lr"] == pytest.approx([0.1, 0.075, 0.05, 0.025], rel=1e-15)
+    assert len(history["grad_norm"]) == 4 and sum(history["clipped"]) >= 1
+
+
+def test_multiclass_datasets_train_k_linear_outputs_with_cross_entropy(tmp_path, capsys):
+    out = tmp_path / "run"
+    options = ["--dataset", "spiral", "--classes", "4", "--samples", "40", "--epochs", "2", "--no-progress"]
+    assert cli.main(["train", *options, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "MLP 2-16-16-4 (tanh, output linear)" in printed and "4 classes, cross_entropy" in printed
+    model = nn.MLP.load(out / "model.json")
+    assert model.nouts == [16, 16, 4] and model.output_activation == "linear"
+    saved = json.loads((out / "history.json").read_text())
+    assert saved["config"]["loss"] == "cross_entropy" and 0.0 <= saved["summary"]["test_accuracy"] <= 1.0
+    args = resolved("--dataset", "yinyang")
+    assert (args.classes, args.loss, args.output_activation, args.samples) == (3, "cross_entropy", "linear", 300)
+    args = resolved("--dataset", "spiral")
+    assert (args.classes, args.loss, args.output_activation) == (2, "mse", "sigmoid")  # the binary spiral, as before
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        SMALL_MOONS[:-3] + ["--epochs", "3", "--optimizer", "adamw", "--schedule", "cosine", "--clip", "0.5"],
+        ["--dataset", "yinyang", "--samples", "40", "--hidden", "5", "--epochs", "3"],
+    ],
+    ids=["moons-adamw-cosine-clip", "yinyang"],
+)
+def test_eager_and_traced_engines_give_the_same_run(options, tmp_path, capsys):
+    lines = {}
+    for engine in ("eager", "traced"):
+        assert cli.main(["train", *options, "--engine", engine, "--no-progress", "--out", str(tmp_path / engine)]) == 0
+        lines[engine] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("engine:")]
+    assert lines["eager"] == ["engine: eager (a graph of Values for every sample)"]
+    assert lines["traced"] == ["engine: traced (one sample's graph recorded once, replayed over each batch with numpy)"]
+    eager, traced = (nn.MLP.load(tmp_path / engine / "model.json") for engine in ("eager", "traced"))
+    assert [p.data for p in traced.parameters()] == pytest.approx([p.data for p in eager.parameters()], abs=1e-10)
+    h_eager, h_traced = (json.loads((tmp_path / e / "history.json").read_text())["history"] for e in lines)
+    assert h_traced["loss"] == pytest.approx(h_eager["loss"], abs=1e-10)
+
+
+def test_the_default_engine_is_traced_with_numpy_and_eager_without(monkeypatch, capsys):
+    import importlib.util
+
+    assert cli.main(["train", "--no-progress", "--epochs", "2"]) == 0
+    assert "engine: traced (" in capsys.readouterr().out
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numpy" else find_spec(name, *a))
+    assert cli.main(["train", "--no-progress", "--epochs", "2"]) == 0
+    assert "engine: eager (a graph of Values for every sample; numpy is not installed)\n" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--engine", "traced"])
+    assert "--engine traced needs numpy" in capsys.readouterr().err
+
+
+def test_gpt_command_calls_nn_gpt_run_with_its_options(monkeypatch):
+    import nn.gpt
+
+    calls = []
+    monkeypatch.setattr(nn.gpt, "run", lambda **kwargs: calls.append(kwargs) or 0)
+    assert cli.main(["gpt", "--steps", "3", "--lr", "0.02", "--samples", "4", "--seed", "5"]) == 0
+    assert cli.main(["gpt"]) == 0
+    assert calls == [
+        {"steps": 3, "lr": 0.02, "samples": 4, "seed": 5},
+        {"steps": 500, "lr": 0.01, "samples": 20, "seed": 1},
+    ]
+
+
+def test_gpt_command_trains_and_samples(capsys):
+    assert cli.main(["gpt", "--steps", "1", "--samples", "2", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny GPT:" in out and "step     1 / 1: loss" in out and out.count("samples:") == 1
+
+
+GPT_NUMERIC_OPTIONS = {"--steps": [], "--lr": ["1e308"], "--samples": ["0"], "--seed": ["0"]}
+
+
+def test_the_gpt_table_names_every_numeric_option_of_its_parser():
+    parser, _ = cli.build_parser()
+    gpt = cli.command_parser(parser, "gpt")
+    assert {a.option_strings[0] for a in gpt._actions if a.type is not None} == set(GPT_NUMERIC_OPTIONS)
+
+
+@pytest.mark.parametrize(
+    "option, text",
+    [(o, t) for o, valid in GPT_NUMERIC_OPTIONS.items() for t in HOSTILE_NUMBERS
+     if t not in valid and not (t == "1" + "0" * 308 and "1e308" in valid)],
+)  # fmt: skip
+def test_every_gpt_numeric_option_refuses_nan_inf_huge_negative_and_zero_where_invalid(option, text, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["gpt", f"{option}={text}"])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.rstrip("\n").splitlines()[-1]
+    assert last.startswith(f"python -m nn gpt: error: argument {option}: ") and text in last
