@@ -44,8 +44,8 @@ MODES = ("online", "batch", "minibatch")
 #: How gradients are computed: "eager" builds the graph of every sample with Values;
 #: "traced" records the graph of one sample's loss once (`autograd.trace`) and
 #: replays it with numpy over each batch (same numbers, much faster; the loss
-#: must not branch on values: mse, sse_half, binary_cross_entropy and cross_entropy can be traced,
-#: hinge not). `Trainer` also takes engine="auto": traced where it can be, else eager.
+#: must not branch on values in Python: every loss of `nn.losses` can be traced).
+#: `Trainer` also takes engine="auto": traced where it can be, else eager.
 ENGINES = ("eager", "traced")
 #: Losses that take a class index 0..K-1 as the target of K logits (PyTorch's convention).
 CLASS_INDEX_LOSSES: tuple[Callable[..., Any], ...] = (losses.cross_entropy, functional.cross_entropy)
