@@ -6,6 +6,7 @@ fresh Jupyter kernel. After changing a notebook, or code it shows, save it again
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,18 @@ def test_notebook_runs_top_to_bottom_and_prints_what_is_stored(path: Path) -> No
     # does not, the stored outputs are stale.
     stale = f"{path.name}: the stored outputs are stale; run python notebooks/run_all.py"
     assert printed_text(executed) == printed_text(stored), stale
+
+
+def test_the_readme_maps_each_statement_to_cells_that_exist() -> None:
+    """notebooks/README.md: one row per statement of the source texts, naming the notebook
+    (by its number) and the cells (by id) that show it; every id must be in that notebook."""
+    nbformat = pytest.importorskip("nbformat")
+    ids = {path.name[:2]: {cell.id for cell in nbformat.read(path, as_version=4).cells} for path in NOTEBOOKS}
+    rows = [line.split("|") for line in (ROOT / "notebooks" / "README.md").read_text().splitlines()]
+    statements = [row for row in rows if len(row) > 6 and row[1].strip().isdigit()]
+    assert len(statements) >= 70
+    for row in statements:
+        number, notebook, cells = row[1].strip(), row[4].strip(), re.findall(r"`([^`]+)`", row[5])
+        assert cells, f"statement {number}: no cell named"
+        for cell in cells:
+            assert cell in ids[notebook], f"statement {number}: no cell {cell!r} in notebook {notebook}"
