@@ -11,6 +11,7 @@ Every notebook fixes its seeds, so a second run gives the same outputs.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,9 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CELL_TIMEOUT = 120  # seconds
+# The text form of a picture object, e.g. "<graphviz...Digraph object at 0x7f...>": it
+# changes from run to run and says nothing the picture beside it does not.
+MEMORY_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
 
 
 def execute(path: Path) -> nbformat.NotebookNode:
@@ -31,10 +35,39 @@ def execute(path: Path) -> nbformat.NotebookNode:
     env["PYTHONHASHSEED"] = "0"
     env.pop("MPLBACKEND", None)
     client = nbclient.NotebookClient(
-        notebook, kernel_name="python3", timeout=CELL_TIMEOUT, resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT,
+        record_timing=False,  # no run times in the saved file: a second run saves the same bytes
+        resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute(env=env)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.metadata.pop("execution", None)
+            cell.outputs = merged_streams(cell.outputs)
+            for output in cell.outputs:
+                data = output.get("data", {})
+                if len(data) > 1 and MEMORY_ADDRESS.search(data.get("text/plain", "")):
+                    del data["text/plain"]
     return notebook
+
+
+def merged_streams(outputs: list) -> list:
+    """Consecutive prints to the same stream as one output (the kernel splits them by timing)."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and output.output_type == "stream"
+            and previous.output_type == "stream"
+            and previous.name == output.name
+        ):
+            previous.text = "".join(previous.text) + "".join(output.text)
+        else:
+            merged.append(output)
+    return merged
 
 
 def main(prefixes: list[str]) -> None:

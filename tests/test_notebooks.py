@@ -33,10 +33,10 @@ def run_all():
     return module
 
 
-def printed_text(notebook) -> list[list[str]]:
-    """What each code cell printed (stdout), cell by cell."""
+def printed_text(notebook) -> list[str]:
+    """What each code cell printed (stdout), cell by cell (however the kernel split it into messages)."""
     return [
-        ["".join(o["text"]) for o in cell.outputs if o.output_type == "stream" and o.name == "stdout"]
+        "".join("".join(o["text"]) for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
         for cell in notebook.cells
         if cell.cell_type == "code"
     ]
