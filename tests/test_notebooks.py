@@ -19,8 +19,9 @@ EXPECTED = [
     "03_training_modes.ipynb",
     "04_initialization_and_saturation.ipynb",
     "05_derive_it_yourself.ipynb",
-    "06_gradient_descent_and_momentum.ipynb",
-    "07_overfitting_and_weight_decay.ipynb",
+    "06_tiny_gpt.ipynb",  # on main (merged from another branch)
+    "07_gradient_descent_and_momentum.ipynb",
+    "08_overfitting_and_weight_decay.ipynb",
 ]
 LARGEST_NOTEBOOK = 2_000_000  # bytes, outputs included: pictures are meant to be small PNG or SVG
 
