@@ -12,11 +12,14 @@ from .anomaly import detect_anomaly
 from .backward import topological_order
 from .draw import draw_graph
 from .errors import AutogradError, GradcheckError
+from .exercises import check_derivative
 from .functional import grad, no_grad
+from .functions import atan2, define_op, hypot, maximum, minimum
 from .gradcheck import gradcheck
 from .mode import is_grad_enabled
 from .trace import Trace, trace
 from .value import Value, sum_values
+from .viz import walkthrough
 
 __all__ = [
     "Value",
@@ -32,5 +35,12 @@ __all__ = [
     "draw_graph",
     "trace",
     "Trace",
+    "check_derivative",
+    "walkthrough",
+    "define_op",
+    "atan2",
+    "hypot",
+    "maximum",
+    "minimum",
 ]
 __version__ = "0.1.0"

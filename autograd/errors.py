@@ -45,6 +45,14 @@ class ModelFileError(AutogradError, ValueError):
     """A saved model or state dict is malformed: truncated, wrong shapes, non-numbers."""
 
 
+class ModelFileNotFoundError(ModelFileError, FileNotFoundError):
+    """There is no file to load at the path given (catch it as either parent)."""
+
+
+class SavePathError(AutogradError, OSError):
+    """A file cannot be written at this path: it is empty, a directory, a FIFO, a device or a socket."""
+
+
 class TraceError(AutogradError, RuntimeError):
     """A function cannot be traced faithfully, e.g. it branches on a traced value."""
 
@@ -63,6 +71,8 @@ __all__ = [
     "NonFiniteError",
     "ShapeError",
     "ModelFileError",
+    "ModelFileNotFoundError",
+    "SavePathError",
     "TraceError",
     "GradcheckError",
 ]

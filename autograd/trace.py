@@ -119,6 +119,55 @@ class NumpyMath:
     relu = staticmethod(lambda x: np.where(x > 0.0, x, 0.0))
     step = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0))
     sign = staticmethod(lambda x: np.sign(x))
+    tan = staticmethod(lambda x: np.tan(x))
+    sinh = staticmethod(lambda x: np.sinh(x))
+    cosh = staticmethod(lambda x: np.cosh(x))
+    asin = staticmethod(lambda x: np.arcsin(x))
+    acos = staticmethod(lambda x: np.arccos(x))
+    atan = staticmethod(lambda x: np.arctan(x))
+    log1p = staticmethod(lambda x: np.log1p(x))
+    expm1 = staticmethod(lambda x: np.expm1(x))
+    log2 = staticmethod(lambda x: np.log2(x))
+    log10 = staticmethod(lambda x: np.log10(x))
+    atan2 = staticmethod(lambda a, b: np.arctan2(a, b))
+    hypot = staticmethod(lambda a, b: np.hypot(a, b))
+    maximum = staticmethod(lambda a, b: np.maximum(a, b))
+    minimum = staticmethod(lambda a, b: np.minimum(a, b))
+    clamp = staticmethod(lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi))
+    inside = staticmethod(lambda x, lo, hi: np.where((x >= lo) & (x <= hi), 1.0, 0.0))
+    tie_step = staticmethod(lambda d: np.where(d < 0.0, 0.0, np.where(d == 0.0, 0.5, 1.0)))
+
+    @staticmethod
+    def reciprocal_or_zero(r: Any) -> Any:
+        zero = r == 0.0
+        return np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, r))
+
+    # binary cross-entropy (ops.BINARY_CROSS_ENTROPY), as `FloatMath`: logs floored at -100
+    # without numpy's divide warning at log 0; a p or t outside [0, 1] gives NaN with numpy's
+    # "invalid" flag (the square root of -1), so the replay reports it with the eager DomainError.
+    @staticmethod
+    def bce(p: Any, t: Any) -> Any:
+        outside = ~((p >= 0.0) & (p <= 1.0) & (t >= 0.0) & (t <= 1.0))
+        loss = (t - 1.0) * NumpyMath.floored_log1m(p) - t * NumpyMath.floored_log(p)
+        return loss + np.sqrt(np.where(outside, -1.0, 0.0))
+
+    @staticmethod
+    def bce_slope(p: Any, t: Any) -> Any:
+        return (p - t) / np.maximum((1.0 - p) * p, ops.BCE_EPSILON)
+
+    @staticmethod
+    def bce_target_slope(p: Any) -> Any:
+        return NumpyMath.floored_log1m(p) - NumpyMath.floored_log(p)
+
+    @staticmethod
+    def floored_log(p: Any) -> Any:
+        return np.maximum(np.log(np.where(p > 0.0, p, 1e-300)), ops.BCE_LOG_FLOOR)
+
+    @staticmethod
+    def floored_log1m(p: Any) -> Any:
+        below_one = p < 1.0
+        floored = np.maximum(np.log1p(-np.where(below_one, p, 0.0)), ops.BCE_LOG_FLOOR)
+        return np.where(below_one, floored, ops.BCE_LOG_FLOOR)
 
 
 class _Group:
@@ -475,6 +524,8 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
     arguments: list[Any] = []
     inputs: list[Value] = []
     for a, spec in enumerate((example, *more)):
+        if isinstance(spec, np.ndarray):  # a numpy example is taken as its list (or number)
+            spec = spec.tolist()
         if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
             values = [Value(as_float(x, f"trace: example {a}[{i}]"), label=f"x{len(inputs) + i + 1}")
                       for i, x in enumerate(spec)]

@@ -120,7 +120,7 @@ class Value:
     __slots__ = ("data", "grad", "_rule", "_left", "_right", "__weakref__")
 
     data: float
-    grad: Any  # a float after backward(); a Value in create_graph mode of grad()
+    grad: float  # d(output)/d(self) after backward(); grad(..., create_graph=True) never writes it
     _rule: Rule | None
     _left: Value | None  # None for a leaf
     # None for a leaf or a one-input operation; a tuple for a sum of more than two
@@ -195,6 +195,47 @@ class Value:
         members = {name: getattr(self, name) for name in Value.__slots__ if name != "__weakref__"}
         return None, {**members, "label": self.label}
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Value:
+        """A copy of the whole graph behind this Value, made without recursion.
+
+        `copy.deepcopy`'s own walk recurses once per node (a chain of 5,000 ops
+        exhausts Python's stack), so the graph is walked here with an explicit
+        stack: first every node not yet copied gets an empty copy (registered in
+        ``memo``, so nodes shared in the graph, or already copied with the rest
+        of a model, stay shared), then each copy's members are filled in. A
+        gradient that is itself a Value (``grad(..., create_graph=True)``) is part
+        of the graph copied.
+        """
+        from copy import deepcopy  # only copying needs it
+
+        originals: list[Value] = []
+        stack: list[Any] = [self]
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, Value) or id(node) in memo:
+                continue
+            memo[id(node)] = _new_node(type(node))
+            originals.append(node)
+            stack.append(node.grad)
+            stack.extend(node.parents)
+        for node in originals:
+            twin = memo[id(node)]
+            state = node.__getstate__()[1]
+            label = state.pop("label")
+            for name, value in state.items():
+                if isinstance(value, tuple):  # the parents after the first, of an n-ary sum
+                    value = tuple(memo[id(parent)] for parent in value)
+                elif isinstance(value, Value):
+                    value = memo[id(value)]
+                else:
+                    value = deepcopy(value, memo)  # a float, None, or a Rule (shared, see Rule)
+                setattr(twin, name, value)
+            if label:
+                twin.label = label
+        # deepcopy's rule: keep the originals alive while the memo holds their ids
+        memo.setdefault(id(memo), []).extend(originals)
+        return memo[id(self)]
+
     def __float__(self) -> float:
         if mode.tracing:
             raise _frozen_by_tracing("float(v)")
@@ -256,6 +297,23 @@ class Value:
     softplus = _unary_method(ops.SOFTPLUS)
     sin = _unary_method(ops.SIN)
     cos = _unary_method(ops.COS)
+    tan = _unary_method(ops.TAN)
+    sinh = _unary_method(ops.SINH)
+    cosh = _unary_method(ops.COSH)
+    asin = _unary_method(ops.ASIN)
+    acos = _unary_method(ops.ACOS)
+    atan = _unary_method(ops.ATAN)
+    log1p = _unary_method(ops.LOG1P)
+    expm1 = _unary_method(ops.EXPM1)
+    log2 = _unary_method(ops.LOG2)
+    log10 = _unary_method(ops.LOG10)
+
+    def clamp(self, lo: float, hi: float) -> Value:
+        """``min(max(x, lo), hi)``; the gradient passes where lo <= x <= hi (bounds included, as PyTorch)."""
+        low, high = as_float(lo, "clamp (lo)"), as_float(hi, "clamp (hi)")
+        if low > high:
+            raise InvalidArgumentError(f"clamp: lo must be <= hi, got lo={low}, hi={high}")
+        return apply(ops.clamp(low, high), (self,))
 
     def __pow__(self, exponent: Operand) -> Value:
         """``x ** n`` with a number n, or ``x ** y`` with a Value y (then x must be > 0)."""

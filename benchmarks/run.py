@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import engine, mlp_step  # noqa: E402
+from benchmarks import engine, gpt, mlp_step  # noqa: E402
 from benchmarks.common import optional  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["engine"] = engine.main(repeats)
     print("\n## Training step (issue 5)\n")
     results["mlp_step"] = mlp_step.main(2 * repeats - 1)
+    print("\n## Tiny GPT: one Adam step on one name (issues 13, 14)\n")
+    results["gpt"] = gpt.main(repeats)
     results["versions"] = versions()
     results["seconds"] = round(time.time() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -8,13 +8,38 @@ as textbooks state it, with modern initializers, losses and optimizers.
 
 from __future__ import annotations
 
-from . import data, init, losses, optim, plot
+from . import data, functional, init, losses, lr_scheduler, optim, plot, utils
 from .draw import draw_network
 from .interop import from_torch, to_torch
 from .module import MLP, Layer, Neuron
+from .modules import (
+    BatchNorm1d,
+    Dropout,
+    Embedding,
+    Identity,
+    Linear,
+    Module,
+    ReLU,
+    RMSNorm,
+    Sequential,
+    Sigmoid,
+    Tanh,
+)
 from .trainer import EarlyStopping, History, Trainer
 
 __all__ = [
+    "Module",
+    "Linear",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "Identity",
+    "Dropout",
+    "BatchNorm1d",
+    "Embedding",
+    "RMSNorm",
+    "functional",
     "Neuron",
     "Layer",
     "MLP",
@@ -26,6 +51,8 @@ __all__ = [
     "from_torch",
     "losses",
     "optim",
+    "lr_scheduler",
+    "utils",
     "data",
     "draw_network",
     "plot",

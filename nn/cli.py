@@ -8,13 +8,14 @@ with the plots ``loss.png``, ``boundary.png`` and ``graph.svg`` (see `nn.plot.sa
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from autograd.errors import NonFiniteError
+from autograd.errors import NonFiniteError, NumericOverflowError
 
 from . import data, losses
 from .init import INITIALIZERS
@@ -40,28 +41,64 @@ TEST_FRACTION = 0.25
 LOSS_CHOICES = ("mse", "sse_half", "binary_cross_entropy")
 
 
-def _number_type(convert: Callable[[str], Any], valid: Callable[[Any], bool], requirement: str) -> Callable[[str], Any]:
-    """An argparse type: ``convert`` the text, and refuse values for which ``valid`` is false."""
+#: Upper bounds of the integer options and of --noise: far beyond any useful run of a
+#: scalar engine, low enough that a typo (or 1e308) is refused before anything is built.
+MAX_SAMPLES = 100_000
+MAX_NOISE = 10  # ten times the size of the datasets: the labels would mean nothing
+MAX_WIDTH = 1_000
+MAX_BATCH_SIZE = 100_000
+MAX_EPOCHS = 1_000_000
+MAX_SEED = 2**32 - 1  # the seeds numpy accepts
+
+
+def _number_type(
+    convert: Callable[[str], Any],
+    kind: str,
+    low: int | None = None,
+    high: int | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text to ``kind`` ("a number", "an integer") and
+    refuse values outside [low, high] (open ends with ``low_open``/``high_open``), NaN
+    and infinity. argparse prefixes the message with the option's name and exits with 2."""
 
     def parse(text: str) -> Any:
         try:
             value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not valid(value):
-            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        # Each test is written so that NaN fails it (every comparison with NaN is false).
+        if low is not None and not (value > low if low_open else value >= low):
+            raise argparse.ArgumentTypeError(f"must be {kind} {'>' if low_open else '>='} {low}, got {text}")
+        if high is not None and not (value < high if high_open else value <= high):
+            raise argparse.ArgumentTypeError(f"must be {kind} {'<' if high_open else '<='} {high}, got {text}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         return value
 
-    parse.__name__ = requirement
+    parse.__name__ = kind
     return parse
 
 
-positive_float = _number_type(float, lambda v: 0 < v < float("inf"), "a number > 0")
-non_negative_float = _number_type(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
-momentum_value = _number_type(float, lambda v: 0 <= v < 1, "in [0, 1)")
-positive_int = _number_type(int, lambda v: v >= 1, "an integer >= 1")
-sample_count = _number_type(int, lambda v: v >= 4, "an integer >= 4")
-any_int = _number_type(int, lambda v: True, "an integer")
+# A huge --lr or --weight-decay is accepted: it makes training diverge, which ends in a
+# one-line message and exit code 1 (a lesson the command line can teach).
+positive_float = _number_type(float, "a number", low=0, low_open=True)
+non_negative_float = _number_type(float, "a number", low=0)
+noise_level = _number_type(float, "a number", low=0, high=MAX_NOISE)
+momentum_value = _number_type(float, "a number", low=0, high=1, high_open=True)
+layer_width = _number_type(int, "an integer", low=1, high=MAX_WIDTH)
+batch_size = _number_type(int, "an integer", low=1, high=MAX_BATCH_SIZE)
+epoch_count = _number_type(int, "an integer", low=1, high=MAX_EPOCHS)
+sample_count = _number_type(int, "an integer", low=4, high=MAX_SAMPLES)
+seed_value = _number_type(int, "an integer", low=0, high=MAX_SEED)
+
+
+def output_folder(text: str) -> Path:
+    """The --out folder; an empty name is refused (Path("") would be the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must name a folder, got an empty string")
+    return Path(text)
 
 
 def _describe_preset(name: str, preset: dict[str, Any]) -> str:
@@ -83,8 +120,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     train.add_argument("--dataset", choices=list(PRESETS), default="xor", help="default: xor")
     train.add_argument("--samples", type=sample_count, help="number of points (moons, circles, spiral)")
-    train.add_argument("--noise", type=non_negative_float, help="standard deviation of the Gaussian noise")
-    train.add_argument("--hidden", type=positive_int, nargs="*", help="sizes of the hidden layers, e.g. --hidden 16 16")
+    train.add_argument("--noise", type=noise_level, help="standard deviation of the Gaussian noise")
+    train.add_argument("--hidden", type=layer_width, nargs="*", help="sizes of the hidden layers, e.g. --hidden 16 16")
     train.add_argument("--activation", choices=sorted(ACTIVATIONS), help="activation of the hidden layers")
     train.add_argument("--output-activation", choices=sorted(ACTIVATIONS), default="sigmoid", help="default: sigmoid")
     train.add_argument("--loss", choices=LOSS_CHOICES, default="mse", help="default: mse")
@@ -95,11 +132,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     train.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
     train.add_argument("--weight-decay", type=non_negative_float, help="L2 weight decay λ (sgd)")
     train.add_argument("--mode", choices=list(MODES), help="online, batch or minibatch updates")
-    train.add_argument("--batch-size", type=positive_int, help="samples per mini-batch (default 16)")
-    train.add_argument("--epochs", type=positive_int)
-    train.add_argument("--seed", type=any_int, default=0, help="seed of data, weights and shuffling (default 0)")
+    train.add_argument("--batch-size", type=batch_size, help="samples per mini-batch (default 16)")
+    train.add_argument("--epochs", type=epoch_count)
+    train.add_argument("--seed", type=seed_value, default=0, help="seed of data, weights and shuffling (default 0)")
     train.add_argument(
-        "--out", type=Path, help="directory for model.json, history.json and the plots (created if needed)"
+        "--out", type=output_folder, help="directory for model.json, history.json and the plots (created if needed)"
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser, train
@@ -168,6 +205,23 @@ def write_outputs(
     return [model_path, history_path]
 
 
+def first_non_finite(model: MLP, history: History, summary: dict[str, Any]) -> str | None:
+    """What is NaN or infinite at the end of a run (a parameter, a final score, an epoch's
+    loss), or None when everything is finite and may be printed and saved."""
+    for p in model.parameters():
+        if not math.isfinite(p.data):
+            return f"parameter {p.label} is {p.data}"
+    for name in ("loss", "test_loss"):
+        if not math.isfinite(summary[name]):
+            return f"final {name.replace('_', ' ')} {summary[name]}"
+    for name, values in history.to_dict().items():
+        if isinstance(values, list):
+            for epoch, value in enumerate(values, start=1):
+                if isinstance(value, float) and not math.isfinite(value):
+                    return f"{name} {value} at epoch {epoch}"
+    return None
+
+
 def train(args: argparse.Namespace) -> int:
     if args.out is not None:
         try:
@@ -188,15 +242,18 @@ def train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         history = trainer.fit(X_train, y_train, args.epochs, validation=validation, progress=not args.no_progress)
-    except NonFiniteError as exc:
-        return _fail(str(exc), code=1)
-    seconds = time.perf_counter() - started
-    train_scores, test_scores = trainer.evaluate(X_train, y_train), trainer.evaluate(X_test, y_test)
+        seconds = time.perf_counter() - started
+        train_scores, test_scores = trainer.evaluate(X_train, y_train), trainer.evaluate(X_test, y_test)
+    except (NonFiniteError, NumericOverflowError) as exc:
+        return _fail(str(exc) if isinstance(exc, NonFiniteError) else f"training diverged: {exc}", code=1)
     summary = {
         "loss": train_scores["loss"], "accuracy": train_scores["accuracy"],
         "test_loss": test_scores["loss"], "test_accuracy": test_scores["accuracy"],
         "seconds": seconds, "epochs": history.epochs, "updates": sum(history.updates),
     }  # fmt: skip
+    problem = first_non_finite(model, history, summary)
+    if problem is not None:  # nothing is printed as "completed", nothing is written
+        return _fail(f"training diverged: {problem}; nothing was saved (try a smaller learning rate)", code=1)
     line = f"final: loss {summary['loss']:.4g}, accuracy {summary['accuracy']:.1%}"
     if validation is not None:
         line += f", test loss {summary['test_loss']:.4g}, test accuracy {summary['test_accuracy']:.1%}"
@@ -207,10 +264,31 @@ def train(args: argparse.Namespace) -> int:
             plots, skipped = save_training_plots(args.out, model, history, X_train, y_train, trainer.loss)
         except OSError as exc:
             return _fail(f"cannot write to --out {args.out}: {exc.strerror or exc}")
+        walked, notes = save_walkthrough(args.out, model, X_train[0], y_train[0], trainer.loss)
+        plots, skipped = plots + walked, skipped + notes
         print("wrote " + ", ".join(str(p) for p in paths + plots))
         for note in skipped:
             print(f"note: {note}")
     return 0
+
+
+def save_walkthrough(out: Path, model: MLP, x: Any, t: Any, loss: Callable[..., Any]) -> tuple[list[Path], list[str]]:
+    """``out/backward.html``: the backward pass of the sample graph.svg shows, step by step (`autograd.walkthrough`).
+
+    Returns the path written, or a note saying why it was skipped (no Graphviz; over 200 Values to draw).
+    """
+    from autograd import walkthrough
+    from autograd.draw import GraphvizNotFoundError
+    from autograd.errors import InvalidArgumentError
+
+    try:
+        return [walkthrough(loss(model(x), t)).save_html(out / "backward.html")], []
+    except GraphvizNotFoundError:
+        return [], ["backward.html skipped: Graphviz's `dot` program is not installed (e.g. apt-get install graphviz)"]
+    except (ImportError, InvalidArgumentError) as exc:  # the graphviz package; a graph too large to draw
+        return [], [f"backward.html skipped: {exc}"]
+    except OSError as exc:
+        return [], [f"backward.html skipped: cannot write it: {exc.strerror or exc}"]
 
 
 def _fail(message: str, code: int = 2) -> int:

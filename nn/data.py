@@ -1,7 +1,9 @@
 """Toy datasets made on the spot from a seed (no download), and a train/test split.
 
 Every generator returns ``(X, y)``: X a list of [x1, x2] points, y a list of
-class labels 0 or 1. Randomness comes from ``random.Random(seed)`` only.
+class labels 0 or 1. Randomness comes from ``seed`` only, never the global random
+state: an int (``random.Random(seed)``), a `random.Random` (used and advanced, as
+`nn.MLP` does) or None (fresh entropy), as everywhere in `nn`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any, TypeVar
 
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.value import as_float
+
+from .init import Seed, make_rng
 
 Dataset = tuple[list[list[float]], list[float]]
 #: How many times each arm of `spiral` winds around the origin (the 1988 benchmark has about 3).
@@ -26,7 +30,7 @@ def xor() -> Dataset:
     return [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0.0, 1.0, 1.0, 0.0]
 
 
-def moons(n: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
+def moons(n: int = 200, noise: float = 0.1, seed: Seed = 0) -> Dataset:
     """Two interleaving half circles (as scikit-learn's ``make_moons``), shuffled.
 
     Class 0: (cos θ, sin θ); class 1: (1 - cos θ, 1/2 - sin θ), θ evenly spaced in
@@ -39,7 +43,7 @@ def moons(n: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
     return _noisy_shuffled(points, noise, rng)
 
 
-def circles(n: int = 200, noise: float = 0.05, seed: int = 0) -> Dataset:
+def circles(n: int = 200, noise: float = 0.05, seed: Seed = 0) -> Dataset:
     """A circle of radius 1 (class 0) around a circle of radius 1/2 (class 1), shuffled,
     with Gaussian noise of standard deviation ``noise``."""
     n, noise, rng = _check(n, noise, seed, "circles")
@@ -51,7 +55,7 @@ def circles(n: int = 200, noise: float = 0.05, seed: int = 0) -> Dataset:
     return _noisy_shuffled(points, noise, rng)
 
 
-def spiral(n: int = 200, noise: float = 0.0, seed: int = 0) -> Dataset:
+def spiral(n: int = 200, noise: float = 0.0, seed: Seed = 0) -> Dataset:
     """Two interleaved spirals (after Lang & Witbrock's two-spirals problem, with
     `SPIRAL_TURNS` turns): along each arm s runs evenly over [0, 1], the radius is
     r = 0.1 + 0.9·s and the angle θ = 2π·SPIRAL_TURNS·s; class 1 is class 0 turned
@@ -67,12 +71,13 @@ def spiral(n: int = 200, noise: float = 0.0, seed: int = 0) -> Dataset:
 
 
 def train_test_split(
-    X: Sequence[T], y: Sequence[U], test_fraction: float = 0.25, seed: int = 0
+    X: Sequence[T], y: Sequence[U], test_fraction: float = 0.25, seed: Seed = 0
 ) -> tuple[list[T], list[T], list[U], list[U]]:
     """Shuffle the samples with ``seed`` and hold out round(test_fraction·n) of them.
 
-    Returns ``X_train, X_test, y_train, y_test`` (scikit-learn's order). Both parts
-    must end up non-empty.
+    Returns ``X_train, X_test, y_train, y_test`` (scikit-learn's order) as lists of
+    the samples given (rows of a numpy array stay array rows; `nn.Trainer` takes
+    them). Both parts must end up non-empty.
     """
     if len(X) != len(y):
         raise ShapeError(f"train_test_split: {len(X)} inputs but {len(y)} targets")
@@ -116,6 +121,7 @@ def _check(n: Any, noise: Any, seed: Any, name: str) -> tuple[int, float, random
 
 
 def _rng(seed: Any, name: str) -> random.Random:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidTypeError(f"{name}: seed must be an int, got {type(seed).__name__} {seed!r}")
-    return random.Random(seed)
+    try:
+        return make_rng(seed)
+    except InvalidTypeError as exc:
+        raise InvalidTypeError(f"{name}: {exc}") from None

@@ -73,6 +73,21 @@ def to_torch(model: MLP) -> torch.nn.Sequential:
     return torch.nn.Sequential(*modules)
 
 
+def check_plain_linear(torch: ModuleType, linear: Any, where: str) -> None:
+    """Refuse a Linear whose numbers an MLP layer cannot hold or whose computation is not W·x + b:
+    a subclass with its own ``forward``, a lazy module without weights yet, complex or integer tensors."""
+    if type(linear).forward is not torch.nn.Linear.forward:
+        raise InvalidArgumentError(
+            f"from_torch: {where} is a Linear subclass with its own forward; an MLP layer computes only W·x + b"
+        )
+    if torch.nn.parameter.is_lazy(linear.weight):
+        raise InvalidArgumentError(f"from_torch: {where} has no weights yet (a lazy module: call it once first)")
+    for name in ("weight", "bias"):
+        tensor = getattr(linear, name)
+        if tensor is not None and not tensor.is_floating_point():
+            raise InvalidTypeError(f"from_torch: {where} has a {tensor.dtype} {name}; an MLP holds real floats")
+
+
 def from_torch(sequential: torch.nn.Sequential) -> MLP:
     """An `MLP` with the weights of ``sequential``, which must be Linear layers, each
     followed by at most one Sigmoid, Tanh, ReLU or Identity module (none means "linear").
@@ -90,6 +105,7 @@ def from_torch(sequential: torch.nn.Sequential) -> MLP:
     for index, module in enumerate(sequential):
         kind = type(module).__name__
         if isinstance(module, torch.nn.Linear):
+            check_plain_linear(torch, module, f"module {index} ({kind})")
             if linears and module.in_features != linears[-1].out_features:
                 raise ShapeError(
                     f"from_torch: module {index} (Linear) takes {module.in_features} inputs "

@@ -1,27 +1,27 @@
 """Loss functions: E(o, t) for predictions o and targets t, as one Value to back-propagate.
 
 Each takes predictions (a Value, or a list of Values or numbers) and targets of
-the same length (numbers or Values) and returns one Value.
+the same length (numbers or Values; a numpy array of numbers for either) and
+returns one Value.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Union
 
-from autograd import Value, sum_values
+from autograd import Value, ops, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
-from autograd.value import as_float
+from autograd.value import apply, as_float
+
+from .module import plain
 
 Operand = Union[Value, int, float]
 Outputs = Union[Operand, Sequence[Operand]]
 Loss = Callable[[Outputs, Outputs], Value]
 
-# PyTorch clamps log(p) at -100 in binary_cross_entropy; the same bound here makes
-# the losses agree everywhere and keeps a saturated output (p = 0.0 or 1.0) finite.
-LOG_FLOOR = -100.0
-_SMALLEST_LOGGED = math.exp(LOG_FLOOR)
+# PyTorch floors log(p) at -100 in binary_cross_entropy (see `binary_cross_entropy`).
+LOG_FLOOR = ops.BCE_LOG_FLOOR
 
 
 def pairs(predictions: Outputs, targets: Outputs, loss: str) -> list[tuple[Value, Operand]]:
@@ -36,6 +36,7 @@ def pairs(predictions: Outputs, targets: Outputs, loss: str) -> list[tuple[Value
 
 
 def _as_list(x: Outputs, what: str) -> list[Operand]:
+    x = plain(x, what)
     if type(x) is Value:
         return [x]  # type: ignore[list-item]
     if isinstance(x, (str, bytes)) or not isinstance(x, (Sequence, int, float)):
@@ -59,26 +60,31 @@ def sse_half(predictions: Outputs, targets: Outputs) -> Value:
 def binary_cross_entropy(predictions: Outputs, targets: Outputs) -> Value:
     """E = -(1/n)·Σ_k [t_k·log p_k + (1 - t_k)·log(1 - p_k)] for probabilities p_k in [0, 1].
 
-    ∂E/∂p_k = (p_k - t_k) / (n·p_k·(1 - p_k)). As in PyTorch's
-    ``binary_cross_entropy``, each logarithm is clamped below at -100: when
-    p_k (or 1 - p_k) is below e^-100 — in floats, a sigmoid saturated to
-    exactly 0.0 or 1.0 — that log term is the constant -100 and passes no
-    gradient, so the loss stays finite instead of raising on log(0).
+    Value and gradient are those of ``torch.nn.functional.binary_cross_entropy``
+    (one row of the op table, `autograd.ops.BINARY_CROSS_ENTROPY`, so eager mode,
+    ``grad(..., create_graph=True)`` and traced replay agree):
+
+    - each logarithm is floored at -100, so a saturated prediction (a sigmoid
+      rounded to exactly 0.0 or 1.0) gives a finite loss instead of log(0);
+    - ∂E/∂p_k = (p_k - t_k) / (n·max(p_k·(1 - p_k), ε)) with PyTorch's ε = 1e-12
+      (as a float32): 0 at p = t = 0 or 1, about ±1e12/n where p(1 - p) < ε,
+      so a prediction saturated on the wrong side is still pushed back;
+    - ∂E/∂t_k = (max(log(1 - p_k), -100) - max(log p_k, -100))/n, the derivative of
+      the floored loss. Here alone PyTorch differs: it leaves these logs unfloored,
+      so its target gradient is ±inf at p = 0 or 1 and beyond ±100 for p < e^-100.
+      Targets are constants in training; this matters only if you differentiate
+      with respect to them.
     """
     terms = []
     for p, t in pairs(predictions, targets, "binary_cross_entropy"):
         if not 0.0 <= p.data <= 1.0:
             raise InvalidArgumentError(f"binary_cross_entropy: predictions must be in [0, 1], got {p.data}")
-        t_value = float(t)
-        if not 0.0 <= t_value <= 1.0:
-            raise InvalidArgumentError(f"binary_cross_entropy: targets must be in [0, 1], got {t_value}")
-        terms.append(t * _clamped_log(p) + (1 - t) * _clamped_log(1 - p))
-    return -sum_values(terms) / len(terms)
-
-
-def _clamped_log(p: Value) -> Value:
-    # A branch on the data: the constant has no parents, so no gradient flows there.
-    return p.log() if p.data > _SMALLEST_LOGGED else Value(LOG_FLOOR, requires_grad=False)
+        # .data, not float(): float() of a Value is refused while tracing, and the rule checks replays.
+        target = t if type(t) is Value else Value(float(t), requires_grad=False)
+        if not 0.0 <= target.data <= 1.0:
+            raise InvalidArgumentError(f"binary_cross_entropy: targets must be in [0, 1], got {target.data}")
+        terms.append(apply(ops.BINARY_CROSS_ENTROPY, (p, target)))
+    return sum_values(terms) / len(terms)
 
 
 def hinge(predictions: Outputs, targets: Outputs) -> Value:
@@ -100,3 +106,28 @@ LOSSES: dict[str, Loss] = {
     "binary_cross_entropy": binary_cross_entropy,
     "hinge": hinge,
 }
+
+
+def cross_entropy(logits: Sequence[Sequence[Operand]] | Sequence[Operand], targets: int | Sequence[int]) -> Value:
+    """Softmax cross-entropy, E = −log softmax(z)[t], for K-class problems.
+
+    One sample: ``logits`` a list of K logits, ``targets`` its class. A batch: a
+    list of such lists and a list of classes; E is then the mean over the batch,
+    as ``torch.nn.functional.cross_entropy`` (reduction="mean").
+    ∂E/∂z_i = softmax(z)_i − [i = t] (divided by the batch size for a batch).
+    """
+    from .functional import cross_entropy as one_sample
+
+    targets = plain(targets, "cross_entropy (targets)")
+    if isinstance(targets, int) and not isinstance(targets, bool):
+        return one_sample(logits, targets)  # type: ignore[arg-type]
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence):
+        raise InvalidTypeError(
+            f"cross_entropy: targets must be a class index or a list of them, got {type(targets).__name__}"
+        )
+    if len(logits) != len(targets):
+        raise ShapeError(f"cross_entropy: {len(logits)} samples of logits but {len(targets)} targets")
+    if not targets:
+        raise ShapeError("cross_entropy: needs at least one sample, got none")
+    losses = [one_sample(z, t) for z, t in zip(logits, targets)]  # type: ignore[arg-type]
+    return sum_values(losses) * (1.0 / len(losses))

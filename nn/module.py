@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from numbers import Real
@@ -18,7 +20,15 @@ from pathlib import Path
 from typing import Any, Union
 
 from autograd import Value, sum_values
-from autograd.errors import InvalidArgumentError, InvalidTypeError, ModelFileError, ShapeError
+from autograd.errors import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    ModelFileError,
+    ModelFileNotFoundError,
+    NonFiniteError,
+    SavePathError,
+    ShapeError,
+)
 from autograd.value import as_float
 
 from . import init as initializers
@@ -59,8 +69,23 @@ def check_size(n: object, what: str) -> int:
     return n
 
 
+def plain(x: Any, where: str) -> Any:
+    """A numpy array as (nested) lists of Python numbers; anything else unchanged.
+
+    Arrays are accepted wherever lists are, as long as they hold real numbers.
+    numpy is never imported here: if it is not loaded, ``x`` cannot be an array.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(x, numpy.ndarray):
+        return x
+    if x.dtype.kind not in "iuf":
+        raise InvalidTypeError(f"{where}: expected an array of real numbers, got dtype {x.dtype}")
+    return x.tolist()
+
+
 def as_inputs(x: object, nin: int, where: str) -> list[Value]:
     """The inputs of a layer as Values (numbers become constants once, shared by all neurons)."""
+    x = plain(x, where)
     if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
         raise InvalidTypeError(f"{where}: expected a sequence of {nin} numbers or Values, got {type(x).__name__}")
     if len(x) != nin:
@@ -114,6 +139,20 @@ class Neuron:
         """The weights w_1..w_n, then the bias b."""
         return [*self.w, self.b]
 
+    def zero_grad(self) -> None:
+        """Reset the gradient of every parameter to 0 (they accumulate across backward passes)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+    # φ is looked up again from the activation's name when a neuron is unpickled:
+    # the functions of `ACTIVATIONS` are not picklable themselves.
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name != "phi"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.phi = ACTIVATIONS[check_activation(self.activation)]
+
     def __repr__(self) -> str:
         return f"Neuron({self.label}: {self.nin} inputs, {self.activation})"
 
@@ -154,6 +193,11 @@ class Layer:
 
     def parameters(self) -> list[Value]:
         return [p for neuron in self.neurons for p in neuron.parameters()]
+
+    def zero_grad(self) -> None:
+        """Reset the gradient of every parameter to 0."""
+        for p in self.parameters():
+            p.grad = 0.0
 
     def __repr__(self) -> str:
         return f"Layer(L{self.index}: {self.nin} -> {self.nout}, {self.activation})"
@@ -270,13 +314,24 @@ class MLP:
     # -- files -------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write config and weights as JSON; a temporary file is renamed into place,
-        so a crash never leaves a half-written model at ``path``."""
+        so a crash never leaves a half-written model at ``path``.
+
+        A symlink is followed: the file it points to is replaced, the link stays.
+        ``path`` must name a regular file or a new one; a directory, FIFO, device or
+        socket raises `SavePathError`, and non-finite parameters (a diverged model)
+        raise `NonFiniteError`. On any error the file already at ``path`` is untouched.
+        """
+        for p in self.parameters():
+            if not math.isfinite(p.data):
+                raise NonFiniteError(f"MLP.save: parameter {p.label} is {p.data}; a diverged model is not saved")
         document = {"format": FILE_FORMAT, "version": FILE_VERSION, "config": self.config(), "state": self.state_dict()}
-        write_json_atomically(_as_path(path, "MLP.save"), document)
+        _as_path(path, "MLP.save")  # the type check; "" must reach save_target as it is
+        write_json_atomically(path, document)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MLP:
-        """Read a model written by `save`; any malformed file raises `ModelFileError`."""
+        """Read a model written by `save`; any malformed file raises `ModelFileError`,
+        a missing one `ModelFileNotFoundError` (both a `ModelFileError` and a `FileNotFoundError`)."""
         document = read_json(_as_path(path, "MLP.load"))
         if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
             raise ModelFileError(f"{path}: not a saved MLP (no \"format\": {FILE_FORMAT!r})")
@@ -339,21 +394,77 @@ def _parameter(x: object, where: str) -> float:
     return value
 
 
-def write_json_atomically(path: Path, document: object) -> None:
-    """Write ``document`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
-    text = json.dumps(document, indent=1, allow_nan=False)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+#: What `os.stat` may find at a path besides a regular file, by the test that recognises it.
+SPECIAL_FILES: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def refuse_unless_regular_file(path: str | os.PathLike[str], mode: int) -> None:
+    """Raise `SavePathError` naming ``path`` unless ``mode`` (an ``st_mode``) is a regular file's.
+
+    Saving renames a new file over the old name: over a FIFO, a device or a socket
+    that would replace the node itself (as root, ``/dev/null`` became a JSON file).
+    """
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for is_kind, name in SPECIAL_FILES if is_kind(mode)), "not a regular file")
+    if stat.S_ISDIR(mode):
+        raise SavePathError(f"{path}: is a directory; give a file name inside it, e.g. {Path(path) / 'model.json'}")
+    raise SavePathError(f"{path}: is {kind}, not a regular file; refusing to replace it")
+
+
+def save_target(path: str | os.PathLike[str]) -> tuple[Path, os.stat_result | None]:
+    """The file that saving to ``path`` replaces, and its status (None for a new file).
+
+    That is ``path`` itself, or the file its symlinks lead to: the link stays a link
+    and the file it points to gets the new content, as ``open(path, "w")`` would do.
+    """
+    if os.fspath(path) == "":  # Path("") is ".", the current folder
+        raise SavePathError("cannot save to an empty path; name a file, e.g. model.json")
+    target = Path(os.path.realpath(path))
+    try:
+        status = os.stat(target)
+    except FileNotFoundError:  # a new file (a missing folder is reported when the file is created)
+        return target, None
+    except OSError as exc:  # a symlink loop, a file used as a folder, no permission...
+        raise SavePathError(f"{path}: cannot save here: {exc.strerror or exc}") from None
+    shown = path if target == Path(os.path.abspath(path)) else f"{path} (-> {target})"
+    refuse_unless_regular_file(shown, status.st_mode)
+    return target, status
+
+
+def write_json_atomically(path: str | os.PathLike[str], document: object) -> None:
+    """Write ``document`` as JSON to ``path``, so that no failure leaves a half-written file.
+
+    The text goes to a temporary file beside the target (see `save_target`), is
+    flushed to disk, and is renamed over the target in one step; a file already
+    there keeps its permissions. NaN and infinity (not JSON) raise `NonFiniteError`
+    before anything is written.
+    """
+    try:
+        text = json.dumps(document, indent=1, allow_nan=False)
+    except ValueError:  # json's message does not say which file
+        raise NonFiniteError(f"{path}: not written: it would hold NaN or infinity, which JSON cannot") from None
+    target, status = save_target(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     # os.open with mode 0o666 lets the umask decide the permissions, as for any new file.
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:  # name the model file, not the temporary one
+    except OSError as exc:  # name the file asked for, not the temporary one
         raise OSError(exc.errno, f"{path}: cannot write the model file: {exc.strerror}") from None
     try:
+        if status is not None and hasattr(os, "fchmod"):
+            os.fchmod(fd, stat.S_IMODE(status.st_mode))
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException:
         os.unlink(temporary)
         raise
@@ -370,6 +481,8 @@ def read_json(path: Path) -> Any:
         if size > MAX_FILE_BYTES:
             raise ModelFileError(f"{path}: {size} bytes is larger than the {MAX_FILE_BYTES} allowed for a model file")
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ModelFileNotFoundError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

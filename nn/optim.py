@@ -43,10 +43,20 @@ class Optimizer:
             p.grad = 0.0
 
     def step(self) -> None:
-        """Apply the update rule once to every parameter, using its current ``.grad``."""
+        """Apply the update rule once to every parameter, using its current ``.grad``.
+
+        Every new weight is computed before any is written, and the buffers are put
+        back if that fails part-way, so a step is applied to all parameters or to none.
+        """
+        saved = {name: list(values) for name, values in self.state.items()}
         self.steps += 1
-        for i, p in enumerate(self.params):
-            p.data = self._update(i, p.data, float(p.grad))
+        try:
+            updated = [self._update(i, p.data, float(p.grad)) for i, p in enumerate(self.params)]
+        except BaseException:
+            self.state, self.steps = saved, self.steps - 1
+            raise
+        for p, w in zip(self.params, updated):
+            p.data = w
 
     def _hyperparameter(self, name: str, x: object, valid: Callable[[float], bool], requirement: str) -> float:
         """``x`` as a float if it is a finite number for which ``valid`` holds, else an error naming it."""
@@ -221,7 +231,9 @@ class Adam(Optimizer):
         m̂ = m(t) / (1 - β₁ᵗ),   v̂ = v(t) / (1 - β₂ᵗ)
         w ← w - η·m̂ / (√v̂ + ε)
 
-    as in ``torch.optim.Adam`` (without weight decay or amsgrad).
+    as in ``torch.optim.Adam`` (without amsgrad). With λ = weight_decay the
+    gradient gets the L2 term first, g(t) = ∂E/∂w + λ·w, as in PyTorch's Adam;
+    for weight decay kept apart from the moments, see `AdamW`.
     """
 
     buffers = ("m", "v")
@@ -232,9 +244,11 @@ class Adam(Optimizer):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params)
         self.lr = self._hyperparameter("lr", lr, lambda v: v > 0, "> 0")
+        self.weight_decay = self._hyperparameter("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise InvalidTypeError(f"Adam: betas must be a pair (β1, β2), got {betas!r}")
         beta1, beta2 = betas
@@ -242,12 +256,18 @@ class Adam(Optimizer):
             self._hyperparameter("betas[0]", beta1, lambda v: 0 <= v < 1, "in [0, 1)"),
             self._hyperparameter("betas[1]", beta2, lambda v: 0 <= v < 1, "in [0, 1)"),
         )
-        self.eps = self._hyperparameter("eps", eps, lambda v: v >= 0, ">= 0")
+        # ε > 0 keeps the step finite when a gradient is exactly 0 from the start (m = v = 0):
+        # with ε = 0 that step would be 0/0 (PyTorch accepts it and gives NaN).
+        self.eps = self._hyperparameter("eps", eps, lambda v: v > 0, "> 0")
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
 
     def _update(self, i: int, w: float, g: float) -> float:
+        return self._adam(i, w, g + self.weight_decay * w)
+
+    def _adam(self, i: int, w: float, g: float) -> float:
+        """The Adam step of weight ``i`` from gradient ``g`` (moments updated)."""
         beta1, beta2 = self.betas
         t = self.steps
         m = beta1 * self.state["m"][i] + (1 - beta1) * g
@@ -258,8 +278,32 @@ class Adam(Optimizer):
         return w - self.lr * m_hat / (math.sqrt(v_hat) + self.eps)
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    The weights shrink by a fraction η·λ before the Adam step, and the decay never
+    enters the moments m and v (in `Adam` it does, through the gradient):
+
+        w ← w - η·λ·w
+        w ← w - η·m̂ / (√v̂ + ε)        (m̂, v̂ from ∂E/∂w alone, as in Adam)
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _update(self, i: int, w: float, g: float) -> float:
+        return self._adam(i, w - self.lr * self.weight_decay * w, g)
+
+
 #: The optimizers by name (used by the command line).
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rprop": Rprop, "adam": Adam}
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rprop": Rprop, "adam": Adam, "adamw": AdamW}
 
 
 def _sign(x: float) -> float:
@@ -282,3 +326,7 @@ def _check_params(params: Iterable[Value], optimizer: str) -> list[Value]:
             raise InvalidArgumentError(f"{optimizer}: params[{k}] ({p.label or p}) appears twice")
         seen.add(id(p))
     return checked
+
+
+# nn.optim.lr_scheduler, as in PyTorch (the schedules live in their own module).
+from . import lr_scheduler  # noqa: E402, F401

@@ -113,12 +113,15 @@ def plot_decision_boundary(
     resolution: int = 50,
     ax: Axes | None = None,
     title: str | None = None,
+    threshold: float | None = None,
 ) -> Figure:
     """The model's output over the plane, its decision boundary, and the points (X, y).
 
     For one output o, the background shows o on a grid of ``resolution²``
-    points and the boundary is the level o = (y_min + y_max)/2 (0.5 for
-    labels 0/1, 0 for labels -1/+1); for several outputs each point of the
+    points and the boundary is the level o = ``threshold``: by default
+    (y_min + y_max)/2 of the labels plotted (0.5 for labels 0/1, 0 for labels
+    -1/+1); pass ``trainer.threshold`` to draw the boundary the trainer's
+    accuracy uses (a test set may hold one class only); for several outputs each point of the
     grid takes the colour of its argmax. Pass ``ax`` to draw into an existing
     Axes (e.g. one panel of a comparison; no colour bar is added then); the
     Figure returned is its figure.
@@ -138,7 +141,8 @@ def plot_decision_boundary(
     outputs = [flat[i : i + len(xs)] for i in range(0, len(flat), len(xs))]
     if isinstance(outputs[0][0], float):
         z = outputs
-        threshold = (classes[0] + classes[-1]) / 2
+        if threshold is None:
+            threshold = (classes[0] + classes[-1]) / 2
         low, high = min(min(row) for row in z), max(max(row) for row in z)
         # Limits symmetric about the threshold put it at the palette's neutral middle.
         reach = max(high - threshold, threshold - low)
@@ -190,7 +194,7 @@ def model_outputs(model: Callable[[list[float]], Value | list[Value]], points: l
 def _check_points(X: Sequence[Sequence[float]], y: Sequence[float]) -> tuple[list[list[float]], list[float]]:
     if len(X) != len(y):
         raise ShapeError(f"plot_decision_boundary: {len(X)} points but {len(y)} targets")
-    if not X:
+    if len(X) == 0:  # not `not X`: X may be a numpy array
         raise InvalidArgumentError("plot_decision_boundary: no points to plot")
     points = [[float(c) for c in p] for p in X]
     for i, p in enumerate(points):

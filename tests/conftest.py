@@ -1,6 +1,13 @@
-"""Shared test switches: optional references (PyTorch, Graphviz's dot) skip with a
-visible reason when absent, and fail instead when CI demands them
-(REQUIRE_TORCH=1, REQUIRE_DOT=1)."""
+"""Shared test switches: optional dependencies (the extras numpy, graphviz, matplotlib,
+tqdm, the notebook runners; the references PyTorch and Graphviz's dot) skip with a
+visible reason when absent, and fail instead when CI demands them.
+
+CI demands them when ``CI`` is true (``CI=true``/``1``, as CI services set it) or any
+``REQUIRE_*`` switch is 1 (``.ci/run`` sets REQUIRE_TORCH=1 REQUIRE_DOT=1;
+REQUIRE_EXTRAS=1 asks for the extras alone). Test files import an optional module
+with `require_module` (never a bare ``pytest.importorskip``); under CI a bare
+``pytest.importorskip`` fails too, so a missing extra can never skip silently.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
@@ -21,10 +29,53 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _require_or_skip(env_var: str, reason: str) -> None:
+def ci_demand(env_var: str = "REQUIRE_EXTRAS") -> str | None:
+    """The switch that makes a missing optional dependency an error, or None (then it skips)."""
     if os.environ.get(env_var) == "1":
-        pytest.fail(f"{reason}, but {env_var}=1 demands it")
-    pytest.skip(reason)
+        return f"{env_var}=1"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        return f"CI={os.environ['CI']}"
+    demanding = sorted(name for name, value in os.environ.items() if name.startswith("REQUIRE_") and value == "1")
+    return f"{demanding[0]}=1" if demanding else None
+
+
+def _require_or_skip(env_var: str, reason: str) -> NoReturn:
+    demand = ci_demand(env_var)
+    if demand is not None:
+        pytest.fail(f"{reason}, but {demand} demands it", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_module(name: str, extra: str) -> ModuleType:
+    """Import an optional module, or skip the test (or the whole file, at its top) with the
+    extra to install; under CI (`ci_demand`) fail instead, so nothing is skipped unseen.
+
+    At the top of a test file: ``np = require_module("numpy", extra="fast")``.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        problem = str(exc)
+    install = f"pip install 'textbook-autograd[{extra}]'"
+    _require_or_skip("REQUIRE_EXTRAS", f"{name} is not importable ({problem}); {install}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under CI, a bare ``pytest.importorskip`` (left in a test body) fails instead of skipping."""
+    demand = ci_demand()
+    if demand is None:
+        return
+    original = pytest.importorskip
+
+    def importorskip_or_fail(modname: str, *args: object, **kwargs: object) -> ModuleType:
+        try:
+            return original(modname, *args, **kwargs)  # type: ignore[arg-type]
+        except pytest.skip.Exception as exc:
+            problem = exc.msg
+        pytest.fail(f"{modname} is not importable ({problem}), but {demand} demands it", pytrace=False)
+
+    pytest.importorskip = importorskip_or_fail  # type: ignore[assignment]
+    config.add_cleanup(lambda: setattr(pytest, "importorskip", original))
 
 
 @pytest.fixture(scope="session")

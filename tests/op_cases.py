@@ -65,9 +65,35 @@ CASES: tuple[OpCase, ...] = (
            ((-3.0,), (0.5,), (4.0,))),
     OpCase("sin", _named("sin", lambda a: a.sin()), lambda t, a: t.sin(a), ((-2.0,), (0.5,))),
     OpCase("cos", _named("cos", lambda a: a.cos()), lambda t, a: t.cos(a), ((-2.0,), (0.5,))),
+    OpCase("tan", _named("tan", lambda a: a.tan()), lambda t, a: t.tan(a), ((-1.2,), (0.5,))),
+    OpCase("sinh", _named("sinh", lambda a: a.sinh()), lambda t, a: t.sinh(a), ((-2.0,), (0.5,))),
+    OpCase("cosh", _named("cosh", lambda a: a.cosh()), lambda t, a: t.cosh(a), ((-2.0,), (0.5,))),
+    OpCase("asin", _named("asin", lambda a: a.asin()), lambda t, a: t.asin(a), ((-0.7,), (0.3,))),
+    OpCase("acos", _named("acos", lambda a: a.acos()), lambda t, a: t.acos(a), ((-0.7,), (0.3,))),
+    OpCase("atan", _named("atan", lambda a: a.atan()), lambda t, a: t.atan(a), ((-3.0,), (0.5,))),
+    OpCase("log1p", _named("log1p", lambda a: a.log1p()), lambda t, a: t.log1p(a), ((-0.5,), (1e-9,), (3.0,))),
+    OpCase("expm1", _named("expm1", lambda a: a.expm1()), lambda t, a: t.expm1(a), ((-2.0,), (1e-9,), (1.5,))),
+    OpCase("log2", _named("log2", lambda a: a.log2()), lambda t, a: t.log2(a), ((0.3,), (8.0,))),
+    OpCase("log10", _named("log10", lambda a: a.log10()), lambda t, a: t.log10(a), ((0.3,), (1000.0,))),
+    OpCase("atan2", _named("atan2(a,b)", lambda a, b: _functions().atan2(a, b)), lambda t, a, b: t.atan2(a, b),
+           ((1.5, -0.3), (-2.0, 4.0), (0.5, 0.5))),
+    OpCase("hypot", _named("hypot(a,b)", lambda a, b: _functions().hypot(a, b)), lambda t, a, b: t.hypot(a, b),
+           ((1.5, -0.3), (-2.0, 4.0))),
+    OpCase("maximum", _named("maximum(a,b)", lambda a, b: _functions().maximum(a, b)),
+           lambda t, a, b: t.maximum(a, b), ((1.5, -0.3), (-2.0, 4.0)), smooth=False),
+    OpCase("minimum", _named("minimum(a,b)", lambda a, b: _functions().minimum(a, b)),
+           lambda t, a, b: t.minimum(a, b), ((1.5, -0.3), (-2.0, 4.0)), smooth=False),
+    OpCase("clamp", _named("clamp(-1,1)", lambda a: a.clamp(-1.0, 1.0)), lambda t, a: t.clamp(a, -1.0, 1.0),
+           ((-1.5,), (0.3,), (2.0,)), smooth=False),
     OpCase("sum", _named("sum_values", lambda a, b, c: _sum_values()([a, b, 2.0, c, a])),
            lambda t, a, b, c: a + b + 2.0 + c + a, ((1.5, -0.3, 0.25),)),
 )
+
+
+def _functions() -> Any:
+    import autograd.functions
+
+    return autograd.functions
 
 
 def _sum_values() -> Callable[..., Any]:

@@ -31,6 +31,7 @@ from autograd.errors import (
     InvalidArgumentError,
     InvalidTypeError,
     ModelFileError,
+    ModelFileNotFoundError,
     NonFiniteError,
     NumericOverflowError,
     ShapeError,
@@ -173,7 +174,7 @@ API_CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      r"expected a dict, got NoneType"),
     ("save-path-not-a-path", lambda: tiny_model().save(3), InvalidTypeError, r"MLP.save: path must be a str"),
     ("load-path-none", lambda: nn.MLP.load(None), InvalidTypeError, r"MLP.load: path must be a str"),
-    ("load-missing-file", lambda: nn.MLP.load("/nonexistent/model.json"), ModelFileError,
+    ("load-missing-file", lambda: nn.MLP.load("/nonexistent/model.json"), ModelFileNotFoundError,
      r"/nonexistent/model.json: cannot read: No such file"),
     ("load-a-directory", lambda: nn.MLP.load(Path(__file__).parent), ModelFileError, r"cannot read"),
     # -- training: data sets, batch sizes, modes, epochs

@@ -111,3 +111,29 @@ def test_train_test_split_errors():
         nn.data.train_test_split([[0.0]] * 4, [0.0] * 4, 1.0)
     with pytest.raises(InvalidArgumentError, match="empty part"):
         nn.data.train_test_split([[0.0]] * 3, [0.0] * 3, 0.1)
+
+
+@pytest.mark.parametrize("make", GENERATORS)
+def test_seed_may_be_a_random_generator_or_none_like_everywhere_in_nn(make):
+    """The same three kinds of seed nn.MLP and nn.Trainer take (nn.init.make_rng)."""
+    assert make(20, 0.1, random.Random(4)) == make(20, 0.1, random.Random(4)) == make(20, 0.1, 4)
+    shared = random.Random(4)
+    first, second = make(20, 0.1, shared), make(20, 0.1, shared)  # a shared generator moves on
+    assert first != second
+    X, y = make(20, 0.1, None)  # fresh entropy: any valid data set
+    assert len(X) == len(y) == 20
+    X_train, X_test, _, _ = nn.data.train_test_split(X, y, 0.25, seed=random.Random(1))
+    assert (X_train, X_test) == nn.data.train_test_split(X, y, 0.25, seed=1)[:2]
+    with pytest.raises(InvalidTypeError, match=f"{make.__name__}: seed: expected an int, a random.Random or None"):
+        make(20, 0.1, 1.5)
+
+
+def test_train_test_split_of_numpy_arrays_gives_rows_the_trainer_takes():
+    np = pytest.importorskip("numpy")
+    X, y = nn.data.moons(20, 0.1, seed=0)
+    X_train, X_test, y_train, y_test = nn.data.train_test_split(np.array(X), np.array(y), 0.25, seed=1)
+    assert [list(row) for row in X_train] == nn.data.train_test_split(X, y, 0.25, seed=1)[0]
+    model = nn.MLP(2, [3, 1], seed=0)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), mode="batch")
+    history = trainer.fit(X_train, y_train, epochs=2, validation=(X_test, y_test), progress=False)
+    assert len(history.val_loss) == 2

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
 from autograd import AutogradError, Value, ops, sum_values, topological_order
 from autograd.draw import (
@@ -31,7 +32,7 @@ from autograd.draw import (
 from autograd.errors import InvalidArgumentError, InvalidTypeError
 from autograd.value import apply
 
-graphviz = pytest.importorskip("graphviz")
+graphviz = require_module("graphviz", extra="viz")
 
 ATTRIBUTE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|<.*>|[^\s\]]+)')
 NODE_LINE = re.compile(r"^\s*(\"[^\"]*\"|[\w.]+) \[(.*)\]$")

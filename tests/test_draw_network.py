@@ -14,12 +14,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
 import nn
 from autograd.errors import InvalidArgumentError, InvalidTypeError
 from nn.draw import NEGATIVE_WEIGHT, POSITIVE_WEIGHT, draw_network
 
-pytest.importorskip("graphviz")
+require_module("graphviz", extra="viz")
 
 WEIGHTS = {
     "L1.N0.w1": 0.4, "L1.N0.w2": 0.3, "L1.N0.b": 0.1,

@@ -161,6 +161,39 @@ def test_from_torch_rejects_non_finite_weights(torch: ModuleType) -> None:
         nn.from_torch(torch.nn.Sequential(linear))
 
 
+def test_from_torch_rejects_a_linear_subclass_with_its_own_forward(torch: ModuleType) -> None:
+    """Its weights would be copied, but not what it computes (here 2·(W·x + b))."""
+
+    class DoubledLinear(torch.nn.Linear):
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return 2 * super().forward(x)
+
+    with pytest.raises(InvalidArgumentError, match=r"module 0 \(DoubledLinear\) is a Linear subclass with its own"):
+        nn.from_torch(torch.nn.Sequential(DoubledLinear(2, 1)))
+
+
+def test_from_torch_accepts_a_linear_subclass_that_keeps_linears_forward(torch: ModuleType) -> None:
+    """torch's own NonDynamicallyQuantizableLinear only renames the class: y = W·x + b."""
+    from torch.nn.modules.linear import NonDynamicallyQuantizableLinear
+
+    linear = NonDynamicallyQuantizableLinear(2, 1, dtype=torch.float64)
+    model = nn.from_torch(torch.nn.Sequential(linear))
+    x = [0.25, -1.5]
+    assert model(x).data == pytest.approx(linear(torch.tensor(x, dtype=torch.float64)).item(), rel=1e-15, abs=0.0)
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_from_torch_rejects_complex_weights(torch: ModuleType, dtype: str) -> None:
+    linear = torch.nn.Linear(2, 1, dtype=getattr(torch, dtype))
+    with pytest.raises(InvalidTypeError, match=rf"module 0 \(Linear\) has a torch.{dtype} weight; an MLP holds real"):
+        nn.from_torch(torch.nn.Sequential(linear))
+
+
+def test_from_torch_rejects_a_lazy_linear_before_its_first_call(torch: ModuleType) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"module 0 \(LazyLinear\) has no weights yet"):
+        nn.from_torch(torch.nn.Sequential(torch.nn.LazyLinear(1)))
+
+
 def test_to_torch_rejects_what_is_not_an_mlp() -> None:
     with pytest.raises(InvalidTypeError, match="expected an nn.MLP, got Layer"):
         nn.to_torch(nn.Layer(2, 2, seed=0))  # type: ignore[arg-type]

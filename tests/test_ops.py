@@ -81,7 +81,7 @@ def test_second_derivative_matches_pytorch(case: OpCase, point: tuple[float, ...
         assert isinstance(first, Value)
         seconds = grad(first, xs)
         if t_first.requires_grad:
-            t_seconds = torch.autograd.grad(t_first, ts, allow_unused=True)
+            t_seconds = torch.autograd.grad(t_first, ts, allow_unused=True, retain_graph=True)
         else:  # a constant first derivative (e.g. of a + b): every second derivative is 0
             t_seconds = (None,) * len(ts)
         for second, t_second in zip(seconds, t_seconds, strict=True):

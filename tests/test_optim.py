@@ -121,10 +121,10 @@ def test_rprop_skips_the_step_after_a_sign_change():
 
 
 def test_adam_first_step_moves_each_weight_by_lr_against_the_gradient_sign():
-    # m̂ = g, v̂ = g² at t = 1, so Δw = -η·g/(|g| + ε) ≈ -η·sign(g)
+    # m̂ = g, v̂ = g² at t = 1, so Δw = -η·g/(|g| + ε) = -η·sign(g) for ε = 1e-300 (negligible beside |g|)
     params = [Value(0.0), Value(0.0)]
     params[0].grad, params[1].grad = 3.0, -0.002
-    nn.optim.Adam(params, lr=0.01, eps=0.0).step()
+    nn.optim.Adam(params, lr=0.01, eps=1e-300).step()
     assert [p.data for p in params] == pytest.approx([-0.01, 0.01], abs=1e-15)
 
 
@@ -212,7 +212,15 @@ def test_bad_optimizer_state_is_an_error_and_changes_nothing(state):
         (lambda p: nn.optim.Rprop(p, step_min=1.0, step_max=0.5), "step_max must be >= step_min=1.0, got 0.5"),
         (lambda p: nn.optim.Adam(p, lr=0), "lr must be > 0"),
         (lambda p: nn.optim.Adam(p, betas=(0.9, 1.0)), "betas\\[1\\] must be in \\[0, 1\\), got 1.0"),
-        (lambda p: nn.optim.Adam(p, eps=-1e-8), "eps must be >= 0"),
+        (lambda p: nn.optim.Adam(p, eps=-1e-8), "eps must be > 0"),
+        (lambda p: nn.optim.Adam(p, eps=0.0), "eps must be > 0, got 0.0"),
+        (lambda p: nn.optim.Adam(p, lr=math.inf), "Adam \\(lr\\): expected a finite number, got inf"),
+        (lambda p: nn.optim.Adam(p, betas=(math.nan, 0.9)), "betas\\[0\\].*finite"),
+        (lambda p: nn.optim.SGD(p, lr=0.1, momentum=math.inf), "momentum.*finite"),
+        (lambda p: nn.optim.SGD(p, lr=0.1, weight_decay=math.nan), "weight_decay.*finite"),
+        (lambda p: nn.optim.Rprop(p, eta_plus=math.inf), "eta_plus.*finite"),
+        (lambda p: nn.optim.Rprop(p, step_max=math.inf), "step_max.*finite"),
+        (lambda p: nn.optim.Rprop(p, step_min=-1.0), "step_min must be >= 0, got -1.0"),
     ],
 )
 def test_bad_hyperparameters_name_the_value(make, message):
@@ -244,3 +252,41 @@ def test_zero_grad_resets_the_gradients_of_its_parameters():
     model([1.0, 1.0]).backward()
     optimizer.zero_grad()
     assert all(p.grad == 0.0 for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: nn.optim.SGD(p, lr="0.1"),
+        lambda p: nn.optim.SGD(p, lr=True),
+        lambda p: nn.optim.SGD(p, lr=0.1, momentum=[0.9]),
+        lambda p: nn.optim.Adam(p, betas=0.9),
+        lambda p: nn.optim.Adam(p, eps=None),
+        lambda p: nn.optim.Rprop(p, eta_minus="0.5"),
+    ],
+)
+def test_hyperparameters_of_the_wrong_type_are_type_errors(make):
+    with pytest.raises(InvalidTypeError):
+        make([Value(1.0)])
+
+
+def test_adam_with_a_zero_gradient_from_the_start_takes_a_zero_step():
+    """m = v = 0 at a zero gradient: the step η·m̂/(√v̂ + ε) = 0/ε = 0 (ε > 0 is required for this)."""
+    params = [Value(1.0), Value(2.0)]
+    optimizer = nn.optim.Adam(params, eps=1e-8)
+    optimizer.step()
+    assert [p.data for p in params] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("make", [lambda p: nn.optim.SGD(p, lr=0.1, momentum=0.9), nn.optim.Rprop, nn.optim.Adam])
+def test_a_step_that_fails_part_way_changes_no_parameter_and_no_buffer(make):
+    params = [Value(1.0), Value(2.0), Value(3.0)]
+    optimizer = make(params)
+    for p in params:
+        p.grad = 0.5
+    optimizer.step()
+    before = ([p.data for p in params], optimizer.state_dict())
+    params[0].grad, params[2].grad = -0.25, "not a number"  # the third parameter fails after two are computed
+    with pytest.raises(ValueError):
+        optimizer.step()
+    assert ([p.data for p in params], optimizer.state_dict()) == before

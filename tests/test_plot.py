@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
 import nn
 from autograd import Value
@@ -21,7 +22,7 @@ from nn.optim import SGD
 from nn.plot import CLASS_COLORS, model_outputs, plot_decision_boundary, plot_history, save_training_plots
 from nn.trainer import History
 
-matplotlib = pytest.importorskip("matplotlib")
+matplotlib = require_module("matplotlib", extra="viz")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

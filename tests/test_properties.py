@@ -21,6 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import autograd
 import nn
 from autograd import Value, sum_values
 from autograd.errors import ModelFileError
@@ -40,9 +41,21 @@ class Namespace:
     softplus: Callable[[Any], Any]
     leaky_relu: Callable[[Any, float], Any]
     total: Callable[[list[Any]], Any]
+    atan2: Callable[[Any, Any], Any]
+    hypot: Callable[[Any, Any], Any]
+    maximum: Callable[[Any, Any], Any]
+    minimum: Callable[[Any, Any], Any]
 
 
-ENGINE = Namespace(softplus=lambda x: x.softplus(), leaky_relu=lambda x, s: x.leaky_relu(s), total=sum_values)
+ENGINE = Namespace(
+    softplus=lambda x: x.softplus(),
+    leaky_relu=lambda x, s: x.leaky_relu(s),
+    total=sum_values,
+    atan2=autograd.atan2,
+    hypot=autograd.hypot,
+    maximum=autograd.maximum,
+    minimum=autograd.minimum,
+)
 
 
 def torch_namespace(torch: ModuleType) -> Namespace:
@@ -51,6 +64,10 @@ def torch_namespace(torch: ModuleType) -> Namespace:
         softplus=functional.softplus,
         leaky_relu=lambda x, s: functional.leaky_relu(x, s),
         total=lambda xs: torch.stack(xs).sum(),
+        atan2=torch.atan2,
+        hypot=torch.hypot,
+        maximum=torch.maximum,
+        minimum=torch.minimum,
     )
 
 
@@ -85,6 +102,21 @@ STEPS: dict[str, Callable[[Any, Any, Namespace], Any]] = {
     "sin": lambda a, b, ns: a.sin(),
     "cos": lambda a, b, ns: a.cos(),
     "sum": lambda a, b, ns: ns.total([a, b, a]),
+    "tan": lambda a, b, ns: a.tanh().tan(),
+    "sinh": lambda a, b, ns: a.tanh().sinh(),
+    "cosh": lambda a, b, ns: a.tanh().cosh(),
+    "asin": lambda a, b, ns: (0.9 * a.tanh()).asin(),
+    "acos": lambda a, b, ns: (0.9 * a.tanh()).acos(),
+    "atan": lambda a, b, ns: a.atan(),
+    "log1p": lambda a, b, ns: _positive(a).log1p(),
+    "expm1": lambda a, b, ns: a.tanh().expm1(),
+    "log2": lambda a, b, ns: _positive(a).log2(),
+    "log10": lambda a, b, ns: _positive(a).log10(),
+    "atan2": lambda a, b, ns: ns.atan2(a, _positive(b)),
+    "hypot": lambda a, b, ns: ns.hypot(a, _positive(b)),
+    "maximum": lambda a, b, ns: ns.maximum(a, b),
+    "minimum": lambda a, b, ns: ns.minimum(a, b),
+    "clamp": lambda a, b, ns: a.clamp(-0.5, 0.5),
 }
 KINKED = {"abs", "relu", "leaky_relu"}
 
@@ -102,6 +134,10 @@ def build(program: list[tuple[str, int, int]], leaves: list[Any], ns: Namespace,
         a, b = nodes[i % len(nodes)], nodes[j % len(nodes)]
         if name in KINKED and kinks is not None:
             kinks.append(float(a))
+        if name in ("maximum", "minimum") and kinks is not None and a is not b:
+            kinks.append(float(a) - float(b))  # a tie of two different nodes
+        if name == "clamp" and kinks is not None:
+            kinks.append(abs(float(a)) - 0.5)
         nodes.append(STEPS[name](a, b, ns))
     return ns.total(nodes[-3:]) if len(nodes) > 1 else nodes[0] * 1.0
 
@@ -136,7 +172,7 @@ def test_every_op_of_the_table_appears_in_the_random_graphs() -> None:
     """A new rule in autograd.ops must get a step here (parametric families: pow_number, leaky_relu)."""
     from autograd import ops
 
-    rules = {rule.name for rule in (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM)}
+    rules = {rule.name for rule in (*ops.BINARY_RULES, *ops.UNARY_RULES, ops.SUM)} | {"clamp"}
     assert rules <= set(STEPS), rules - set(STEPS)
 
 
@@ -347,17 +383,58 @@ def paths_in(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...
     return found
 
 
+def as_floats(numbers: Any) -> Any:
+    """Nested lists (and dicts) of numbers with every number as a float, as a model holds them."""
+    if isinstance(numbers, dict):
+        return {key: as_floats(value) for key, value in numbers.items()}
+    if isinstance(numbers, list):
+        return [as_floats(x) for x in numbers]
+    return float(numbers)
+
+
+def parsed(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+
+
 def load_outcome(content: bytes) -> str:
     """Load ``content`` as a model file: "ok", or "refused" for a ModelFileError. Anything
-    else (a bare exception from deep inside) propagates and fails the test."""
+    else (a bare exception from deep inside) propagates and fails the test.
+
+    What loads is exactly what the file says (config, and every number bit for bit);
+    loading never writes the file; and the file's state fed to a live model's
+    `load_state_dict` loads all of it or, refused, nothing (`state_loads_all_or_nothing`).
+    """
+    document = parsed(content)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory, "model.json")
         path.write_bytes(content)
         try:
-            nn.MLP.load(path)
+            model = nn.MLP.load(path)
         except ModelFileError:
-            return "refused"
-        return "ok"
+            outcome = "refused"
+        else:
+            outcome = "ok"
+            assert model.config() == document["config"]
+            assert bit_patterns(model.state_dict()) == bit_patterns(as_floats(document["state"]))
+        assert path.read_bytes() == content
+    state_loads_all_or_nothing(document.get("state") if isinstance(document, dict) else document)
+    return outcome
+
+
+def state_loads_all_or_nothing(state: Any) -> None:
+    """`load_state_dict` into a live model of the good document's architecture (other weights):
+    accepted, the model holds exactly ``state``; refused, the model is unchanged."""
+    model = nn.MLP(2, [3, 1], seed=1)
+    before = bit_patterns(model.state_dict())
+    try:
+        model.load_state_dict(state)
+    except ModelFileError:
+        assert bit_patterns(model.state_dict()) == before, "a refused state dict changed the model"
+        return
+    assert bit_patterns(model.state_dict()) == bit_patterns(as_floats(state))
 
 
 @settings(max_examples=50, deadline=None)

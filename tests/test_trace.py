@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from conftest import require_module
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from op_cases import CASES, OpCase
@@ -31,7 +32,7 @@ from autograd.errors import (
     TraceError,
 )
 
-np = pytest.importorskip("numpy")
+np = require_module("numpy", extra="fast")
 
 
 def scaled_case(case: OpCase, weights: list[Value]) -> Callable[[list[Value]], Value]:
@@ -338,9 +339,15 @@ def test_traced_training_ends_with_the_parameters_of_eager_training(mode: str, o
 
 
 def test_a_loss_that_branches_on_values_cannot_be_traced() -> None:
-    """binary_cross_entropy checks and clamps with Python comparisons: frozen under tracing, so refused."""
+    """hinge checks its targets with float(): frozen under tracing, so refused."""
     with pytest.raises(TraceError, match="engine='eager'"):
-        train("traced", "batch", "sgd", loss=nn.losses.binary_cross_entropy)
+        train("traced", "batch", "sgd", loss=nn.losses.hinge)
+
+
+def test_binary_cross_entropy_is_a_rule_so_traced_training_equals_eager() -> None:
+    eager_params, _ = train("eager", "minibatch", "sgd", loss=nn.losses.binary_cross_entropy)
+    traced_params, _ = train("traced", "minibatch", "sgd", loss=nn.losses.binary_cross_entropy)
+    np.testing.assert_allclose(traced_params, eager_params, rtol=1e-10, atol=1e-10)
 
 
 # -- random graphs ----------------------------------------------------------------------

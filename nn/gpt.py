@@ -1,0 +1,249 @@
+"""A tiny character-level GPT, written with scalar Values: every number of the
+transformer is one node of the graph, so `backward()` is the whole of its training.
+
+The model reads a name one character at a time and predicts the next one:
+
+    x    = E_tok[c] + E_pos[t]                        token and position embeddings
+    x    = rmsnorm(x)
+    x    = x + W_o · attention(rmsnorm(x))            4 heads, causal, with a key/value cache
+    x    = x + W₂ · relu(W₁ · rmsnorm(x))             the MLP block
+    p    = softmax(W_out · x)                         the next character's probabilities
+    loss = mean over positions of −log p[next]        cross-entropy
+
+with rmsnorm(x) = x / √(mean(x²) + ε), no biases, and Adam (β₁ = 0.85, β₂ = 0.99) whose
+learning rate decays linearly to 0. A name is wrapped in one extra token, ⟨BOS⟩, that
+marks both its start and its end: sampling stops when the model predicts it.
+
+    python -m nn gpt --steps 500        # train on the shipped names, then sample new ones
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+from importlib import resources
+
+from autograd import Value, sum_values
+from autograd.errors import InvalidArgumentError, InvalidTypeError
+
+from .functional import cross_entropy, softmax
+
+Matrix = list[list[Value]]
+
+
+def load_names() -> list[str]:
+    """The 5,163 distinct first names of the 1990 US Census name lists (public domain), lower case."""
+    text = resources.files("nn").joinpath("names.txt").read_text(encoding="utf-8")
+    return [line for line in text.split() if line]
+
+
+class Tokenizer:
+    """Characters ↔ integer ids; id 0 is ⟨BOS⟩, the start and end of every name."""
+
+    BOS = 0
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.chars = sorted(set("".join(words)))
+        self.ids = {c: i + 1 for i, c in enumerate(self.chars)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars) + 1
+
+    def encode(self, word: str) -> list[int]:
+        """⟨BOS⟩, the characters' ids, ⟨BOS⟩."""
+        try:
+            return [self.BOS, *[self.ids[c] for c in word], self.BOS]
+        except KeyError as exc:
+            raise InvalidArgumentError(f"Tokenizer.encode: {exc.args[0]!r} is not in the vocabulary") from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.chars[i - 1] for i in ids if i != self.BOS)
+
+
+class GPT:
+    """One transformer layer on scalar Values: embeddings, attention, MLP, output head.
+
+    ``parameters`` holds every weight matrix by name (rows × columns of Values);
+    `parameters_list` flattens them in that order.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        n_embd: int = 16,
+        n_head: int = 4,
+        block_size: int = 16,
+        seed: int | random.Random = 0,
+        std: float = 0.08,
+    ) -> None:
+        for name, value in (("vocab_size", vocab_size), ("n_embd", n_embd), ("n_head", n_head),
+                            ("block_size", block_size)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidTypeError(f"GPT: {name} must be an int, got {type(value).__name__}")
+            if value < 1:
+                raise InvalidArgumentError(f"GPT: {name} must be >= 1, got {value}")
+        if n_embd % n_head:
+            raise InvalidArgumentError(f"GPT: n_embd ({n_embd}) must be a multiple of n_head ({n_head})")
+        self.vocab_size, self.n_embd, self.n_head, self.block_size = vocab_size, n_embd, n_head, block_size
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+
+        def matrix(rows: int, cols: int, name: str) -> Matrix:
+            return [[Value(rng.gauss(0.0, std), label=f"{name}[{i}][{j}]") for j in range(cols)] for i in range(rows)]
+
+        d = n_embd
+        self.parameters: dict[str, Matrix] = {
+            "wte": matrix(vocab_size, d, "wte"),
+            "wpe": matrix(block_size, d, "wpe"),
+            "attn.wq": matrix(d, d, "attn.wq"),
+            "attn.wk": matrix(d, d, "attn.wk"),
+            "attn.wv": matrix(d, d, "attn.wv"),
+            "attn.wo": matrix(d, d, "attn.wo"),
+            "mlp.fc1": matrix(4 * d, d, "mlp.fc1"),
+            "mlp.fc2": matrix(d, 4 * d, "mlp.fc2"),
+            "lm_head": matrix(vocab_size, d, "lm_head"),
+        }
+
+    def parameters_list(self) -> list[Value]:
+        return [w for rows in self.parameters.values() for row in rows for w in row]
+
+    def step(
+        self,
+        token: int,
+        pos: int,
+        keys: list[list[Value]],
+        values: list[list[Value]],
+        pattern: list[list[list[float]]] | None = None,
+    ) -> list[Value]:
+        """The logits of the character after ``token`` at position ``pos``.
+
+        ``keys`` and ``values`` are the cache: the keys and values of the positions
+        before this one; this position's are appended, so attention reads them all.
+        ``pattern``, when given, receives each head's attention weights (as numbers).
+        """
+        p = self.parameters
+        x = [a + b for a, b in zip(p["wte"][token], p["wpe"][pos])]
+        x = rmsnorm(x)
+        # Attention: each head compares this position's query with every cached key.
+        residual = x
+        x = rmsnorm(x)
+        q, k, v = linear(x, p["attn.wq"]), linear(x, p["attn.wk"]), linear(x, p["attn.wv"])
+        keys.append(k)
+        values.append(v)
+        head_size = self.n_embd // self.n_head
+        scale = 1.0 / math.sqrt(head_size)
+        heads: list[Value] = []
+        for h in range(self.n_head):
+            part = slice(h * head_size, (h + 1) * head_size)
+            scores = [dot(q[part], key[part]) * scale for key in keys]
+            weights = softmax(scores)
+            if pattern is not None:
+                pattern[h].append([w.data for w in weights])
+            heads += [sum_values([w * value[part][i] for w, value in zip(weights, values)]) for i in range(head_size)]
+        x = [a + b for a, b in zip(linear(heads, p["attn.wo"]), residual)]
+        # MLP block: widen to 4·n_embd, relu, back.
+        residual = x
+        hidden = [h.relu() for h in linear(rmsnorm(x), p["mlp.fc1"])]
+        x = [a + b for a, b in zip(linear(hidden, p["mlp.fc2"]), residual)]
+        return linear(x, p["lm_head"])
+
+    def loss(self, tokens: Sequence[int]) -> Value:
+        """Mean cross-entropy of predicting tokens[t + 1] from tokens[: t + 1], over at most block_size positions."""
+        n = min(self.block_size, len(tokens) - 1)
+        if n < 1:
+            raise InvalidArgumentError("GPT.loss: needs at least two tokens")
+        keys: list[list[Value]] = []
+        values: list[list[Value]] = []
+        losses = [cross_entropy(self.step(tokens[t], t, keys, values), tokens[t + 1]) for t in range(n)]
+        return sum_values(losses) * (1.0 / n)
+
+    def attention(self, tokens: Sequence[int]) -> list[list[list[float]]]:
+        """The attention weights of each head: [head][position][earlier position], for pictures."""
+        from autograd import no_grad
+
+        pattern: list[list[list[float]]] = [[] for _ in range(self.n_head)]
+        keys: list[list[Value]] = []
+        values: list[list[Value]] = []
+        with no_grad():
+            for t, token in enumerate(tokens[: self.block_size]):
+                self.step(token, t, keys, values, pattern)
+        return pattern
+
+    def sample(self, rng: random.Random, temperature: float = 1.0) -> list[int]:
+        """Draw one name, a character at a time, until ⟨BOS⟩ comes out or the context is full."""
+        from autograd import no_grad
+
+        keys: list[list[Value]] = []
+        values: list[list[Value]] = []
+        token, out = Tokenizer.BOS, []
+        with no_grad():
+            for pos in range(self.block_size):
+                logits = self.step(token, pos, keys, values)
+                probs = softmax([z * (1.0 / temperature) for z in logits])
+                token = rng.choices(range(self.vocab_size), weights=[p.data for p in probs])[0]
+                if token == Tokenizer.BOS:
+                    break
+                out.append(token)
+        return out
+
+
+def dot(a: Sequence[Value], b: Sequence[Value]) -> Value:
+    """Σᵢ aᵢ·bᵢ as one sum node."""
+    return sum_values([x * y for x, y in zip(a, b)])
+
+
+def linear(x: Sequence[Value], w: Matrix) -> list[Value]:
+    """W·x: one dot product per row of W (no bias)."""
+    return [dot(row, x) for row in w]
+
+
+def rmsnorm(x: Sequence[Value], eps: float = 1e-5) -> list[Value]:
+    """x / √(mean(x²) + ε): every vector scaled to a root-mean-square of about 1."""
+    mean_square = sum_values([xi * xi for xi in x]) * (1.0 / len(x))
+    scale = (mean_square + eps) ** -0.5
+    return [xi * scale for xi in x]
+
+
+def train(
+    model: GPT,
+    words: Sequence[str],
+    tokenizer: Tokenizer,
+    steps: int,
+    lr: float = 0.01,
+    seed: int = 0,
+    report_every: int = 50,
+) -> list[float]:
+    """Adam (β₁ 0.85, β₂ 0.99) on one name per step, the learning rate decaying linearly to 0; returns the losses."""
+    from .lr_scheduler import LinearLR
+    from .optim import Adam
+
+    params = model.parameters_list()
+    optimizer = Adam(params, lr=lr, betas=(0.85, 0.99), eps=1e-8)
+    schedule = LinearLR(optimizer, start_factor=1.0, end_factor=0.0, total_iters=steps)
+    order = list(words)
+    random.Random(seed).shuffle(order)
+    losses = []
+    for step in range(steps):
+        loss = model.loss(tokenizer.encode(order[step % len(order)]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.data)
+        if report_every and (step + 1) % report_every == 0:
+            recent = losses[-report_every:]
+            print(f"step {step + 1:5d} / {steps}: loss {sum(recent) / len(recent):.4f}", flush=True)
+    return losses
+
+
+def run(steps: int = 500, lr: float = 0.01, samples: int = 20, seed: int = 1) -> int:
+    """Train the tiny GPT on the shipped names, print the loss as it goes, then sample new names."""
+    names = load_names()
+    tokenizer = Tokenizer(names)
+    model = GPT(tokenizer.vocab_size, seed=seed)
+    print(f"tiny GPT: {len(model.parameters_list())} parameters, {len(names)} names, {steps} steps", flush=True)
+    train(model, names, tokenizer, steps=steps, lr=lr, seed=seed, report_every=max(1, min(50, steps // 10)))
+    rng = random.Random(seed)
+    print("samples:", ", ".join(tokenizer.decode(model.sample(rng)) or "(empty)" for _ in range(samples)))
+    return 0
