@@ -166,3 +166,44 @@ def test_the_step_lowers_the_loss(model):
         }
     )  # fmt: skip
     assert nn.losses.mse(model(X), TARGET).data < before
+
+
+def test_the_half_squared_error_halves_every_gradient(model):
+    """E' = ½(t - ŷ)² is E/2 for one output, so ∂E'/∂w = ½·∂E/∂w for every w (the hand
+    derivation's gradients, halved); the delta rule then reads δ₃ = (ŷ - t)·ŷ(1 - ŷ)."""
+    _, gradients, _ = hand_derivation()
+    nn.losses.sse_half(model(X), TARGET).backward()
+    for name, p in zip(NAMES, model.parameters()):
+        assert p.grad == pytest.approx(gradients[name] / 2, abs=1e-12), name
+
+
+def test_every_gradient_comes_from_the_old_weights_not_from_updated_output_weights(model):
+    """Updating w31 first and then back-propagating through the new w31 would give
+    δ₁ = δ₃·(w31 - η·δ₃·h₁)·h₁(1 - h₁) = 0.0064853131 (by hand, from the module docstring's
+    numbers) instead of 0.0065260449: the engine's δ₁ (∂E/∂b1) is the latter."""
+    forward, gradients, _ = hand_derivation()
+    h1 = forward["h1"]
+    delta3 = gradients["b3"]
+    w31_updated = WEIGHTS["w31"] - LR * delta3 * h1
+    delta1_literal = delta3 * w31_updated * h1 * (1 - h1)
+    assert delta1_literal == pytest.approx(0.0064853131, abs=1e-10)
+    optimizer = nn.optim.SGD(model.parameters(), lr=LR)
+    nn.losses.mse(model(X), TARGET).backward()
+    delta1_engine = model.parameters()[2].grad  # ∂E/∂b1 = δ₁
+    optimizer.step()
+    assert delta1_engine == pytest.approx(LITERAL_GRADIENTS["b1"], abs=1e-15)
+    assert abs(delta1_engine - delta1_literal) > 4e-5
+
+
+def test_the_other_reading_of_the_hidden_weights(model):
+    """Reading w_ij as 'from input i to hidden neuron j': z₁ = w11·x1 + w21·x2 + b1 = 0.2 + 0.06
+    + 0.1 = 0.36 and z₂ = w12·x1 + w22·x2 + b2 = 0.15 + 0.09 + 0.2 = 0.44 (by hand); then
+    ŷ = σ(0.5·σ(0.36) + 0.7·σ(0.44) + 0.3) and E = (ŷ - 0.6)², with math.exp."""
+    state = model.state_dict()
+    state["layers.0.weight"] = [[0.4, 0.6], [0.3, 0.9]]
+    model.load_state_dict(state)
+    h1, h2 = model.layers[0](X)
+    assert h1.parents[0].data == pytest.approx(0.36, abs=1e-15)
+    assert h2.parents[0].data == pytest.approx(0.44, abs=1e-15)
+    y_hat = sigma(0.5 * sigma(0.36) + 0.7 * sigma(0.44) + 0.3)
+    assert nn.losses.mse(model(X), TARGET).data == pytest.approx((y_hat - TARGET) ** 2, abs=1e-15)
