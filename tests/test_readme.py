@@ -22,6 +22,7 @@ The convention (keep it when rewriting the README; a fence it does not name fail
   must exist and be valid), ``python <script>`` / ``bash <script>`` (the script must exist),
   ``python -m pytest ...``, ``python -m venv``, ``pip install ...`` (each extra in
   ``'.[a,b]'`` must be declared in pyproject.toml), ``jupyter lab|notebook <path>``
+  (``jupyter``, like ``pip``, may be spelled ``.venv/bin/jupyter``)
   (the path must exist). ``python`` may be spelled ``python3`` or ``.venv/bin/python``.
 - ```console block: ``$ command`` lines, each followed by its output. The command runs
   in a fresh temporary directory with this repository on PYTHONPATH, and its output
@@ -181,7 +182,7 @@ def check_command(words: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
         for extras in re.findall(r"^\.\[(.*)\]$", " ".join(a for a in arguments if a.startswith(".["))):
             unknown = set(extras.split(",")) - declared_extras()
             assert not unknown, f"{where}: extras {sorted(unknown)} are not in pyproject.toml"
-    elif program == "jupyter" and arguments[:1] in (["lab"], ["notebook"]):
+    elif re.match(r"^(?:\S*/)?jupyter$", program) and arguments[:1] in (["lab"], ["notebook"]):
         assert all((ROOT / a).exists() for a in arguments[1:] if not a.startswith("-")), f"{where}: no such path"
     else:
         pytest.fail(f"{where}: the README checker does not know this command; add it to check_command")
