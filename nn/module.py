@@ -37,7 +37,7 @@ from autograd.value import as_float
 
 from . import init as initializers
 from .init import Initializer, Seed
-from .modules import Module, plain
+from .modules import Module, check_size, plain
 
 Input = Union[Value, int, float]
 StateDict = dict[str, Any]
@@ -63,15 +63,6 @@ def check_activation(activation: object) -> str:
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise InvalidArgumentError(f"activation: unknown {activation!r}; choose one of {sorted(ACTIVATIONS)}")
     return activation
-
-
-def check_size(n: object, what: str) -> int:
-    """A layer size: an int >= 1 (not a bool)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise InvalidTypeError(f"{what}: expected an int, got {type(n).__name__} {n!r}")
-    if n < 1:
-        raise InvalidArgumentError(f"{what}: expected at least 1, got {n}")
-    return n
 
 
 def as_inputs(x: object, nin: int, where: str) -> list[Value]:

@@ -158,7 +158,7 @@ class Linear(Module):
     def __init__(
         self, nin: int, nout: int, bias: bool = True, init: str | Initializer = "xavier_uniform", seed: Seed = None
     ) -> None:
-        self.nin, self.nout = _size(nin, "Linear (nin)"), _size(nout, "Linear (nout)")
+        self.nin, self.nout = check_size(nin, "Linear (nin)"), check_size(nout, "Linear (nout)")
         draw = initializers.get(init)
         rng = initializers.make_rng(seed)
         self.weight = [[Value(draw(nin, nout, rng)) for _ in range(nin)] for _ in range(nout)]
@@ -303,7 +303,7 @@ class BatchNorm1d(Module):
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
-        self.num_features = _size(num_features, "BatchNorm1d (num_features)")
+        self.num_features = check_size(num_features, "BatchNorm1d (num_features)")
         self.eps = as_float(eps, "BatchNorm1d (eps)")
         self.momentum = as_float(momentum, "BatchNorm1d (momentum)")
         if self.eps <= 0.0:
@@ -388,7 +388,7 @@ class Embedding(Module):
     """
 
     def __init__(self, num: int, dim: int, seed: Seed = None) -> None:
-        self.num, self.dim = _size(num, "Embedding (num)"), _size(dim, "Embedding (dim)")
+        self.num, self.dim = check_size(num, "Embedding (num)"), check_size(dim, "Embedding (dim)")
         rng = initializers.make_rng(seed)
         self.weight = [[Value(rng.gauss(0.0, 1.0)) for _ in range(self.dim)] for _ in range(self.num)]
 
@@ -419,7 +419,7 @@ class RMSNorm(Module):
     """
 
     def __init__(self, dim: int, eps: float | None = None) -> None:
-        self.dim = _size(dim, "RMSNorm (dim)")
+        self.dim = check_size(dim, "RMSNorm (dim)")
         self.eps = sys.float_info.epsilon if eps is None else as_float(eps, "RMSNorm (eps)")
         if self.eps < 0.0:
             raise InvalidArgumentError(f"RMSNorm: eps must be >= 0, got {self.eps}")
@@ -452,7 +452,8 @@ def plain(x: Any, where: str) -> Any:
     return x.tolist()
 
 
-def _size(n: object, what: str) -> int:
+def check_size(n: object, what: str) -> int:
+    """A size (of a layer, a table, a vector): an int >= 1 (not a bool)."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise InvalidTypeError(f"{what}: expected an int, got {type(n).__name__} {n!r}")
     if n < 1:
