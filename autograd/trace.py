@@ -29,6 +29,15 @@ a kind: `SMALLEST_GROUP`) are therefore strung together, in level order, into
 pass gives every node its level (a list per level, no sorting), one more
 numbers the slots.
 
+A dense layer is cut out of the tape before that: K sums of n products, each
+product a parameter times one of the same n inputs x_1 … x_n read by every
+sum (plus, optionally, one parameter per sum: the bias) are found on the tape,
+whoever built them (`nn` or hand-written scalar code), and replayed as one
+matrix product Y = W·X + b over the (inputs, batch) block, with Wᵀ·G and G·Xᵀ
+backward (`_find_layers`, `_Layer`). Their weights are gathered into W from the
+vector of parameters once per replay; a parameter read nowhere else gets no row
+of ``S``. Anything that does not fit the pattern exactly keeps the grouped replay.
+
 Backward walks the tape in reverse with a second array ``G`` of the same
 shape, ∂(output)/∂(slot) per sample. For a group with outputs y and parents
 x_j, the rule's derivatives (the same `ops` rows, evaluated with `NumpyMath`)
@@ -298,27 +307,44 @@ class Trace:
         self.shapes = shapes
         self.single_output = single_output
         self.inputs = inputs
+        traced_inputs = set(inputs)
         all_leaves, levels = _nodes_by_level(_union_order(outputs))
-        blocks = _blocks(levels)
+        # Dense layers found on the tape (their products leave the levels; see _find_layers).
+        patterns = _find_layers(levels, outputs, traced_inputs) if FUSE_LAYERS else {}
+        blocks = _blocks(levels, patterns)
         # Leaves are numbered in the order the groups read them (parent j of every
         # node of a group side by side), so a group mostly reads a slice of S;
         # a chain reads one row at a time, from anywhere.
         leaves: dict[Value, None] = {}
-        for members, is_group in blocks:
-            if is_group:
+        for members, kind in blocks:
+            if kind is True:
                 for column in zip(*[v.parents for v in members]):  # the j-th parent of each member
                     leaves.update((p, None) for p in column if p.is_leaf)
         leaves.update(dict.fromkeys(all_leaves))
-        traced_inputs = set(inputs)
-        self.parameters = [v for v in leaves if v._rule is None and v not in traced_inputs]
+        # Parameters read only as a fused layer's weights or biases need no row of S
+        # (a row is the parameter repeated batch times): they are read from the vector
+        # of all parameters, each layer's weights side by side, row by row, so that
+        # gathering its matrix is mostly a reshaped slice.
+        read = _read_from_rows(blocks, outputs)
+        row_parameters = [v for v in leaves if v._rule is None and v not in traced_inputs and v in read]
+        matrix_only: dict[Value, None] = {}
+        for _, kind in blocks:
+            if isinstance(kind, _Pattern):
+                matrix_only.update((w, None) for w in (*kind.weights, *kind.biases) if w not in read)
+        self.parameters = [*row_parameters, *matrix_only]
+        self._row_parameters = len(row_parameters)
+        index = {p: i for i, p in enumerate(self.parameters)}
         constants = [v for v in leaves if v._rule is CONSTANT]
-        slot = {v: i for i, v in enumerate([*inputs, *self.parameters, *constants])}
+        slot = {v: i for i, v in enumerate([*inputs, *row_parameters, *constants])}
         self._constants = np.array([c.data for c in constants], dtype=float)
-        # The tape: groups and chains in topological order.
-        self.steps: list[_Group | _Chain] = []
-        for members, is_group in blocks:
+        # The tape: groups, layers and chains in topological order.
+        self.steps: list[_Group | _Chain | _Layer] = []
+        for members, kind in blocks:
             start = len(slot)
-            if is_group:
+            if isinstance(kind, _Pattern):
+                slot.update((v, i) for i, v in enumerate(members, start))
+                self.steps.append(_Layer(kind, np.arange(start, len(slot)), slot, index))
+            elif kind:
                 slot.update((v, i) for i, v in enumerate(members, start))
                 parents = np.array([[slot[p] for p in v.parents] for v in members], dtype=np.intp).T
                 self.steps.append(_Group(members[0]._rule, np.arange(start, len(slot)), parents))  # type: ignore[arg-type]
@@ -343,6 +369,11 @@ class Trace:
         """The steps of the tape replayed node by node (levels of a single node)."""
         return [step for step in self.steps if isinstance(step, _Chain)]
 
+    @property
+    def fused_layers(self) -> list[_Layer]:
+        """The dense layers found on the tape, replayed as matrix products (see `_find_layers`)."""
+        return [step for step in self.steps if isinstance(step, _Layer)]
+
     def _plan_gradients(self) -> None:
         """Mark the nodes whose gradient can reach a parameter (the only ones worth computing) and plan the scatters.
 
@@ -352,16 +383,21 @@ class Trace:
         """
         np = _numpy()
         first_parameter = len(self.inputs)
-        leaf_count = first_parameter + len(self.parameters) + len(self._constants)
+        rows = self._row_parameters
+        leaf_count = first_parameter + rows + len(self._constants)
         # One byte per slot, seen by numpy as booleans: fast to read one at a
         # time in a chain, and whole rows at a time in a group.
         needed = bytearray(self.size)
-        needed[first_parameter : first_parameter + len(self.parameters)] = b"\x01" * len(self.parameters)
+        needed[first_parameter : first_parameter + rows] = b"\x01" * rows
         reaches = np.frombuffer(needed, dtype=bool)
         for step in self.steps:
             if isinstance(step, _Group):
                 reaches[step.outputs] = reaches[step.parents].any(axis=0)
                 step.scatters = [(j, _Scatter(row)) for j, row in enumerate(step.parents) if reaches[row].any()]
+            elif isinstance(step, _Layer):
+                reaches[step.outputs] = True  # every output reads its weights, which are parameters
+                if reaches[step.xs].any():
+                    step.x_scatter = _Scatter(np.arange(self.size)[step.xs])
             else:
                 step.leaf_groups = _leaf_groups(step, needed, leaf_count)
         needed[:leaf_count] = bytes(leaf_count)
@@ -376,8 +412,9 @@ class Trace:
         S = np.empty((self.size, n))
         S[: len(X)] = X
         p0 = len(X)
-        p1 = p0 + len(self.parameters)
-        S[p0:p1] = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))[:, None]
+        p1 = p0 + self._row_parameters
+        theta = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))
+        S[p0:p1] = theta[: self._row_parameters, None]
         S[p1 : p1 + len(self._constants)] = self._constants[:, None]
         # S[k] as a (1, batch) view, the shape of a group's block (and of its
         # error reports), at half the cost of the slice S[k : k + 1].
@@ -393,6 +430,9 @@ class Trace:
                     inputs = [S[source] for source in step.sources]
                     S[step.outputs] = _run_forward(step.rule, inputs)
                     gathered.append(inputs)
+                elif isinstance(step, _Layer):
+                    gathered.append(step.forward(S, theta, anomaly, self._slot_name))
+                    continue
                 else:
                     for rule, k, parents in zip(step.rules, step.slots, step.parents):
                         rows[k] = _run_forward(rule, [rows[p] for p in parents])
@@ -419,18 +459,21 @@ class Trace:
         n = S.shape[1]
         dout = self._output_gradient(dout, n)
         G = np.zeros_like(S)
+        totals = np.zeros(len(self.parameters))  # ∂/∂w summed over the batch, for the fused layers
         np.add.at(G, self._outputs, dout)
         rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
         with np.errstate(all="ignore"):
             for step, inputs in zip(reversed(self.steps), reversed(gathered)):
                 if isinstance(step, _Group):
                     _group_backward(step, inputs, S, G)
+                elif isinstance(step, _Layer):
+                    step.backward(inputs, S, G, totals)
                 else:
                     self._chain_backward(step, rows, grad_rows)
                     for group in step.leaf_groups:
                         _group_backward(group, [S[source] for source in group.sources], S, G)
         p0 = len(self.inputs)
-        totals = G[p0 : p0 + len(self.parameters)].sum(axis=1)
+        totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
         with gradient_lock:  # parameters may be shared with passes in other threads
             for p, total in zip(self.parameters, totals.tolist()):
                 p.grad += total
@@ -470,7 +513,7 @@ class Trace:
     def _slot_name(self, slot: int) -> str:
         """What an error message calls the Value in ``slot``: its label, or its kind and number."""
         first_parameter = len(self.inputs)
-        first_constant = first_parameter + len(self.parameters)
+        first_constant = first_parameter + self._row_parameters
         if slot < first_parameter:
             return self.inputs[slot].label
         if slot < first_constant:
@@ -584,8 +627,8 @@ class Trace:
     def __repr__(self) -> str:
         return (
             f"Trace({getattr(self.fn, '__name__', 'fn')}: {len(self.inputs)} inputs, "
-            f"{len(self.parameters)} parameters, {self.size} slots in {len(self.groups)} groups "
-            f"and {len(self.chains)} chains)"
+            f"{len(self.parameters)} parameters, {self.size} slots in {len(self.groups)} groups, "
+            f"{len(self.fused_layers)} fused layers and {len(self.chains)} chains)"
         )
 
 
@@ -672,16 +715,25 @@ def _nodes_by_level(order: list[Value]) -> tuple[list[Value], list[list[Value]]]
     return leaves, by_level[1:]
 
 
-def _blocks(levels: list[list[Value]]) -> list[tuple[list[Value], bool]]:
-    """Cut the levels into (nodes, is_group): groups of one rule and arity, and chains.
+def _blocks(
+    levels: list[list[Value]], patterns: dict[int, list[_Pattern]]
+) -> list[tuple[list[Value], bool | _Pattern]]:
+    """Cut the levels into (nodes, kind): groups of one rule and arity (True), chains (False) and layers.
 
     A group holds at least `SMALLEST_GROUP` nodes of one level; the nodes in
     between (a level of one node, two parallel chains, the few nodes of a rule
-    in a level) are strung together, in level order, into one chain.
+    in a level) are strung together, in level order, into one chain. The fused
+    layers of a level (``patterns``, their sums no longer in ``levels``) come
+    first in their level, as a kind of their own.
     """
-    blocks: list[tuple[list[Value], bool]] = []
+    blocks: list[tuple[list[Value], bool | _Pattern]] = []
     chain: list[Value] = []
-    for nodes in levels:
+    for depth, nodes in enumerate(levels):
+        for pattern in patterns.get(depth, ()):
+            if chain:
+                blocks.append((chain, False))
+                chain = []
+            blocks.append((pattern.sums, pattern))
         if len(nodes) < SMALLEST_GROUP:
             chain.extend(nodes)
             continue
@@ -821,3 +873,260 @@ def _entries(suspects: Any) -> list[tuple[int, int]]:
     """(node, sample) of the flagged entries of a group, lowest sample first."""
     np = _numpy()
     return [(int(i), int(s)) for s, i in np.argwhere(suspects.T)]
+
+
+# -- dense layers found on the tape, replayed as matrix products -------------------------
+#
+# A layer of K neurons over n inputs is, on the tape, K sum nodes y_i = Σ_j w_ij·x_j (+ b_i),
+# each over n products of a parameter with the same inputs x_1 … x_n, in the same order.
+# The grouped replay would multiply K·n pairs elementwise, gather and reduce; the layer is
+# one matrix product Y = W·X (+ b) over the (inputs, batch) block instead. Its backward is
+# the chain rule with the table's own local derivatives, mul's (b, a) and sum's 1:
+#     ∂E/∂x_j = Σ_i w_ij·∂E/∂y_i        (mul's ∂(a·b)/∂b = a, times sum's 1):  Wᵀ·G
+#     ∂E/∂w_ij = Σ_p x_jp·∂E/∂y_ip      (mul's ∂(a·b)/∂a = b, summed over the batch): G·Xᵀ
+#     ∂E/∂b_i = Σ_p ∂E/∂y_ip            (sum's 1)
+# so the rule table stays the one source of derivatives. Nothing is declared by `nn`: any
+# code that builds the pattern (``sum_values([w[i][j] * x[j] for j ...])``) gets it.
+
+# Fusing is exact linear algebra of the tape's own nodes; the switch is for comparisons.
+FUSE_LAYERS = True
+# A "layer" of one neuron is a dot product: left to the grouped replay.
+SMALLEST_LAYER = 2
+
+
+class _Pattern:
+    """A layer found on the tape: K sums (``sums``) of n products each, read in the same order.
+
+    ``weights`` holds the K·n weights row by row (w_ij = weights[i·n + j]), ``xs``
+    the n inputs shared by every neuron, ``biases`` one parameter per neuron (or
+    none), added at term position ``bias_at`` of every sum; ``w_first[i·n + j]`` says
+    whether the product was written w·x (else x·w): only error messages need it.
+    """
+
+    __slots__ = ("sums", "xs", "weights", "biases", "bias_at", "w_first")
+
+    def __init__(self, xs: tuple[Value, ...], bias_at: int | None) -> None:
+        self.sums: list[Value] = []
+        self.xs = xs
+        self.weights: list[Value] = []
+        self.biases: list[Value] = []
+        self.bias_at = bias_at
+        self.w_first: list[bool] = []
+
+
+def _find_layers(
+    levels: list[list[Value]], outputs: list[Value], traced_inputs: set[Value]
+) -> dict[int, list[_Pattern]]:
+    """The dense layers of each level (index into ``levels``); their products are removed from ``levels``.
+
+    A sum joins a layer when each of its terms is either a product (mul) of
+    exactly one parameter with a non-parameter, used by this sum alone (it is
+    never computed, so nothing else may read it), or, once, a parameter: the
+    bias. Sums of one level with the same inputs x_1 … x_n (the same Values in
+    the same order) and the bias at the same place form a layer, if there are
+    at least `SMALLEST_LAYER` of them. Sums of one level never depend on each
+    other, so a layer replaces them at their level, and everything else keeps
+    its level. Anything else (two parameters or none in a product, a product
+    read twice, an extra term, different inputs) stays on the grouped path.
+    """
+    uses: dict[Value, int] = dict.fromkeys(outputs, 1)
+    for nodes in levels:
+        for v in nodes:
+            for p in v.parents:
+                uses[p] = uses.get(p, 0) + 1
+
+    def is_parameter(v: Value) -> bool:
+        return v._rule is None and v not in traced_inputs
+
+    patterns: dict[int, list[_Pattern]] = {}
+    fused_products: set[Value] = set()
+    for depth, nodes in enumerate(levels):
+        candidates: dict[tuple[tuple[int, ...], int | None], _Pattern] = {}
+        for v in nodes:
+            if v._rule is not ops.SUM:
+                continue
+            xs: list[Value] = []
+            weights: list[Value] = []
+            w_first: list[bool] = []
+            bias: Value | None = None
+            bias_at: int | None = None
+            for position, term in enumerate(v.parents):
+                if term._rule is ops.MUL and uses[term] == 1:
+                    a, b = term.parents
+                    if is_parameter(a) != is_parameter(b):
+                        w, x = (a, b) if is_parameter(a) else (b, a)
+                        weights.append(w)
+                        xs.append(x)
+                        w_first.append(w is a)
+                        continue
+                if bias is None and is_parameter(term):
+                    bias, bias_at = term, position
+                    continue
+                break
+            else:
+                if xs:
+                    # Values compare by identity, but keys compare them with ==: use ids.
+                    key = (tuple(map(id, xs)), bias_at)
+                    pattern = candidates.get(key)
+                    if pattern is None:
+                        pattern = candidates[key] = _Pattern(tuple(xs), bias_at)
+                    pattern.sums.append(v)
+                    pattern.weights.extend(weights)
+                    pattern.w_first.extend(w_first)
+                    if bias is not None:
+                        pattern.biases.append(bias)
+        layers = [pattern for pattern in candidates.values() if len(pattern.sums) >= SMALLEST_LAYER]
+        if layers:
+            patterns[depth] = layers
+            fused = {v for pattern in layers for v in pattern.sums}
+            levels[depth] = [v for v in nodes if v not in fused]
+            fused_products.update(p for v in fused for p in v.parents if p._rule is ops.MUL)
+    if fused_products:
+        for depth, nodes in enumerate(levels):
+            levels[depth] = [v for v in nodes if v not in fused_products]
+    return patterns
+
+
+def _read_from_rows(blocks: list[tuple[list[Value], bool | _Pattern]], outputs: list[Value]) -> set[Value]:
+    """The Values some step reads from a row of S (or that are outputs); a layer's weights and biases are not."""
+    read = set(outputs)
+    for members, kind in blocks:
+        if isinstance(kind, _Pattern):
+            read.update(kind.xs)
+        else:
+            for v in members:
+                read.update(v.parents)
+    return read
+
+
+class _Layer:
+    """A fused layer: Y = W·X (+ b) forward, Wᵀ·G and G·Xᵀ backward (see `_find_layers`).
+
+    ``outputs`` are the K sums' slots, ``xs`` the n input rows of S; ``weights``
+    and ``biases`` index the vector of all parameters (slices when side by side),
+    gathered into W (K, n) once per replay.
+    """
+
+    __slots__ = ("outputs", "xs", "weights", "biases", "shape", "bias_at", "unique", "x_scatter", "pattern")
+
+    def __init__(self, pattern: _Pattern, outputs: Any, slot: dict[Value, int], index: dict[Value, int]) -> None:
+        np = _numpy()
+        self.pattern = pattern
+        self.outputs = _slice_or_index(outputs)
+        self.shape = (len(pattern.sums), len(pattern.xs))
+        self.xs = _slice_or_index(np.array([slot[x] for x in pattern.xs], dtype=np.intp))
+        weights = np.array([index[w] for w in pattern.weights], dtype=np.intp)
+        biases = np.array([index[b] for b in pattern.biases], dtype=np.intp)
+        # A parameter used twice in the matrix (shared weights) gets both gradients: np.add.at.
+        self.unique = len(np.unique(weights)) == len(weights), len(np.unique(biases)) == len(biases)
+        self.weights = _slice_or_index(weights)
+        self.biases = _slice_or_index(biases) if len(biases) else None
+        self.bias_at = pattern.bias_at
+        self.x_scatter: _Scatter | None = None  # set when the inputs' gradients are needed
+
+    def forward(self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str]) -> list[Any]:
+        """Y = W·X (+ b) into the output rows of S; returns [W, X] for the backward pass."""
+        np = _numpy()
+        W = theta[self.weights].reshape(self.shape)
+        X = S[self.xs]
+        b = None if self.biases is None else theta[self.biases][:, None]
+        with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
+            Y = W @ X
+            if b is not None:
+                Y += b
+        if not np.isfinite(Y).all():
+            Y = self._exact_sums(W, X, b, Y)
+            if anomaly:
+                self._report_forward(W, X, b, Y, S, name)
+        S[self.outputs] = Y
+        return [W, X]
+
+    def _exact_sums(self, W: Any, X: Any, b: Any, Y: Any) -> Any:
+        """The samples with a non-finite output summed again term by term, in the order of eager mode.
+
+        A matrix product may fuse the multiply and the add (w·x + acc rounded once), so a
+        product that overflows to inf in eager mode need not overflow there, and its order
+        of additions decides between inf and nan. Only these rare samples pay for it.
+        """
+        np = _numpy()
+        bad = ~np.isfinite(Y).all(axis=0)
+        with np.errstate(all="ignore"):
+            terms = list(np.moveaxis(W[:, :, None] * X[None, :, bad], 1, 0))  # n blocks (K, samples)
+            if b is not None:
+                terms.insert(self.bias_at, np.broadcast_to(b, terms[0].shape))  # type: ignore[arg-type]
+            total = terms[0]
+            for term in terms[1:]:
+                total = total + term
+        Y[:, bad] = total
+        return Y
+
+    def _report_forward(self, W: Any, X: Any, b: Any, Y: Any, S: Any, name: Callable[[int], str]) -> None:
+        """Under `detect_anomaly`: name the first non-finite product w·x, or else the sum, as eager mode does."""
+        np = _numpy()
+        i, s = _entries(~np.isfinite(Y))[0]
+        n = self.shape[1]
+        x_slots = np.arange(S.shape[0])[self.xs]
+        with np.errstate(all="ignore"):
+            products = W[i] * X[:, s]
+        for j in range(n):
+            if not np.isfinite(products[j]):
+                w, x = float(W[i, j]), float(X[j, s])
+                weight = self.pattern.weights[i * n + j]
+                w_name = weight.label or "parameter"
+                pair = [(w, w_name), (x, name(int(x_slots[j])))]
+                if not self.pattern.w_first[i * n + j]:
+                    pair.reverse()
+                raise NonFiniteError(
+                    f"anomaly in forward: mul({pair[0][0]!r}, {pair[1][0]!r}) = {float(products[j])} "
+                    f"(traced replay, sample {s}; inputs: {pair[0][1]}, {pair[1][1]}); "
+                    "check the inputs or guard the operation"
+                )
+        terms = [repr(float(v)) for v in products]
+        if b is not None:
+            terms.insert(self.bias_at, repr(float(b[i, 0])))  # type: ignore[arg-type]
+        raise NonFiniteError(
+            f"anomaly in forward: sum({', '.join(terms)}) = {float(Y[i, s])} (traced replay, sample {s}); "
+            "check the inputs or guard the operation"
+        )
+
+    def backward(self, gathered: list[Any], S: Any, G: Any, totals: Any) -> None:
+        """∂E/∂W = G·Xᵀ and ∂E/∂b = Σ_p G into ``totals`` (summed over the batch); ∂E/∂X = Wᵀ·G into G."""
+        np = _numpy()
+        W, X = gathered
+        g = G[self.outputs]
+        with np.errstate(all="ignore"):
+            if mode.anomaly:
+                self._check_gradients(W, X, g)
+            dW = g @ X.T
+            if not np.isfinite(dW).all():  # as in forward: products that overflow are inf first
+                dW = (g[:, None, :] * X[None, :, :]).sum(axis=2)
+            unique_w, unique_b = self.unique
+            if unique_w:
+                totals[self.weights] += dW.ravel()
+            else:
+                np.add.at(totals, self.weights, dW.ravel())
+            if self.biases is not None:
+                if unique_b:
+                    totals[self.biases] += g.sum(axis=1)
+                else:
+                    np.add.at(totals, self.biases, g.sum(axis=1))
+            if self.x_scatter is not None:
+                dX = W.T @ g
+                if not np.isfinite(dX).all():
+                    dX = (W[:, :, None] * g[:, None, :]).sum(axis=0)
+                self.x_scatter.add(G, dX)
+
+    def _check_gradients(self, W: Any, X: Any, g: Any) -> None:
+        """Under `detect_anomaly`: raise at the first sample where a gradient through a product w·x is not finite."""
+        np = _numpy()
+        to_w = g[:, None, :] * X[None, :, :]  # ∂(w·x)/∂w · g = x·g, per neuron, input and sample
+        bad = ~np.isfinite(to_w)
+        if self.x_scatter is not None:
+            bad |= ~np.isfinite(W[:, :, None] * g[:, None, :])  # ∂(w·x)/∂x · g = w·g
+        if not bad.any():
+            return
+        i, j, s = (int(k) for k in np.argwhere(bad.transpose(2, 0, 1))[0][[1, 2, 0]])
+        raise NonFiniteError(
+            f"anomaly in backward: a non-finite gradient flowing through mul({float(W[i, j])!r}, {float(X[j, s])!r}) "
+            f"(traced replay, sample {s}, output grad {float(g[i, s])!r}); check the inputs or guard the operation"
+        )
