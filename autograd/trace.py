@@ -18,7 +18,8 @@ and the group's outputs are written to consecutive rows. Slots are numbered so
 that these gathers are mostly strided slices (views, no copy): a group's
 outputs are consecutive, and leaves are numbered in the order the groups read
 them. A 2-16-16-1 MLP with its loss is seven groups and a chain of three nodes,
-whatever the batch size.
+whatever the batch size (or, with its two hidden layers found as dense layers, see
+below, two matrix products, three groups and the chain).
 
 A deep graph has the opposite shape: a chain a million levels deep has one
 node per level, and a group's gathers, scatters and bookkeeping would cost
