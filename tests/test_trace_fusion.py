@@ -365,3 +365,54 @@ def test_detect_anomaly_names_a_non_finite_gradient_through_a_fused_layer() -> N
         step.forward(batch)  # type: ignore[attr-defined]
         with pytest.raises(NonFiniteError, match=r"anomaly in backward: .*mul\((1e-300|0\.0), 1e\+300\).*sample 1"):
             step.backward()  # type: ignore[attr-defined]
+
+
+# -- random layered graphs -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_layered_graphs_with_irregular_fan_in_and_shared_weights_match_eager(seed: int) -> None:
+    """Random layers where each neuron reads all of the layer below (dense) or a random subset
+    (irregular fan-in), with w·x or x·w, with or without a bias, its weights fresh or drawn from
+    a small pool (shared, also twice in one neuron): whatever is fused or not, the replay equals
+    eager mode."""
+    rng = random.Random(100 + seed)
+    pool = [Value(rng.uniform(-1, 1), label=f"s{k}") for k in range(3)]
+    params = list(pool)
+    plan = []  # per layer: per neuron (columns, weights, operand order, bias or None)
+    width = rng.randint(1, 4)
+    nin = width
+    for _ in range(rng.randint(1, 3)):
+        dense = rng.random() < 0.6
+        neurons = []
+        for _ in range(rng.randint(1, 5)):
+            columns = list(range(width)) if dense else sorted(rng.sample(range(width), rng.randint(1, width)))
+            weights = []
+            for _ in columns:
+                if rng.random() < 0.2:
+                    weights.append(rng.choice(pool))
+                else:
+                    weights.append(Value(rng.uniform(-1, 1)))
+                    params.append(weights[-1])
+            bias = Value(rng.uniform(-1, 1)) if rng.random() < 0.7 else None
+            if bias is not None:
+                params.append(bias)
+            neurons.append((columns, weights, [rng.random() < 0.5 for _ in columns], bias))
+        plan.append((neurons, rng.choice(["tanh", "sigmoid", "relu", None])))
+        width = len(neurons)
+
+    def fn(x: list[Value]) -> Value:
+        h = x
+        for neurons, activation in plan:
+            out = []
+            for columns, weights, w_first, bias in neurons:
+                terms = [w * h[j] if first else h[j] * w for j, w, first in zip(columns, weights, w_first)]
+                z = sum_values(terms + ([bias] if bias is not None else []))
+                out.append(getattr(z, activation)() if activation else z)
+            h = out
+        return sum_values([v * v for v in h])
+
+    expected_out, expected_grads = eager(fn, params, batch_of(6, nin, seed))
+    out, grads, step = replay(fn, params, batch_of(6, nin, seed))
+    np.testing.assert_allclose(out, [o[0] for o in expected_out], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads, expected_grads, rtol=1e-12, atol=1e-12)
