@@ -893,6 +893,45 @@ def _entries(suspects: Any) -> list[tuple[int, int]]:
 FUSE_LAYERS = True
 # A "layer" of one neuron is a dot product: left to the grouped replay.
 SMALLEST_LAYER = 2
+# Multiply-adds per BLAS call. OpenBLAS (numpy's BLAS) splits a product above 65536·4 of them
+# across threads; on a busy machine its threads wait for each other (measured on 2 shared
+# cores: a 64×64 by 64×1000 product took 5–15 ms on two threads, 0.2 ms on one). The
+# replay's products are small, so they are cut along the batch into calls below that size,
+# which OpenBLAS runs on the calling thread (as the benchmarks' PyTorch, set to one thread).
+# None: one call per product.
+BLAS_CALL_SIZE: int | None = 65536 * 4
+
+
+def _columns(rows: int, inner: int, batch: int) -> int:
+    """How many samples one BLAS call takes, for a (rows, inner) matrix times (inner, batch)."""
+    if BLAS_CALL_SIZE is None:
+        return batch
+    return max(1, BLAS_CALL_SIZE // max(1, rows * inner))
+
+
+def _matmul(A: Any, B: Any) -> Any:
+    """A·B for an (inputs, batch) block B, in calls of `BLAS_CALL_SIZE` multiply-adds at most."""
+    np = _numpy()
+    batch = B.shape[1]
+    step = _columns(A.shape[0], A.shape[1], batch)
+    if step >= batch:
+        return A @ B
+    out = np.empty((A.shape[0], batch))
+    for s in range(0, batch, step):
+        np.matmul(A, B[:, s : s + step], out=out[:, s : s + step])
+    return out
+
+
+def _matmul_over_batch(A: Any, B: Any) -> Any:
+    """A·Bᵀ for blocks A (m, batch) and B (n, batch): a sum over the batch, in calls as `_matmul`."""
+    batch = A.shape[1]
+    step = _columns(A.shape[0], B.shape[0], batch)
+    if step >= batch:
+        return A @ B.T
+    total = A[:, :step] @ B[:, :step].T
+    for s in range(step, batch, step):
+        total += A[:, s : s + step] @ B[:, s : s + step].T
+    return total
 
 
 class _Pattern:
@@ -1032,7 +1071,7 @@ class _Layer:
         X = S[self.xs]
         b = None if self.biases is None else theta[self.biases][:, None]
         with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
-            Y = W @ X
+            Y = _matmul(W, X)
             if b is not None:
                 Y += b
         if not np.isfinite(Y).all():
@@ -1098,7 +1137,7 @@ class _Layer:
         with np.errstate(all="ignore"):
             if mode.anomaly:
                 self._check_gradients(W, X, g)
-            dW = g @ X.T
+            dW = _matmul_over_batch(g, X)
             if not np.isfinite(dW).all():  # as in forward: products that overflow are inf first
                 dW = (g[:, None, :] * X[None, :, :]).sum(axis=2)
             unique_w, unique_b = self.unique
@@ -1112,7 +1151,7 @@ class _Layer:
                 else:
                     np.add.at(totals, self.biases, g.sum(axis=1))
             if self.x_scatter is not None:
-                dX = W.T @ g
+                dX = _matmul(W.T, g)
                 if not np.isfinite(dX).all():
                     dX = (W[:, :, None] * g[:, None, :]).sum(axis=0)
                 self.x_scatter.add(G, dX)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -416,3 +417,14 @@ def test_random_layered_graphs_with_irregular_fan_in_and_shared_weights_match_ea
     out, grads, step = replay(fn, params, batch_of(6, nin, seed))
     np.testing.assert_allclose(out, [o[0] for o in expected_out], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grads, expected_grads, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("call_size", [1, 10, 50])
+def test_products_cut_into_small_blas_calls_give_the_same_numbers(
+    call_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay cuts each matrix product along the batch into calls of at most BLAS_CALL_SIZE
+    multiply-adds (see autograd.trace): one sample per call, a few (with a remainder), or all."""
+    monkeypatch.setattr(sys.modules["autograd.trace"], "BLAS_CALL_SIZE", call_size)
+    model = nn.MLP(3, [5, 4, 2], activation="tanh", output_activation="linear", seed=21)
+    assert_same(model, model.parameters(), batch_of(7, 3, 22), fused=3)
