@@ -432,7 +432,7 @@ class Trace:
                     S[step.outputs] = _run_forward(step.rule, inputs)
                     gathered.append(inputs)
                 elif isinstance(step, _Layer):
-                    gathered.append(step.forward(S, theta, anomaly, self._slot_name))
+                    gathered.append(step.forward(S, theta, anomaly, self._slot_name, self._parameter_name))
                     continue
                 else:
                     for rule, k, parents in zip(step.rules, step.slots, step.parents):
@@ -510,6 +510,10 @@ class Trace:
             f"anomaly in forward: {rule.name}({args}) = {float(S[k, s])} (traced replay, sample {s}; "
             f"inputs: {names}); check the inputs or guard the operation"
         )
+
+    def _parameter_name(self, i: int) -> str:
+        """What an error message calls parameter ``i``: its label, or its number."""
+        return self.parameters[i].label or f"parameter {i}"
 
     def _slot_name(self, slot: int) -> str:
         """What an error message calls the Value in ``slot``: its label, or its kind and number."""
@@ -1047,11 +1051,13 @@ class _Layer:
     gathered into W (K, n) once per replay.
     """
 
-    __slots__ = ("outputs", "xs", "weights", "biases", "shape", "bias_at", "unique", "x_scatter", "pattern")
+    __slots__ = ("outputs", "xs", "weights", "biases", "shape", "bias_at", "unique", "x_scatter", "w_first")
 
     def __init__(self, pattern: _Pattern, outputs: Any, slot: dict[Value, int], index: dict[Value, int]) -> None:
         np = _numpy()
-        self.pattern = pattern
+        # No Value is kept (the recorded graph must be freed): error messages need only
+        # each product's operand order, and name the weights through the parameter list.
+        self.w_first = np.array(pattern.w_first, dtype=bool)
         self.outputs = _slice_or_index(outputs)
         self.shape = (len(pattern.sums), len(pattern.xs))
         self.xs = _slice_or_index(np.array([slot[x] for x in pattern.xs], dtype=np.intp))
@@ -1064,7 +1070,9 @@ class _Layer:
         self.bias_at = pattern.bias_at
         self.x_scatter: _Scatter | None = None  # set when the inputs' gradients are needed
 
-    def forward(self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str]) -> list[Any]:
+    def forward(
+        self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str], parameter: Callable[[int], str]
+    ) -> list[Any]:
         """Y = W·X (+ b) into the output rows of S; returns [W, X] for the backward pass."""
         np = _numpy()
         W = theta[self.weights].reshape(self.shape)
@@ -1077,9 +1085,14 @@ class _Layer:
         if not np.isfinite(Y).all():
             Y = self._exact_sums(W, X, b, Y)
             if anomaly:
-                self._report_forward(W, X, b, Y, S, name)
+                self._report_forward(W, X, b, Y, S, name, parameter)
         S[self.outputs] = Y
         return [W, X]
+
+    def _weight_index(self, k: int) -> int:
+        """The place in the parameter list of weight k (row by row) of the matrix."""
+        w = self.weights
+        return w.start + k * (w.step or 1) if isinstance(w, slice) else int(w[k])
 
     def _exact_sums(self, W: Any, X: Any, b: Any, Y: Any) -> Any:
         """The samples with a non-finite output summed again term by term, in the order of eager mode.
@@ -1100,7 +1113,9 @@ class _Layer:
         Y[:, bad] = total
         return Y
 
-    def _report_forward(self, W: Any, X: Any, b: Any, Y: Any, S: Any, name: Callable[[int], str]) -> None:
+    def _report_forward(
+        self, W: Any, X: Any, b: Any, Y: Any, S: Any, name: Callable[[int], str], parameter: Callable[[int], str]
+    ) -> None:
         """Under `detect_anomaly`: name the first non-finite product w·x, or else the sum, as eager mode does."""
         np = _numpy()
         i, s = _entries(~np.isfinite(Y))[0]
@@ -1111,10 +1126,8 @@ class _Layer:
         for j in range(n):
             if not np.isfinite(products[j]):
                 w, x = float(W[i, j]), float(X[j, s])
-                weight = self.pattern.weights[i * n + j]
-                w_name = weight.label or "parameter"
-                pair = [(w, w_name), (x, name(int(x_slots[j])))]
-                if not self.pattern.w_first[i * n + j]:
+                pair = [(w, parameter(self._weight_index(i * n + j))), (x, name(int(x_slots[j])))]
+                if not self.w_first[i * n + j]:
                     pair.reverse()
                 raise NonFiniteError(
                     f"anomaly in forward: mul({pair[0][0]!r}, {pair[1][0]!r}) = {float(products[j])} "

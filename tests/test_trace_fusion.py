@@ -428,3 +428,20 @@ def test_products_cut_into_small_blas_calls_give_the_same_numbers(
     monkeypatch.setattr(sys.modules["autograd.trace"], "BLAS_CALL_SIZE", call_size)
     model = nn.MLP(3, [5, 4, 2], activation="tanh", output_activation="linear", seed=21)
     assert_same(model, model.parameters(), batch_of(7, 3, 22), fused=3)
+
+
+def test_a_trace_with_fused_layers_does_not_keep_the_recorded_graph_alive() -> None:
+    """After tracing, the only new reference to a weight is the trace's list of parameters
+    (as for the grouped replay, tests/test_memory.py): the fused layers keep index arrays,
+    not the Values of the graph."""
+    rng = random.Random(30)
+    w = matrix(4, 3, rng)
+    weights = [v for row in w for v in row]
+
+    def fn(x: list[Value]) -> Value:
+        return sum_values([sum_values([w[i][j] * x[j] for j in range(3)]).tanh() for i in range(4)])
+
+    before = [sys.getrefcount(v) for v in weights]
+    step = trace(fn, example=[0.5, 0.25, 1.0])
+    assert len(step.fused_layers) == 1
+    assert [sys.getrefcount(v) for v in weights] == [n + 1 for n in before]
