@@ -8,16 +8,18 @@ The same initial weights and data for every contestant:
   everything the Trainer does around a step counts (its checks, its history). A turn is
   one ``fit`` of `EPOCHS` epochs (one update each), divided by `EPOCHS`: the set-up of a
   ``fit`` (checking the data, scoring the final model once) is spread over them;
+- replay: the same traced replay without the Trainer (`autograd.trace`'s forward and
+  backward, then `nn.optim.SGD.step`): the difference to the row above is the Trainer's own;
 - numpy: the same step written by hand on arrays: three matrix products forward, the
   transposed ones backward, the update in place: the floor of any numpy replay;
 - PyTorch: ``torch.nn.Sequential`` of Linear/ReLU in float64, ``torch.set_num_threads(1)``,
   ``torch.optim.SGD``; a turn is `EPOCHS` steps as well.
 
-The contestants take turns (traced, numpy, PyTorch, traced, …); each round gives the
-ratios traced/numpy and traced/PyTorch of that round's turns, and we report the median
+The contestants take turns (traced, replay, numpy, PyTorch, traced, …); each round gives
+the ratios traced/numpy and traced/PyTorch (and replay/numpy, numpy/PyTorch) of its turns, and we report the median
 ratio with its spread (min–max) over the rounds: the machine is shared, and a ratio
 measured within one round is steadier than a ratio of two medians. Before timing,
-the three must give the same losses (to 1e-10) over three steps from the same weights.
+all must give the same losses (to 1e-10) over three steps from the same weights.
 
     python benchmarks/mlp_sizes.py            # every size
     python benchmarks/mlp_sizes.py --quick    # one round: a smoke test, not a measurement
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import statistics
 import sys
 import time
@@ -108,6 +111,26 @@ def traced_contestant(model: nn.MLP, X: list[list[float]], y: list[float]) -> Ru
     return run
 
 
+def replay_contestant(model: nn.MLP, X: list[list[float]], y: list[float]) -> Run:
+    """The traced replay without the Trainer: `autograd.trace` of E_p = (ŷ_p - t_p)², its forward
+    over the batch, its backward with seed ∂E/∂E_p = 1/n, then `nn.optim.SGD.step` (what the
+    Trainer adds around these is the difference between the two rows)."""
+    import numpy as np
+
+    per_sample = trace(lambda x, t: (model(x) - t) ** 2, X[0], y[0])
+    inputs, targets = np.array(X, dtype=float), np.array(y, dtype=float)
+    optimizer = nn.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+
+    def step() -> float:
+        losses = per_sample.forward(inputs, targets)
+        optimizer.zero_grad()
+        per_sample.backward(1.0 / len(targets))
+        optimizer.step()
+        return float(losses.mean())
+
+    return lambda steps: [step() for _ in range(steps)]
+
+
 def numpy_contestant(weights: Sequence[tuple[Any, Any]], X: list[list[float]], y: list[float]) -> Run:
     """The same step by hand. Forward z₁ = X·W₁ᵀ + b₁, h₁ = relu(z₁), z₂ = h₁·W₂ᵀ + b₂,
     h₂ = relu(z₂), ŷ = h₂·W₃ᵀ + b₃; backward with δ = ∂E/∂ŷ = (2/n)(ŷ - t):
@@ -160,11 +183,15 @@ def torch_contestant(torch: Any, weights: Sequence[tuple[Any, Any]], X: list[lis
 
 
 def contestants(workload: Workload, torch: Any = None, seed: int = 0) -> dict[str, Run]:
-    """The three contestants on the same data and the same initial weights (PyTorch only if given)."""
+    """The contestants on the same data and the same initial weights (PyTorch only if given)."""
     X, y = make_data(workload, seed)
     model = make_model(workload, seed)
     weights = weights_of(model)
-    runs = {"traced": traced_contestant(model, X, y), "numpy": numpy_contestant(weights, X, y)}
+    runs = {
+        "traced": traced_contestant(model, X, y),
+        "replay": replay_contestant(make_model(workload, seed), X, y),
+        "numpy": numpy_contestant(weights, X, y),
+    }
     if torch is not None:
         runs["torch"] = torch_contestant(torch, weights, X, y)
     return runs
@@ -194,6 +221,7 @@ def trace_seconds(workload: Workload, repeats: int) -> list[float]:
 
     times = []
     for _ in range(repeats):
+        gc.collect()  # the previous trace's graph is garbage: not charged to this one
         start = time.perf_counter()
         trace(loss_and_output, X[0], [y[0]])
         times.append(time.perf_counter() - start)
@@ -215,11 +243,9 @@ def run(rounds: int = 7, workloads: Sequence[Workload] = WORKLOADS, epochs: int 
         row: dict[str, Any] = {"samples": workload.samples, "parameters": make_model(workload).nparameters}
         for name, times in samples.items():
             row[f"{name}_s"] = statistics.median(times)
-        for name in samples:
-            if name != "traced":
-                row[f"traced_over_{name}"] = spread([a / b for a, b in zip(samples["traced"], samples[name])])
-        if "torch" in samples:
-            row["numpy_over_torch"] = spread([a / b for a, b in zip(samples["numpy"], samples["torch"])])
+        for slower, faster in (("traced", "numpy"), ("traced", "torch"), ("replay", "numpy"), ("numpy", "torch")):
+            if faster in samples:
+                row[f"{slower}_over_{faster}"] = spread([a / b for a, b in zip(samples[slower], samples[faster])])
         results["sizes"][workload.name] = row
     largest = max(workloads, key=lambda w: make_model(w).nparameters)
     results["trace_build"] = {"size": largest.name, **spread(trace_seconds(largest, max(3, rounds // 2)))}
@@ -237,16 +263,18 @@ def report(r: dict[str, Any]) -> str:
         [
             f"{name}, {row['samples']:,} samples",
             fmt_ms(row["traced_s"]),
+            fmt_ms(row["replay_s"]),
             fmt_ms(row["numpy_s"]),
             fmt_ms(row.get("torch_s")),
             _ratio_text(row["traced_over_numpy"]),
             _ratio_text(row.get("traced_over_torch")),
+            _ratio_text(row["replay_over_numpy"]),
             _ratio_text(row.get("numpy_over_torch")),
         ]
         for name, row in r["sizes"].items()
     ]
-    headers = ["model, full batch", "traced (Trainer)", "numpy by hand", "PyTorch (1 thread)",
-               "traced / numpy", "traced / PyTorch", "numpy / PyTorch"]  # fmt: skip
+    headers = ["model, full batch", "traced (Trainer)", "replay alone", "numpy by hand", "PyTorch (1 thread)",
+               "traced / numpy", "traced / PyTorch", "replay / numpy", "numpy / PyTorch"]  # fmt: skip
     build = r["trace_build"]
     return (
         table(headers, rows)

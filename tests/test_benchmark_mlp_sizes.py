@@ -1,4 +1,4 @@
-"""The MLP-sizes benchmark's guard: its three contestants (the Trainer with the traced engine,
+"""The MLP-sizes benchmark's guard: its contestants (the Trainer with the traced engine, the replay alone,
 the step written by hand in numpy, PyTorch) train alike from the same weights, checked on tiny
 sizes. The numpy step is an independent derivation (matrix calculus, in its docstring); PyTorch
 is the reference. No timing here."""
@@ -21,7 +21,7 @@ def test_traced_trainer_numpy_and_pytorch_give_the_same_losses_step_by_step(
     workload: bench.Workload, torch: ModuleType
 ) -> None:
     runs = bench.contestants(workload, torch, seed=1)
-    assert list(runs) == ["traced", "numpy", "torch"]
+    assert list(runs) == ["traced", "replay", "numpy", "torch"]
     losses = bench.check_same_losses(runs, steps=3)
     assert len(losses) == 3
     assert losses[2] < losses[0]  # the updates were applied (gradient descent on a smooth loss, small η)
