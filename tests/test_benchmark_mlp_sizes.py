@@ -27,6 +27,12 @@ def test_traced_trainer_numpy_and_pytorch_give_the_same_losses_step_by_step(
     assert losses[2] < losses[0]  # the updates were applied (gradient descent on a smooth loss, small η)
 
 
+def test_without_pytorch_the_traced_trainer_the_replay_and_numpy_still_agree() -> None:
+    runs = bench.contestants(TINY[1], torch=None, seed=2)
+    assert list(runs) == ["traced", "replay", "numpy"]
+    bench.check_same_losses(runs, steps=2)
+
+
 def test_the_check_rejects_contestants_whose_losses_differ() -> None:
     workload = TINY[0]
     X, y = bench.make_data(workload)
