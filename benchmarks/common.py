@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import statistics
 import sys
 import time
@@ -21,12 +22,26 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# PyTorch runs with one thread; numpy's BLAS (for the traced replay and the hand-written
+# numpy step) gets one thread too, so every contestant has the same share of the machine.
+# Read by OpenBLAS (and MKL, OpenMP) when numpy is first imported: set before that, and
+# only if the caller has not chosen a number.
+for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 
 def median_seconds(contestants: dict[str, tuple[Callable[[], Any], int]], repeats: int) -> dict[str, float]:
-    """Median wall time of one call of each contestant ``name: (run, inner)``.
+    """Median wall time of one call of each contestant ``name: (run, inner)`` (see `round_seconds`)."""
+    times = round_seconds(contestants, repeats)
+    return {name: statistics.median(samples) for name, samples in times.items()}
+
+
+def round_seconds(contestants: dict[str, tuple[Callable[[], Any], int]], repeats: int) -> dict[str, list[float]]:
+    """Wall time of one call of each contestant ``name: (run, inner)``, one entry per round.
 
     The contestants take turns, ``repeats`` rounds, so a change of machine load
-    touches all of them alike; a turn times ``inner`` calls and divides.
+    touches all of them alike; a turn times ``inner`` calls and divides (entry k of
+    every list comes from round k, so ratios can be taken round by round).
     What a call returns (a graph's output, say) is kept until the clock stops:
     freeing it is not part of the turn (engine.py times that on its own).
     Garbage from the previous turn is collected before the clock starts (a
@@ -41,7 +56,7 @@ def median_seconds(contestants: dict[str, tuple[Callable[[], Any], int]], repeat
             kept = [run() for _ in range(inner)]
             times[name].append((time.perf_counter() - start) / inner)
             del kept
-    return {name: statistics.median(samples) for name, samples in times.items()}
+    return times
 
 
 def optional(module: str) -> ModuleType | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import engine, gpt, mlp_step  # noqa: E402
+from benchmarks import engine, gpt, mlp_sizes, mlp_step  # noqa: E402
 from benchmarks.common import optional  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -32,6 +32,7 @@ def versions() -> dict[str, str | None]:
         module = optional(name)
         found[name] = getattr(module, "__version__", None) if module else None
     found["micrograd"] = "0.1.0" if optional("micrograd") else None
+    found["blas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS")  # set to 1 by benchmarks.common unless given
     return found
 
 
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["engine"] = engine.main(repeats)
     print("\n## Training step (issue 5)\n")
     results["mlp_step"] = mlp_step.main(2 * repeats - 1)
+    print("\n## One training step at four MLP sizes: Trainer(engine='traced'), numpy by hand, PyTorch (issue 14)\n")
+    results["mlp_sizes"] = mlp_sizes.main(2 * repeats - 1)
     print("\n## Tiny GPT: one Adam step on one name (issues 13, 14)\n")
     results["gpt"] = gpt.main(repeats)
     results["versions"] = versions()
