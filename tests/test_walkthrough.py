@@ -40,14 +40,7 @@ def test_hand_derived_example_with_fan_out():
     Check: out = (ab + a)², ∂out/∂a = 2(ab + a)(b + 1) = 2·(-4)·(-2) = 16,
     ∂out/∂b = 2(ab + a)·a = 2·(-4)·2 = -16.
     """
-    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
-    c = a * b
-    c.label = "c"
-    d = c + a
-    d.label = "d"
-    out = d * d
-    out.label = "out"
-    w = walkthrough(out)
+    w = walkthrough(hand_example())
     assert [s.name for s in w.steps] == ["out", "d", "c"]
     assert [s.upstream for s in w.steps] == [1.0, -8.0, -8.0]
     assert [s.equation for s in w.steps] == ["out = d·d", "d = c + a", "c = a·b"]
@@ -60,7 +53,8 @@ def test_hand_derived_example_with_fan_out():
         ("a", "∂(a·b)/∂a = b", -3.0, 24.0, 16.0),
         ("b", "∂(a·b)/∂b = a", 2.0, -16.0, -16.0),
     ]
-    assert w.gradients == {out: 1.0, d: -8.0, c: -8.0, a: 16.0, b: -16.0}
+    by_label = {node.label: g for node, g in w.gradients.items()}
+    assert by_label == {"out": 1.0, "d": -8.0, "c": -8.0, "a": 16.0, "b": -16.0}
 
 
 def test_walkthrough_touches_no_grad():
@@ -236,6 +230,23 @@ def test_text_of_a_step_shows_formula_numbers_and_running_total():
     assert "Start: ∂h/∂h = 1" in text
     assert "h = σ(net):  upstream ∂h/∂h = 1" in text
     assert "→ net:  local ∂(σ(x))/∂x = σ(x)·(1 - σ(x)) = 0.25;  contribution 1 × 0.25 = 0.25" in text
+
+
+def hand_example():
+    """a = 2, b = -3; c = a·b = -6; d = c + a = -4; out = d·d = 16.
+
+    Steps: out (d gets -4, then -8), d (c gets -8, a gets -8), c (a gets -8 × -3 = 24,
+    total 16; b gets -8 × 2 = -16). So after step 2, a's gradient -8 is not final
+    ("so far"); after step 3 it is 16.
+    """
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    c = a * b
+    c.label = "c"
+    d = c + a
+    d.label = "d"
+    out = d * d
+    out.label = "out"
+    return out
 
 
 def two_two_one_network():

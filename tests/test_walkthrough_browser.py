@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from autograd import topological_order, walkthrough
-from tests.test_walkthrough import two_two_one_network
-from tests.test_walkthrough_frames import hand_example
+from tests.test_walkthrough import hand_example, two_two_one_network
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

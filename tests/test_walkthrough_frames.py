@@ -1,6 +1,6 @@
 """The walkthrough's pictures (`w.frames()`) and its HTML page (`w.save_html`), read as text.
 
-The numbers expected on the pictures are derived by hand in `hand_example`'s docstring.
+The numbers expected on the pictures are derived by hand in `test_walkthrough.hand_example`'s docstring.
 The page is also driven in a real browser in test_walkthrough_browser.py.
 """
 
@@ -15,24 +15,7 @@ pytest.importorskip("graphviz", reason="the frames need the graphviz package (pi
 
 from autograd import Value, sum_values, topological_order, walkthrough  # noqa: E402
 from autograd.errors import InvalidArgumentError  # noqa: E402
-from tests.test_walkthrough import two_two_one_network  # noqa: E402
-
-
-def hand_example():
-    """a = 2, b = -3; c = a·b = -6; d = c + a = -4; out = d·d = 16 (as in test_walkthrough).
-
-    Steps: out (d gets -4, then -8), d (c gets -8, a gets -8), c (a gets -8 × -3 = 24,
-    total 16; b gets -8 × 2 = -16). So after step 2, a's gradient -8 is not final
-    ("so far"); after step 3 it is 16.
-    """
-    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
-    c = a * b
-    c.label = "c"
-    d = c + a
-    d.label = "d"
-    out = d * d
-    out.label = "out"
-    return out
+from tests.test_walkthrough import hand_example, two_two_one_network  # noqa: E402
 
 
 def node_text(source: str, name: str) -> str:
