@@ -88,3 +88,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def torch_mse_sgd_step(torch: Any, layers: Any, X: list[list[float]], y: list[float], lr: float) -> Callable[[], float]:
+    """One full-batch PyTorch step of ``layers`` (a one-output Sequential): MSE, backward, SGD; returns the loss."""
+    optimizer = torch.optim.SGD(layers.parameters(), lr=lr)
+    inputs = torch.tensor(X, dtype=torch.float64)
+    targets = torch.tensor(y, dtype=torch.float64)
+
+    def step() -> float:
+        optimizer.zero_grad()
+        loss = ((layers(inputs).squeeze(1) - targets) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        return float(loss.item())
+
+    return step

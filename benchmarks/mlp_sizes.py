@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nn  # noqa: E402
 from autograd import trace  # noqa: E402
-from benchmarks.common import fmt_ms, fmt_ratio, optional, round_seconds, table  # noqa: E402
+from benchmarks.common import fmt_ms, fmt_ratio, optional, round_seconds, table, torch_mse_sgd_step  # noqa: E402
 
 LEARNING_RATE = 0.01
 #: Updates per turn: one `fit` of this many epochs (full batch: one update each).
@@ -168,17 +168,7 @@ def torch_contestant(torch: Any, weights: Sequence[tuple[Any, Any]], X: list[lis
             linear.weight.copy_(torch.tensor(W, dtype=torch.float64))
             linear.bias.copy_(torch.tensor(b, dtype=torch.float64))
     layers = torch.nn.Sequential(linears[0], torch.nn.ReLU(), linears[1], torch.nn.ReLU(), linears[2])
-    optimizer = torch.optim.SGD(layers.parameters(), lr=LEARNING_RATE)
-    inputs = torch.tensor(X, dtype=torch.float64)
-    targets = torch.tensor(y, dtype=torch.float64)
-
-    def step() -> float:
-        optimizer.zero_grad()
-        loss = ((layers(inputs).squeeze(1) - targets) ** 2).mean()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
+    step = torch_mse_sgd_step(torch, layers, X, y, LEARNING_RATE)
     return lambda steps: [step() for _ in range(steps)]
 
 

@@ -21,7 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nn  # noqa: E402
 from autograd import sum_values, trace  # noqa: E402
-from benchmarks.common import fmt_ms, fmt_ratio, median_seconds, optional, ratio, table  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    fmt_ms,
+    fmt_ratio,
+    median_seconds,
+    optional,
+    ratio,
+    table,
+    torch_mse_sgd_step,
+)
 
 SAMPLES = 100
 SIZES = [16, 16, 1]
@@ -84,18 +92,7 @@ def torch_stepper(torch: Any, X: list[list[float]], y: list[float]) -> Any:
     layers = torch.nn.Sequential(
         torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1)
     ).double()
-    optimizer = torch.optim.SGD(layers.parameters(), lr=LEARNING_RATE)
-    inputs = torch.tensor(X, dtype=torch.float64)
-    targets = torch.tensor(y, dtype=torch.float64)
-
-    def step() -> float:
-        optimizer.zero_grad()
-        loss = ((layers(inputs).squeeze(1) - targets) ** 2).mean()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step
+    return torch_mse_sgd_step(torch, layers, X, y, LEARNING_RATE)
 
 
 def check_traced_matches_eager(X: list[list[float]], y: list[float]) -> None:
