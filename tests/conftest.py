@@ -20,7 +20,7 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -119,3 +119,13 @@ def traced_memory() -> Iterator[None]:
 def allocated() -> int:
     """Bytes currently allocated by Python, as traced by the `traced_memory` fixture."""
     return tracemalloc.get_traced_memory()[0]
+
+
+def entry(table: Any, name: str) -> Any:
+    """The entry at ``name`` (e.g. "layers.0.weight[1][0]", as `Module.named_parameters` names it)
+    in ``table``: a state dict, or a dict of torch tensors by key."""
+    key, *index = name.replace("]", "").split("[")
+    value = table[key]
+    for i in index:
+        value = value[int(i)]
+    return value

@@ -10,6 +10,7 @@ import sys
 from types import ModuleType
 
 import pytest
+from conftest import entry
 
 import nn
 from autograd import Value, sum_values
@@ -247,13 +248,9 @@ def test_sequential_same_outputs_and_gradients_as_the_exported_network(torch: Mo
 
         assert [o.data for o in outputs] == pytest.approx(tensor_out.tolist(), rel=1e-12, abs=1e-12)
         assert [v.grad for v in inputs] == pytest.approx(tensor_x.grad.tolist(), rel=1e-12, abs=1e-12)
-        torch_grads = dict(seq.named_parameters())
+        torch_grads = {key: p.grad for key, p in seq.named_parameters()}
         for name, v in model.named_parameters():
-            key, *index = name.replace("]", "").split("[")
-            expected = torch_grads[key].grad
-            for i in index:
-                expected = expected[int(i)]
-            assert v.grad == pytest.approx(expected.item(), rel=1e-12, abs=1e-12), name
+            assert v.grad == pytest.approx(entry(torch_grads, name).item(), rel=1e-12, abs=1e-12), name
 
 
 def test_sequential_state_dict_keys_are_torchs_keys_with_identical_numbers(torch: ModuleType) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import entry
 
 import nn
 from autograd import Value, sum_values
@@ -46,13 +47,9 @@ def test_sequential_equals_torch_outputs_gradients_and_state_dict_keys(torch) ->
     torch_weighted_sum(torch, expected).backward()
     for row, expected_row in zip(outputs, expected.tolist()):
         assert [y.data for y in row] == pytest.approx(expected_row, rel=1e-12)
-    grads = dict(reference.named_parameters())
+    grads = {key: p.grad for key, p in reference.named_parameters()}
     for name, v in model.named_parameters():
-        key, *index = name.replace("]", "").split("[")
-        g = grads[key].grad
-        for i in index:
-            g = g[int(i)]
-        assert v.grad == pytest.approx(g.item(), rel=1e-12, abs=1e-14), name
+        assert v.grad == pytest.approx(entry(grads, name).item(), rel=1e-12, abs=1e-14), name
 
 
 def test_named_parameters_follow_parameters_and_name_their_state_dict_place() -> None:
@@ -63,11 +60,7 @@ def test_named_parameters_follow_parameters_and_name_their_state_dict_place() ->
     assert named[-1][0] == "2.weight[0][2]"
     state = model.state_dict()
     for name, v in named:
-        key, *index = name.replace("]", "").split("[")
-        entry = state[key]
-        for i in index:
-            entry = entry[int(i)]
-        assert entry == v.data
+        assert entry(state, name) == v.data
 
 
 def test_train_and_eval_reach_every_module() -> None:

@@ -15,6 +15,7 @@ import os
 import pickle
 
 import pytest
+from conftest import entry
 
 import nn
 from autograd import Value
@@ -345,15 +346,6 @@ def tiny_mlp():
 def tiny_mlp_output(x1, x2):
     # y = σ(0.75·tanh(0.5·x1 − 0.25·x2 + 0.125) − 0.5·tanh(x1 + 2·x2 − 1))
     return sigmoid(0.75 * math.tanh(0.5 * x1 - 0.25 * x2 + 0.125) - 0.5 * math.tanh(x1 + 2 * x2 - 1.0))
-
-
-def entry(state, name):
-    """The number at ``name`` (e.g. "layers.0.weight[1][0]") in a state dict."""
-    key, *index = name.replace("]", "").split("[")
-    value = state[key]
-    for i in index:
-        value = value[int(i)]
-    return value
 
 
 def test_neuron_layer_and_mlp_are_modules():
