@@ -89,7 +89,8 @@ def sample_graph(
     E = loss(ŷ, t) for ŷ = model(x). The model's parameters get their
     gradients of this one sample (``.grad`` is overwritten: call
     ``model.zero_grad()`` before training on). Names go on the nodes of this
-    sample's graph only (x₁, net₁, h₁, ŷ, t, E); the parameters keep theirs
+    sample's graph only (x₁, net₁, h₁, ŷ, t, the output error e = ŷ − t or t − ŷ when
+    the loss forms it, E); the parameters keep theirs
     (``L1.N0.w1``).
 
     >>> model = MLP(2, [2, 1], seed=0)
@@ -138,9 +139,28 @@ def sample_graph(
         name = "ŷ" + _index(k + 1, count)
         y.label = f"{name} = {y.label}" if y.label.startswith("net") else name  # a linear output is its net
     error.label = "E"
+    _name_output_errors(error, predictions, target_values)
     model.zero_grad()
     error.backward()
     return SampleGraph(error, inputs, target_values, nets, activations, neurons, [net.grad for net in nets])
+
+
+def _name_output_errors(error: Value, predictions: list[Value], targets: list[Value]) -> None:
+    """Name the loss's differences of ŷₖ and tₖ eₖ, the output error, if the loss forms them.
+
+    mse forms ŷ − t, sse_half t − ŷ (as the textbook); the node's equation shows which.
+    Other unnamed nodes of the loss keep the automatic names of the views (v1, v2, …).
+    """
+    count = len(predictions)
+    pairs = {}
+    for k, (y, t) in enumerate(zip(predictions, targets), start=1):
+        pairs[id(y), id(t)] = pairs[id(t), id(y)] = k
+    for node in topological_order(error):
+        if node.label or node._rule is None or node._rule.name != "sub" or len(node.parents) != 2:
+            continue
+        k = pairs.get((id(node.parents[0]), id(node.parents[1])))
+        if k is not None:
+            node.label = "e" + _index(k, count)
 
 
 def _index(k: int, count: int) -> str:

@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import require_module
 
+import autograd
 import nn
+from autograd import topological_order
 from autograd.errors import InvalidArgumentError, InvalidTypeError
 from nn.draw import NEGATIVE_WEIGHT, POSITIVE_WEIGHT, draw_network, draw_sample, sample_graph
 
@@ -273,3 +275,21 @@ def test_sample_graph_takes_a_numpy_row_and_target() -> None:
     np = pytest.importorskip("numpy")
     sample = sample_graph(worked_example(w22=0.9), np.array([0.5, 0.1]), np.float64(0.6))
     assert sample.deltas == pytest.approx([by_hand()["d1"], by_hand()["d2"], by_hand()["d3"]], rel=1e-12)
+
+
+def test_the_output_error_is_named_e_for_the_difference_the_loss_forms() -> None:
+    """mse forms ŷ − t, sse_half t − ŷ (nn/losses.py): each difference is the node named e (eₖ with several outputs)."""
+    sample = sample_graph(worked_example(w22=0.9), [0.5, 0.1], 0.6)
+    (e,) = sample.error.parents
+    assert e.label == "e" and [p.label for p in e.parents] == ["ŷ", "t"]
+    assert e.data == pytest.approx(by_hand()["y"] - 0.6, rel=1e-12)
+    half = sample_graph(worked_example(w22=0.9), [0.5, 0.1], 0.6, loss=nn.losses.sse_half)
+    named = [v for v in topological_order(half.error) if v.label == "e"]
+    assert len(named) == 1 and [p.label for p in named[0].parents] == ["t", "ŷ"]
+    two = sample_graph(nn.MLP(2, [3, 2], seed=1), [1.0, 2.0], [1.0, 0.0])
+    errors = [v for v in topological_order(two.error) if v.label.startswith("e")]
+    assert [(e.label, [p.label for p in e.parents]) for e in errors] in (
+        [("e₁", ["ŷ₁", "t₁"]), ("e₂", ["ŷ₂", "t₂"])],
+        [("e₂", ["ŷ₂", "t₂"]), ("e₁", ["ŷ₁", "t₁"])],
+    )
+    assert [step.equation for step in autograd.walkthrough(sample.error).steps][:2] == ["E = e^2", "e = ŷ - t"]
