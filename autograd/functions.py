@@ -1,4 +1,4 @@
-"""Functions of several Values that are not operators (atan2, hypot, maximum, minimum),
+"""Functions of several Values that are not operators (atan2, hypot, maximum, minimum, select),
 and `define_op`, the public way to add a row to the rule table.
 
 Each function here is one row of `autograd.ops` applied to its arguments, made by
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import ops
-from .errors import InvalidArgumentError, InvalidTypeError
+from .errors import DomainError, InvalidArgumentError, InvalidTypeError
 from .ops import Rule
 from .value import Value, apply, constant
 
@@ -39,6 +39,27 @@ atan2 = operation(ops.ATAN2)
 hypot = operation(ops.HYPOT)
 maximum = operation(ops.MAXIMUM)
 minimum = operation(ops.MINIMUM)
+
+
+def select(index: Value | int, *choices: Value | float) -> Value:
+    """choices[index], as a node of the row `ops.SELECT`: y = v_i, ∂y/∂v_k = [k = i], ∂y/∂i = 0.
+
+    The index may be a Value (a traced input: the replay then picks each sample's own
+    choice, as a gather) or a number; either way it must hold an integer 0 <= i < n.
+    Numbers among the choices become constants.
+
+    >>> v = [Value(1.0), Value(2.0), Value(3.0)]
+    >>> y = select(Value(2), *v)
+    >>> y.backward()
+    >>> y.data, [x.grad for x in v]
+    (3.0, [0.0, 0.0, 1.0])
+    """
+    if not choices:
+        raise InvalidArgumentError("select: needs at least one choice after the index")
+    i = index if type(index) is Value else constant(index, "select (index)")
+    if not (0.0 <= i.data < len(choices) and i.data == int(i.data)):
+        raise DomainError(f"select: index {i.data!r} is not an integer in [0, {len(choices)})")
+    return apply(ops.SELECT, (i, *[c if type(c) is Value else constant(c, "select") for c in choices]))
 
 
 def define_op(

@@ -335,6 +335,13 @@ class FloatMath:
         """1 for lo <= x <= hi, else 0 (NaN too): the slope of clamp, as PyTorch."""
         return 1.0 if lo <= x <= hi else 0.0
 
+    @staticmethod
+    def select(i: float, choices: tuple[float, ...]) -> float:
+        """choices[i] for an integer 0 <= i < len(choices) (the row `SELECT`); any other i is outside the domain."""
+        if not (0.0 <= i < len(choices) and i == int(i)):  # NaN fails the first test
+            raise ValueError(f"select: index {i!r} is not an integer in [0, {len(choices)})")
+        return choices[int(i)]
+
 
 class IEEEMath(FloatMath):
     """`FloatMath` where nothing raises: IEEE 754's answers at poles and outside domains.
@@ -689,6 +696,20 @@ MAXIMUM  = Rule("maximum",  "max", 2, lambda m, a, b: m.maximum(a, b),
 MINIMUM  = Rule("minimum",  "min", 2, lambda m, a, b: m.minimum(a, b),
                 lambda m, a, b, y: (m.tie_step(b - a), m.tie_step(a - b)),
                 formula=("min(a, b)", "1 if a < b, 0 if a > b, ½ at a tie", "1 if b < a, 0 if b > a, ½ at a tie"))
+# fmt: on
+
+# Picking one of n numbers by an integer index: an embedding lookup (row i of a table, one
+# column at a time) or the logit of a class. The index is an input like any other (a traced
+# input replays as each sample's own index), so the graph is the same for every index. The
+# slopes are one-hot: ∂y/∂v_k = [k = i], written with `inside` (1 on [k, k], else 0) so that
+# floats, Values (create_graph) and arrays share them; the index gets none (y is a step
+# function of it). Variadic: (i, v₀, …, v_{n-1}), parents in that order.
+# fmt: off
+SELECT   = Rule("select",   "select", 0, lambda m, i, *v: m.select(i, v),
+                lambda m, i, *v_and_y: (0.0, *[m.inside(i, float(k), float(k)) for k in range(len(v_and_y) - 1)]),
+                domain="select needs an integer index 0 <= i < n, the number of choices",
+                formula=("v_i (the choice v₀, v₁, … picked by the index i)", "0 (for the index i)",
+                         "1 if k = i, else 0 (for the choice v_k)"))
 # fmt: on
 
 

@@ -75,11 +75,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Union
 
 from . import ops
 from .backward import gradient_lock, local_derivatives, topological_order
-from .errors import AutogradError, InvalidArgumentError, InvalidTypeError, NonFiniteError, ShapeError, TraceError
+from .errors import (
+    AutogradError,
+    DomainError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NonFiniteError,
+    ShapeError,
+    TraceError,
+)
 from .mode import mode
 from .ops import Rule
 from .value import CONSTANT, Value, as_float, evaluate
@@ -302,10 +310,13 @@ class Trace:
         inputs: list[Value],
         outputs: list[Value],
         single_output: bool,
+        index_arguments: Sequence[bool] = (),
     ) -> None:
         np = _numpy()
         self.fn = fn
         self.shapes = shapes
+        # Which arguments hold integer indices (`indices`): checked to be integers at replay.
+        self.index_arguments = list(index_arguments) or [False] * len(shapes)
         self.single_output = single_output
         self.inputs = inputs
         traced_inputs = set(inputs)
@@ -339,12 +350,16 @@ class Trace:
         slot = {v: i for i, v in enumerate([*inputs, *row_parameters, *constants])}
         self._constants = np.array([c.data for c in constants], dtype=float)
         # The tape: groups, layers and chains in topological order.
-        self.steps: list[_Group | _Chain | _Layer] = []
+        self.steps: list[_Group | _Chain | _Layer | _Select] = []
         for members, kind in blocks:
             start = len(slot)
             if isinstance(kind, _Pattern):
                 slot.update((v, i) for i, v in enumerate(members, start))
                 self.steps.append(_Layer(kind, np.arange(start, len(slot)), slot, index))
+            elif kind == SELECT_STEP:
+                parent_slots = [[slot[p] for p in v.parents] for v in members]
+                slot.update((v, i) for i, v in enumerate(members, start))
+                self.steps.append(_Select(np.arange(start, len(slot)), parent_slots))
             elif kind:
                 slot.update((v, i) for i, v in enumerate(members, start))
                 parents = np.array([[slot[p] for p in v.parents] for v in members], dtype=np.intp).T
@@ -399,6 +414,8 @@ class Trace:
                 reaches[step.outputs] = True  # every output reads its weights, which are parameters
                 if reaches[step.xs].any():
                     step.x_scatter = _Scatter(np.arange(self.size)[step.xs])
+            elif isinstance(step, _Select):
+                step.plan_gradients(reaches)
             else:
                 step.leaf_groups = _leaf_groups(step, needed, leaf_count)
         needed[:leaf_count] = bytes(leaf_count)
@@ -433,6 +450,9 @@ class Trace:
                     gathered.append(inputs)
                 elif isinstance(step, _Layer):
                     gathered.append(step.forward(S, theta, anomaly, self._slot_name, self._parameter_name))
+                    continue
+                elif isinstance(step, _Select):
+                    gathered.append(step.forward(S, anomaly, self._slot_name))
                     continue
                 else:
                     for rule, k, parents in zip(step.rules, step.slots, step.parents):
@@ -469,6 +489,8 @@ class Trace:
                     _group_backward(step, inputs, S, G)
                 elif isinstance(step, _Layer):
                     step.backward(inputs, S, G, totals)
+                elif isinstance(step, _Select):
+                    step.backward(inputs, G)
                 else:
                     self._chain_backward(step, rows, grad_rows)
                     for group in step.leaf_groups:
@@ -583,7 +605,10 @@ class Trace:
             n = len(array)
             if n == 0:
                 raise ShapeError("Trace.forward: the batch is empty")
-            columns.append(array.reshape(n, 1 if width is None else width).astype(float))
+            column = array.reshape(n, 1 if width is None else width).astype(float)
+            if self.index_arguments[a]:
+                _check_indices(column, a)
+            columns.append(column)
         X = np.concatenate(columns, axis=1).T
         finite = np.isfinite(X)
         if not finite.all():
@@ -637,12 +662,38 @@ class Trace:
         )
 
 
-def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Sequence[float] | float) -> Trace:
+class Indices:
+    """An example of integer indices for `trace` (made by `indices`): its argument holds indices."""
+
+    __slots__ = ("example",)
+
+    def __init__(self, example: Sequence[int] | int) -> None:
+        self.example = example
+
+    def __repr__(self) -> str:
+        return f"indices({self.example!r})"
+
+
+def indices(example: Sequence[int] | int) -> Indices:
+    """Mark an example of `trace` as integer indices (token ids, classes): a list of ints, or one int.
+
+    The argument is traced like any other (a Value per index; `select` and what is built on
+    it, `nn.Embedding`, `nn.functional.cross_entropy`, pick with it), and every replay checks
+    that it holds integers >= 0 (and, where an index picks, below the number of choices).
+    """
+    return Indices(example)
+
+
+Example = Union[Sequence[float], float, Indices]
+
+
+def trace(fn: Callable[..., Any], example: Example, *more: Example) -> Trace:
     """Record ``fn``'s graph once; replay it over batches with `Trace.forward` / `Trace.backward`.
 
     Each example gives one positional argument of ``fn``: a list of numbers
     becomes a list of Values, a number a single Value. ``fn`` runs once on the
     examples (so they must be valid inputs) and returns a Value or a list of Values.
+    An example wrapped in `indices` holds integer indices (token ids, classes).
 
     >>> w = Value(3.0)
     >>> step = trace(lambda x: w * x[0] + x[1], example=[0.0, 0.0])
@@ -658,20 +709,27 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
     shapes: list[int | None] = []
     arguments: list[Any] = []
     inputs: list[Value] = []
+    index_arguments: list[bool] = []
     for a, spec in enumerate((example, *more)):
+        is_index = isinstance(spec, Indices)
+        if is_index:
+            spec = spec.example  # type: ignore[union-attr]
         if isinstance(spec, np.ndarray):  # a numpy example is taken as its list (or number)
             spec = spec.tolist()
+        number = _index_number if is_index else as_float
+        prefix = "i" if is_index else "x"
         if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
-            values = [Value(as_float(x, f"trace: example {a}[{i}]"), label=f"x{len(inputs) + i + 1}")
+            values = [Value(number(x, f"trace: example {a}[{i}]"), label=f"{prefix}{len(inputs) + i + 1}")
                       for i, x in enumerate(spec)]
             shapes.append(len(values))
             arguments.append(values)
             inputs.extend(values)
         else:
-            value = Value(as_float(spec, f"trace: example {a}"), label=f"x{len(inputs) + 1}")
+            value = Value(number(spec, f"trace: example {a}"), label=f"{prefix}{len(inputs) + 1}")
             shapes.append(None)
             arguments.append(value)
             inputs.append(value)
+        index_arguments.append(is_index)
     mode.enter(grad_enabled=True, tracing=True)
     try:
         result = fn(*arguments)
@@ -681,7 +739,96 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
     outputs = [result] if single else list(result) if isinstance(result, (list, tuple)) else None
     if not outputs or any(type(v) is not Value for v in outputs):
         raise TraceError(f"trace: fn must return a Value or a non-empty list of Values, got {result!r}")
-    return Trace(fn, shapes, inputs, outputs, single)
+    return Trace(fn, shapes, inputs, outputs, single, index_arguments)
+
+
+def _index_number(x: object, what: str) -> float:
+    """An index of an `indices` example: an int >= 0 (not a bool), as a float."""
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise InvalidTypeError(f"{what}: an index must be an int, got {type(x).__name__} {x!r}")
+    if x < 0:
+        raise InvalidArgumentError(f"{what}: an index must be >= 0, got {x}")
+    return float(x)
+
+
+class TracedByShape:
+    """``fn`` traced once per shape of its arguments, each trace replayed from then on.
+
+    ``forward(*batches)`` looks up the trace made for these arguments' shapes (the
+    number of entries of each argument of one sample: a name of 7 tokens, of 9 tokens…);
+    at the first batch of a shape it traces ``fn`` on that batch's first sample. A
+    sequence model thus traces once per length and replays after that. ``backward(dout)``
+    goes to the trace of the latest ``forward``. The arguments at positions ``indices``
+    hold integer indices (see `indices`).
+
+    The limit of `trace` holds per shape: Python control flow in ``fn`` runs once, when a
+    shape is first seen, so it may depend on the lengths but not on the numbers.
+    ``traces`` holds the traces made so far, keyed by the shapes.
+    """
+
+    def __init__(self, fn: Callable[..., Any], indices: Sequence[int] = ()) -> None:
+        if not callable(fn):
+            raise InvalidTypeError(f"traced: fn must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.indices = frozenset(indices)
+        self.traces: dict[tuple[tuple[int, ...], ...], Trace] = {}
+        self._last: Trace | None = None
+
+    def forward(self, *batches: Any) -> Any:
+        """The outputs of ``fn`` for every sample, by the trace of these shapes (made now if new)."""
+        np = _numpy()
+        arrays = [np.asarray(batch) for batch in batches]
+        for a, array in enumerate(arrays):
+            if array.ndim == 0 or len(array) == 0:
+                raise ShapeError(f"traced: argument {a} must be a non-empty batch, got shape {array.shape}")
+        key = tuple(array.shape[1:] for array in arrays)
+        step = self.traces.get(key)
+        if step is None:
+            examples = [
+                indices(array[0].tolist()) if a in self.indices else array[0].tolist() for a, array in enumerate(arrays)
+            ]
+            step = self.traces[key] = trace(self.fn, *examples)
+        self._last = step
+        return step.forward(*arrays)
+
+    def backward(self, dout: Any = 1.0) -> None:
+        """`Trace.backward` of the trace the latest ``forward`` used."""
+        if self._last is None:
+            raise TraceError("traced: call forward(batch) first")
+        self._last.backward(dout)
+
+    def __repr__(self) -> str:
+        return f"traced({getattr(self.fn, '__name__', 'fn')}: {len(self.traces)} traces)"
+
+
+def traced(fn: Callable[..., Any], indices: Sequence[int] = ()) -> TracedByShape:
+    """``fn`` traced once per shape of its arguments (`TracedByShape`); ``indices``: the arguments holding indices.
+
+    >>> from autograd import sum_values
+    >>> w = Value(2.0)
+    >>> total = traced(lambda x: w * sum_values(x))
+    >>> total.forward([[1.0, 2.0]]).tolist(), total.forward([[1.0, 2.0, 3.0]]).tolist()
+    ([6.0], [12.0])
+    >>> len(total.traces)
+    2
+    """
+    return TracedByShape(fn, indices)
+
+
+def _check_indices(column: Any, a: int) -> None:
+    """Argument ``a`` of a replay, an (n, width) block marked by `indices`: integers >= 0, or a clear error.
+
+    Whether an index is below the number of choices is checked where it picks (`_Select`).
+    """
+    np = _numpy()
+    bad = ~((column >= 0.0) & (column == np.floor(column)))  # NaN and ±inf fail too
+    if bad.any():
+        sample, entry = np.argwhere(bad)[0]
+        where = "" if column.shape[1] == 1 else f"[{entry}]"
+        raise InvalidArgumentError(
+            f"Trace.forward: argument {a} holds indices, but sample {sample}{where} is "
+            f"{float(column[sample, entry])!r}; expected an integer >= 0"
+        )
 
 
 def _union_order(outputs: list[Value]) -> list[Value]:
@@ -722,16 +869,17 @@ def _nodes_by_level(order: list[Value]) -> tuple[list[Value], list[list[Value]]]
 
 def _blocks(
     levels: list[list[Value]], patterns: dict[int, list[_Pattern]]
-) -> list[tuple[list[Value], bool | _Pattern]]:
-    """Cut the levels into (nodes, kind): groups of one rule and arity (True), chains (False) and layers.
+) -> list[tuple[list[Value], bool | _Pattern | str]]:
+    """Cut the levels into (nodes, kind): groups of one rule and arity (True), chains (False), layers and selects.
 
     A group holds at least `SMALLEST_GROUP` nodes of one level; the nodes in
     between (a level of one node, two parallel chains, the few nodes of a rule
     in a level) are strung together, in level order, into one chain. The fused
     layers of a level (``patterns``, their sums no longer in ``levels``) come
-    first in their level, as a kind of their own.
+    first in their level, as a kind of their own, then the level's selects
+    (`SELECT_STEP`, however few: a gather, see `_Select`).
     """
-    blocks: list[tuple[list[Value], bool | _Pattern]] = []
+    blocks: list[tuple[list[Value], bool | _Pattern | str]] = []
     chain: list[Value] = []
     for depth, nodes in enumerate(levels):
         for pattern in patterns.get(depth, ()):
@@ -739,6 +887,13 @@ def _blocks(
                 blocks.append((chain, False))
                 chain = []
             blocks.append((pattern.sums, pattern))
+        selects = [v for v in nodes if v._rule is ops.SELECT]
+        if selects:
+            if chain:
+                blocks.append((chain, False))
+                chain = []
+            blocks.append((selects, SELECT_STEP))
+            nodes = [v for v in nodes if v._rule is not ops.SELECT]
         if len(nodes) < SMALLEST_GROUP:
             chain.extend(nodes)
             continue
@@ -1031,7 +1186,7 @@ def _find_layers(
     return patterns
 
 
-def _read_from_rows(blocks: list[tuple[list[Value], bool | _Pattern]], outputs: list[Value]) -> set[Value]:
+def _read_from_rows(blocks: list[tuple[list[Value], bool | _Pattern | str]], outputs: list[Value]) -> set[Value]:
     """The Values some step reads from a row of S (or that are outputs); a layer's weights and biases are not."""
     read = set(outputs)
     for members, kind in blocks:
@@ -1183,3 +1338,71 @@ class _Layer:
             f"anomaly in backward: a non-finite gradient flowing through mul({float(W[i, j])!r}, {float(X[j, s])!r}) "
             f"(traced replay, sample {s}, output grad {float(g[i, s])!r}); check the inputs or guard the operation"
         )
+
+
+# -- selects (rule `ops.SELECT`): a gather forward, a scatter-add backward -----------------
+#
+# y = v_i picks one of its parents (i, v₀, …, v_{n-1}) by the number in i, a traced input
+# (a token id, a class) that differs from sample to sample. Replayed as the rule's forward on
+# arrays, every node would read all n choices of every sample; instead the choice's slot is
+# looked up per node and sample, S[slot, sample] is gathered, and backward adds each
+# sample's gradient into that slot's row, the rule's one-hot slope (∂y/∂v_k = [k = i],
+# ∂y/∂i = 0) written as a scatter: the rule table stays the one source of derivatives.
+
+#: The kind `_blocks` gives a level's select nodes.
+SELECT_STEP = "select"
+
+
+class _Select:
+    """The select nodes of one level (however many): y_j = S[choices_j[i_j]] for each sample.
+
+    ``index`` holds each node's index slot, ``choices`` (nodes, most choices) its
+    choices' slots, padded with its first choice where a node has fewer (never
+    picked: ``sizes`` bounds the index), ``outputs`` the nodes' own slots.
+    """
+
+    __slots__ = ("outputs", "index", "choices", "sizes", "rows", "needed")
+
+    def __init__(self, outputs: Any, parents: list[list[int]]) -> None:
+        np = _numpy()
+        widest = max(len(p) for p in parents) - 1
+        self.outputs = _slice_or_index(outputs)
+        self.index = np.array([p[0] for p in parents], dtype=np.intp)
+        self.choices = np.array([p[1:] + [p[1]] * (widest + 1 - len(p)) for p in parents], dtype=np.intp)
+        self.sizes = np.array([len(p) - 1 for p in parents], dtype=float)[:, None]
+        self.rows = np.arange(len(parents))[:, None]
+        self.needed = False  # set by `plan_gradients`: does a choice lead to a parameter?
+
+    def plan_gradients(self, reaches: Any) -> None:
+        """Mark the outputs whose choices can reach a parameter (``reaches``, one flag per slot)."""
+        reached = reaches[self.choices].any(axis=1)
+        reaches[self.outputs] = reached
+        self.needed = bool(reached.any())
+
+    def forward(self, S: Any, anomaly: bool, name: Callable[[int], str]) -> Any:
+        """Gather each node's chosen row of S into its output row; returns the chosen slots (nodes, batch)."""
+        np = _numpy()
+        i = S[self.index]
+        valid = (i >= 0.0) & (i < self.sizes) & (i == np.floor(i))  # NaN fails every test
+        if not valid.all():
+            node, s = _entries(~valid)[0]
+            raise DomainError(
+                f"select: index {float(i[node, s])!r} is not an integer in [0, {int(self.sizes[node, 0])}) "
+                f"(traced replay, sample {s}; index: {name(int(self.index[node]))})"
+            )
+        chosen = self.choices[self.rows, i.astype(np.intp)]
+        y = S[chosen, np.arange(S.shape[1])]
+        if anomaly and not np.isfinite(y).all():
+            node, s = _entries(~np.isfinite(y))[0]
+            raise NonFiniteError(
+                f"anomaly in forward: select picked {float(y[node, s])} (traced replay, sample {s}; "
+                f"input: {name(int(chosen[node, s]))}); check the inputs or guard the operation"
+            )
+        S[self.outputs] = y
+        return chosen
+
+    def backward(self, chosen: Any, G: Any) -> None:
+        """G[chosen slot, sample] += G[y, sample]: the one-hot slope; repeated picks add up (np.add.at)."""
+        if self.needed:
+            np = _numpy()
+            np.add.at(G, (chosen, np.arange(G.shape[1])), G[self.outputs])

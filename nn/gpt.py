@@ -24,10 +24,10 @@ import random
 from collections.abc import Iterable, Sequence
 from importlib import resources
 
-from autograd import Value, sum_values
+from autograd import TracedByShape, Value, sum_values, traced
 from autograd.errors import InvalidArgumentError, InvalidTypeError
 
-from .functional import cross_entropy, softmax
+from .functional import cross_entropy, embedding, softmax
 
 Matrix = list[list[Value]]
 
@@ -110,7 +110,7 @@ class GPT:
 
     def step(
         self,
-        token: int,
+        token: int | Value,
         pos: int,
         keys: list[list[Value]],
         values: list[list[Value]],
@@ -121,9 +121,10 @@ class GPT:
         ``keys`` and ``values`` are the cache: the keys and values of the positions
         before this one; this position's are appended, so attention reads them all.
         ``pattern``, when given, receives each head's attention weights (as numbers).
+        ``token`` may be a Value holding the id (a traced input): see `loss`.
         """
         p = self.parameters
-        x = [a + b for a, b in zip(p["wte"][token], p["wpe"][pos])]
+        x = [a + b for a, b in zip(embedding(token, p["wte"]), p["wpe"][pos])]
         x = rmsnorm(x)
         # Attention: each head compares this position's query with every cached key.
         residual = x
@@ -148,8 +149,14 @@ class GPT:
         x = [a + b for a, b in zip(linear(hidden, p["mlp.fc2"]), residual)]
         return linear(x, p["lm_head"])
 
-    def loss(self, tokens: Sequence[int]) -> Value:
-        """Mean cross-entropy of predicting tokens[t + 1] from tokens[: t + 1], over at most block_size positions."""
+    def loss(self, tokens: Sequence[int | Value]) -> Value:
+        """Mean cross-entropy of predicting tokens[t + 1] from tokens[: t + 1], over at most block_size positions.
+
+        The tokens may be Values holding the ids, so the loss can be traced with the ids as
+        inputs (`autograd.indices`): embedding rows and target logits are then picked by the
+        select row of the table, and one trace serves every name of the same length
+        (`autograd.traced` keeps one per length, see `traced_loss`).
+        """
         n = min(self.block_size, len(tokens) - 1)
         if n < 1:
             raise InvalidArgumentError("GPT.loss: needs at least two tokens")
@@ -186,6 +193,16 @@ class GPT:
                     break
                 out.append(token)
         return out
+
+
+def traced_loss(model: GPT) -> TracedByShape:
+    """`GPT.loss` traced once per name length, with the token ids as index inputs (needs numpy).
+
+    ``forward([tokens])`` (a batch of one encoded name, or several of one length) gives each
+    name's loss by replay, tracing at the first name of a new length; ``backward()`` then adds
+    the gradients into the parameters' ``.grad``, as ``loss.backward()`` does eagerly.
+    """
+    return traced(model.loss, indices=(0,))
 
 
 def dot(a: Sequence[Value], b: Sequence[Value]) -> Value:
