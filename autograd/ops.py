@@ -65,13 +65,19 @@ class Rule:
     def local_derivative(self, i: int) -> str:
         """The local derivative with respect to input ``i`` as text, e.g. ``"∂(a·b)/∂a = b"``."""
         text = self.formula[1 + min(i, len(self.formula) - 2)] if len(self.formula) > 1 else "?"
-        name = self.inputs[min(i, len(self.inputs) - 1)] if self.arity else "xᵢ"
+        if self.arity:
+            name = self.inputs[min(i, len(self.inputs) - 1)]
+        else:  # variadic: the inputs named before the rest (select's index i), then the rest's (xᵢ, v_k)
+            code = self.forward.__code__
+            named = code.co_varnames[1 : code.co_argcount]
+            rest = f"{code.co_varnames[code.co_argcount]}_k" if named else "xᵢ"
+            name = named[i] if i < len(named) else rest
         return f"∂({self.expression})/∂{name} = {text}"
 
     def explain(self) -> str:
         """The whole row as text: what the rule computes and each local derivative."""
         lines = [f"{self.name}: y = {self.formula[0] if self.formula else self.name}"]
-        count = self.arity or 1
+        count = self.arity or max(1, len(self.formula) - 1)
         lines += [f"  {self.local_derivative(i)}" for i in range(count)]
         if self.domain:
             lines.append(f"  ({self.domain})")
@@ -708,8 +714,7 @@ MINIMUM  = Rule("minimum",  "min", 2, lambda m, a, b: m.minimum(a, b),
 SELECT   = Rule("select",   "select", 0, lambda m, i, *v: m.select(i, v),
                 lambda m, i, *v_and_y: (0.0, *[m.inside(i, float(k), float(k)) for k in range(len(v_and_y) - 1)]),
                 domain="select needs an integer index 0 <= i < n, the number of choices",
-                formula=("v_i (the choice v₀, v₁, … picked by the index i)", "0 (for the index i)",
-                         "1 if k = i, else 0 (for the choice v_k)"))
+                formula=("v_i = the choice i of v₀, v₁, …", "0", "1 if k = i, else 0"))
 # fmt: on
 
 

@@ -357,9 +357,9 @@ class Trace:
                 slot.update((v, i) for i, v in enumerate(members, start))
                 self.steps.append(_Layer(kind, np.arange(start, len(slot)), slot, index))
             elif kind == SELECT_STEP:
-                parent_slots = [[slot[p] for p in v.parents] for v in members]
+                picks = [[slot[p] for p in v.parents] for v in members]
                 slot.update((v, i) for i, v in enumerate(members, start))
-                self.steps.append(_Select(np.arange(start, len(slot)), parent_slots))
+                self.steps.append(_Select(np.arange(start, len(slot)), picks))
             elif kind:
                 slot.update((v, i) for i, v in enumerate(members, start))
                 parents = np.array([[slot[p] for p in v.parents] for v in members], dtype=np.intp).T
