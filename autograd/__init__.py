@@ -14,7 +14,7 @@ from .draw import draw_graph
 from .errors import AutogradError, GradcheckError
 from .exercises import check_derivative
 from .functional import grad, no_grad
-from .functions import atan2, define_op, hypot, maximum, minimum, select
+from .functions import amax, atan2, define_op, hypot, maximum, minimum, select
 from .gradcheck import gradcheck
 from .mode import is_grad_enabled
 from .trace import Trace, TracedByShape, indices, trace, traced
@@ -42,6 +42,7 @@ __all__ = [
     "hypot",
     "maximum",
     "minimum",
+    "amax",
     "select",
     "indices",
     "traced",

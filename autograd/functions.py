@@ -1,5 +1,5 @@
-"""Functions of several Values that are not operators (atan2, hypot, maximum, minimum, select),
-and `define_op`, the public way to add a row to the rule table.
+"""Functions of several Values that are not operators (atan2, hypot, maximum, minimum, amax,
+select), and `define_op`, the public way to add a row to the rule table.
 
 Each function here is one row of `autograd.ops` applied to its arguments, made by
 the same `operation` helper that `define_op` returns: a user's operation and a
@@ -9,7 +9,7 @@ built-in one go through the same code.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import ops
@@ -39,6 +39,23 @@ atan2 = operation(ops.ATAN2)
 hypot = operation(ops.HYPOT)
 maximum = operation(ops.MAXIMUM)
 minimum = operation(ops.MINIMUM)
+
+
+def amax(values: Sequence[Value | float]) -> Value:
+    """max(x₁, …, xₙ) as one node of the row `ops.AMAX` (as ``torch.amax``): ∂/∂xᵢ = 1/t if xᵢ is
+    the maximum (t: how many inputs equal it, so ties share the gradient evenly), else 0.
+
+    >>> x = [Value(1.0), Value(3.0), Value(3.0)]
+    >>> y = amax(x)
+    >>> y.backward()
+    >>> y.data, [v.grad for v in x]
+    (3.0, [0.0, 0.5, 0.5])
+    """
+    if isinstance(values, (str, bytes, Value)) or not isinstance(values, Sequence):
+        raise InvalidTypeError(f"amax: expected a list of Values or numbers, got {type(values).__name__}")
+    if not values:
+        raise InvalidArgumentError("amax: needs at least one value")
+    return apply(ops.AMAX, tuple(v if type(v) is Value else constant(v, "amax") for v in values))
 
 
 def select(index: Value | int, *choices: Value | float) -> Value:

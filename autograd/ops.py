@@ -342,6 +342,14 @@ class FloatMath:
         return 1.0 if lo <= x <= hi else 0.0
 
     @staticmethod
+    def amax(xs: tuple[float, ...]) -> float:
+        """The largest of xs; NaN if any is NaN (as torch.amax)."""
+        for x in xs:
+            if x != x:
+                return math.nan
+        return max(xs)
+
+    @staticmethod
     def select(i: float, choices: tuple[float, ...]) -> float:
         """choices[i] for an integer 0 <= i < len(choices) (the row `SELECT`); any other i is outside the domain."""
         if not (0.0 <= i < len(choices) and i == int(i)):  # NaN fails the first test
@@ -703,6 +711,25 @@ MINIMUM  = Rule("minimum",  "min", 2, lambda m, a, b: m.minimum(a, b),
                 lambda m, a, b, y: (m.tie_step(b - a), m.tie_step(a - b)),
                 formula=("min(a, b)", "1 if a < b, 0 if a > b, ½ at a tie", "1 if b < a, 0 if b > a, ½ at a tie"))
 # fmt: on
+
+# The largest of n numbers, as torch.amax: the gradient goes to the inputs equal to the
+# maximum, split evenly among them (t of them: 1/t each; a NaN maximum sends none). One node
+# whatever n (a chain or tree of `MAXIMUM` would be as deep as log₂ n or n), so softmax's shift
+# keeps every position of a traced sequence model at the same depth. The slopes are written
+# with `inside` (1 at xᵢ − y = 0) and `reciprocal_or_zero` (1/t, 0 for t = 0), rows of their own.
+# fmt: off
+AMAX     = Rule("amax",     "max", 0, lambda m, *x: m.amax(x),
+                lambda m, *x_and_y: _amax_slopes(m, x_and_y[:-1], x_and_y[-1]),
+                formula=("max(x₁, x₂, …)", "1/t if xᵢ = max(x₁, x₂, …), else 0 (t: how many xⱼ equal it)"))
+# fmt: on
+
+
+def _amax_slopes(m: Any, xs: tuple[Any, ...], y: Any) -> tuple[Any, ...]:
+    """∂max/∂xᵢ = [xᵢ = y] / #{j: xⱼ = y}, and 0 for all when y is NaN (no xᵢ equals it)."""
+    ties = [m.inside(x - y, 0.0, 0.0) for x in xs]
+    share = m.reciprocal_or_zero(sum(ties[1:], ties[0]))
+    return tuple(tie * share for tie in ties)
+
 
 # Picking one of n numbers by an integer index: an embedding lookup (row i of a table, one
 # column at a time) or the logit of a class. The index is an input like any other (a traced

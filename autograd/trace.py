@@ -73,6 +73,7 @@ reading ``.data`` directly cannot be detected and is frozen silently.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, Union
@@ -160,6 +161,7 @@ class NumpyMath:
     atan2 = staticmethod(lambda a, b: np.arctan2(a, b))
     hypot = staticmethod(lambda a, b: np.hypot(a, b))
     maximum = staticmethod(lambda a, b: np.maximum(a, b))
+    amax = staticmethod(lambda xs: functools.reduce(np.maximum, xs))
     minimum = staticmethod(lambda a, b: np.minimum(a, b))
     clamp = staticmethod(lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi))
     inside = staticmethod(lambda x, lo, hi: np.where((x >= lo) & (x <= hi), 1.0, 0.0))
@@ -350,10 +352,13 @@ class Trace:
         slot = {v: i for i, v in enumerate([*inputs, *row_parameters, *constants])}
         self._constants = np.array([c.data for c in constants], dtype=float)
         # The tape: groups, layers and chains in topological order.
-        self.steps: list[_Group | _Chain | _Layer | _Select] = []
+        self.steps: list[_Group | _Chain | _Layer | _StackedLayer | _Select] = []
         for members, kind in blocks:
             start = len(slot)
-            if isinstance(kind, _Pattern):
+            if isinstance(kind, _Stack):
+                slot.update((v, i) for i, v in enumerate(members, start))
+                self.steps.append(_StackedLayer(kind, np.arange(start, len(slot)), slot, index))
+            elif isinstance(kind, _Pattern):
                 slot.update((v, i) for i, v in enumerate(members, start))
                 self.steps.append(_Layer(kind, np.arange(start, len(slot)), slot, index))
             elif kind == SELECT_STEP:
@@ -386,9 +391,9 @@ class Trace:
         return [step for step in self.steps if isinstance(step, _Chain)]
 
     @property
-    def fused_layers(self) -> list[_Layer]:
+    def fused_layers(self) -> list[_Layer | _StackedLayer]:
         """The dense layers found on the tape, replayed as matrix products (see `_find_layers`)."""
-        return [step for step in self.steps if isinstance(step, _Layer)]
+        return [step for step in self.steps if isinstance(step, (_Layer, _StackedLayer))]
 
     def _plan_gradients(self) -> None:
         """Mark the nodes whose gradient can reach a parameter (the only ones worth computing) and plan the scatters.
@@ -414,7 +419,7 @@ class Trace:
                 reaches[step.outputs] = True  # every output reads its weights, which are parameters
                 if reaches[step.xs].any():
                     step.x_scatter = _Scatter(np.arange(self.size)[step.xs])
-            elif isinstance(step, _Select):
+            elif isinstance(step, (_Select, _StackedLayer)):
                 step.plan_gradients(reaches)
             else:
                 step.leaf_groups = _leaf_groups(step, needed, leaf_count)
@@ -454,6 +459,9 @@ class Trace:
                 elif isinstance(step, _Select):
                     gathered.append(step.forward(S, anomaly, self._slot_name))
                     continue
+                elif isinstance(step, _StackedLayer):
+                    gathered.append(step.forward(S, theta, anomaly, self._slot_name, self._parameter_name))
+                    continue
                 else:
                     for rule, k, parents in zip(step.rules, step.slots, step.parents):
                         rows[k] = _run_forward(rule, [rows[p] for p in parents])
@@ -491,6 +499,8 @@ class Trace:
                     step.backward(inputs, S, G, totals)
                 elif isinstance(step, _Select):
                     step.backward(inputs, G)
+                elif isinstance(step, _StackedLayer):
+                    step.backward(inputs, S, G, totals)
                 else:
                     self._chain_backward(step, rows, grad_rows)
                     for group in step.leaf_groups:
@@ -1113,6 +1123,33 @@ class _Pattern:
         self.w_first: list[bool] = []
 
 
+class _Stack(_Pattern):
+    """Layers of one level with the same weights (and biases) over different inputs: one product W·[X₁ … X_P].
+
+    A sequence model applies each weight matrix at every position: P layers that
+    `_find_layers` finds side by side in one level (the positions do not depend on
+    each other there). ``parts`` are the P layers; as a `_Pattern` the stack has
+    their sums and inputs one after the other and their shared weights and biases.
+    """
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[_Pattern]) -> None:
+        first = parts[0]
+        super().__init__(tuple(x for part in parts for x in part.xs), first.bias_at)
+        self.parts = parts
+        self.sums = [v for part in parts for v in part.sums]
+        self.weights, self.biases, self.w_first = first.weights, first.biases, first.w_first
+
+
+def _stacks(layers: list[_Pattern]) -> list[_Pattern]:
+    """The layers of one level, those with the same weights and biases (in the same order) as one `_Stack`."""
+    same: dict[tuple[tuple[int, ...], tuple[int, ...], int | None], list[_Pattern]] = {}
+    for layer in layers:
+        same.setdefault((tuple(map(id, layer.weights)), tuple(map(id, layer.biases)), layer.bias_at), []).append(layer)
+    return [parts[0] if len(parts) == 1 else _Stack(parts) for parts in same.values()]
+
+
 def _find_layers(
     levels: list[list[Value]], outputs: list[Value], traced_inputs: set[Value]
 ) -> dict[int, list[_Pattern]]:
@@ -1176,7 +1213,7 @@ def _find_layers(
                         pattern.biases.append(bias)
         layers = [pattern for pattern in candidates.values() if len(pattern.sums) >= SMALLEST_LAYER]
         if layers:
-            patterns[depth] = layers
+            patterns[depth] = _stacks(layers)
             fused = {v for pattern in layers for v in pattern.sums}
             levels[depth] = [v for v in nodes if v not in fused]
             fused_products.update(p for v in fused for p in v.parents if p._rule is ops.MUL)
@@ -1338,6 +1375,90 @@ class _Layer:
             f"anomaly in backward: a non-finite gradient flowing through mul({float(W[i, j])!r}, {float(X[j, s])!r}) "
             f"(traced replay, sample {s}, output grad {float(g[i, s])!r}); check the inputs or guard the operation"
         )
+
+
+class _StackedLayer:
+    """P fused layers sharing W (a `_Stack`): Y_p = W·X_p (+ b) for every p as one batched product.
+
+    ``xs`` (P, n) are the input slots of each layer, ``outputs`` their K sums each, one
+    layer after the other. Backward: ∂E/∂W = Σ_p G_p·X_pᵀ and ∂E/∂X_p = Wᵀ·G_p, the
+    chain rule of `_Layer` summed over the layers. The P `_Layer`s themselves (``parts``)
+    take over when a result is not finite or under `detect_anomaly`: they redo their sums
+    in eager mode's order and name the failing product, so a stack reports as its layers do.
+    """
+
+    __slots__ = ("parts", "outputs", "xs", "weights", "biases", "shape", "unique", "x_scatter")
+
+    def __init__(self, stack: _Stack, outputs: Any, slot: dict[Value, int], index: dict[Value, int]) -> None:
+        np = _numpy()
+        K, n = len(stack.parts[0].sums), len(stack.parts[0].xs)
+        self.parts = [_Layer(part, outputs[p * K : (p + 1) * K], slot, index) for p, part in enumerate(stack.parts)]
+        self.shape = (K, n)
+        self.outputs = _slice_or_index(outputs)
+        self.xs = np.array([[slot[x] for x in part.xs] for part in stack.parts], dtype=np.intp)
+        weights = np.array([index[w] for w in stack.weights], dtype=np.intp)
+        biases = np.array([index[b] for b in stack.biases], dtype=np.intp)
+        self.unique = len(np.unique(weights)) == len(weights), len(np.unique(biases)) == len(biases)
+        self.weights = _slice_or_index(weights)
+        self.biases = _slice_or_index(biases) if len(biases) else None
+        self.x_scatter: _Scatter | None = None
+
+    def plan_gradients(self, reaches: Any) -> None:
+        """Every output reads the weights (parameters); the inputs' gradients are sent where they can reach one."""
+        reaches[self.outputs] = True
+        if reaches[self.xs].any():
+            self.x_scatter = _Scatter(self.xs.ravel())
+        for part, xs in zip(self.parts, self.xs):
+            if reaches[xs].any():
+                part.x_scatter = _Scatter(xs)
+
+    def forward(
+        self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str], parameter: Callable[[int], str]
+    ) -> Any:
+        """Y_p = W·X_p (+ b) into the output rows of S; returns (stacked?, what backward needs)."""
+        np = _numpy()
+        if not anomaly:
+            W = theta[self.weights].reshape(self.shape)
+            X = S[self.xs]  # (P, n, batch)
+            with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
+                Y = np.matmul(W, X)  # (P, K, batch)
+                if self.biases is not None:
+                    Y += theta[self.biases][:, None]
+            if np.isfinite(Y).all():
+                S[self.outputs] = Y.reshape(-1, Y.shape[-1])
+                return True, (W, X, lambda: [part.forward(S, theta, anomaly, name, parameter) for part in self.parts])
+        return False, [part.forward(S, theta, anomaly, name, parameter) for part in self.parts]
+
+    def backward(self, gathered: tuple[bool, Any], S: Any, G: Any, totals: Any) -> None:
+        """∂E/∂W = Σ_p G_p·X_pᵀ and ∂E/∂b = Σ_p Σ_s G_p into ``totals``; ∂E/∂X_p = Wᵀ·G_p into G."""
+        np = _numpy()
+        stacked, saved = gathered
+        if stacked and not mode.anomaly:
+            W, X, by_parts = saved
+            P, n, batch = X.shape
+            g = G[self.outputs].reshape(P, self.shape[0], batch)
+            with np.errstate(all="ignore"):
+                dW = np.matmul(g, X.transpose(0, 2, 1)).sum(axis=0)
+                dX = np.matmul(W.T, g) if self.x_scatter is not None else None
+            if np.isfinite(dW).all() and (dX is None or np.isfinite(dX).all()):
+                unique_w, unique_b = self.unique
+                if unique_w:
+                    totals[self.weights] += dW.ravel()
+                else:
+                    np.add.at(totals, self.weights, dW.ravel())
+                if self.biases is not None:
+                    if unique_b:
+                        totals[self.biases] += g.sum(axis=(0, 2))
+                    else:
+                        np.add.at(totals, self.biases, g.sum(axis=(0, 2)))
+                if dX is not None and self.x_scatter is not None:
+                    self.x_scatter.add(G, dX.reshape(P * n, batch))
+                return
+            # A product that overflows: the layers redo it in eager mode's order (their forward
+            # writes the same outputs again and returns what their backward needs).
+            saved = by_parts()
+        for part, part_saved in zip(self.parts, saved):
+            part.backward(part_saved, S, G, totals)
 
 
 # -- selects (rule `ops.SELECT`): a gather forward, a scatter-add backward -----------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Union
 
-from autograd import Value, maximum, select, sum_values
+from autograd import Value, amax, select, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.mode import mode
 from autograd.value import constant
@@ -60,17 +60,15 @@ def _max_shift(logits: list[Value]) -> float | Value:
 
     A number read from ``.data`` would be frozen by `autograd.trace`: a replay on other
     logits would subtract the trace-time maximum (and e^(z − m) could overflow). While
-    tracing, m is therefore taken with the maximum row of the table, as a balanced tree
-    of pairs (depth log₂ K, so a replay runs few levels), and every sample subtracts its
-    own maximum. Its gradient cancels there too, up to rounding: ∂E/∂m = −Σ_j ∂E/∂(z_j − m).
+    tracing, m is therefore the max row of the table (`autograd.amax`, one node whatever
+    the number of logits, one logit included: every softmax of a traced sequence model is
+    then equally deep, and its positions are replayed side by side), and every sample
+    subtracts its own maximum. Its gradient cancels there too, up to rounding:
+    ∂E/∂m = −Σ_j ∂E/∂(z_j − m).
     """
     if not mode.tracing:
         return max(v.data for v in logits)
-    level: list[Value] = logits
-    while len(level) > 1:
-        pairs = [maximum(a, b) for a, b in zip(level[::2], level[1::2])]
-        level = pairs + level[len(pairs) * 2 :]
-    return level[0]
+    return amax(logits)
 
 
 def embedding(index: int | Value, weight: Sequence[Sequence[Value]]) -> list[Value]:

@@ -1,13 +1,16 @@
-"""The select row of the table (`autograd.select`, `ops.SELECT`): y = v_i picked by an integer
-index i, ∂y/∂v_k = [k = i], ∂y/∂i = 0. Expected numbers: hand derivation (the one-hot slope),
-PyTorch's indexing (`torch.gather`), finite differences (`gradcheck`)."""
+"""The rows that make sequence models traceable: select (`autograd.select`, `ops.SELECT`),
+y = v_i picked by an integer index i, ∂y/∂v_k = [k = i], ∂y/∂i = 0; and amax (`ops.AMAX`),
+softmax's shift while tracing. Expected numbers: hand derivation (the one-hot slope),
+PyTorch (`torch.gather`, `torch.amax`), finite differences (`gradcheck`)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
 import nn
-from autograd import Value, draw_graph, grad, gradcheck, ops, select, sum_values, walkthrough
+from autograd import Value, amax, draw_graph, grad, gradcheck, ops, select, sum_values, walkthrough
 from autograd.errors import DomainError, InvalidArgumentError, InvalidTypeError
 
 
@@ -112,3 +115,36 @@ def test_embedding_and_cross_entropy_pick_with_select_for_a_value_index_and_inde
     ]
     with pytest.raises(DomainError, match=r"index 5.0 is not an integer in \[0, 5\)"):
         emb(Value(5.0))
+
+
+# -- amax: the max row, softmax's shift while tracing ------------------------------------------
+
+
+@pytest.mark.parametrize("xs", [[0.3, 2.5, -1.0, 2.0], [1.0, 3.0, 3.0], [2.0, 2.0, 2.0, -5.0], [4.0]])
+def test_amax_equals_torch_amax_with_ties_sharing_the_gradient(xs, torch) -> None:
+    """torch.amax "evenly distributes gradient between equal values"."""
+    expected = torch.tensor(xs, requires_grad=True)
+    (torch.amax(expected) * 3.0).backward()
+    ours = [Value(x) for x in xs]
+    y = amax(ours) * 3.0
+    y.backward()
+    assert y.data == 3.0 * max(xs)
+    assert [v.grad for v in ours] == expected.grad.tolist()
+
+
+def test_amax_passes_gradcheck_and_propagates_nan() -> None:
+    assert gradcheck(lambda a, b, c: amax([a * b, b.sin(), c]), [0.3, -0.8, 1.7])
+    big = Value(1e308)
+    not_a_number = big * 10.0 - big * 10.0  # inf - inf
+    v = [Value(1.0), not_a_number, Value(2.0)]
+    y = amax(v)
+    y.backward()
+    assert math.isnan(y.data)
+    assert [x.grad for x in v] == [0.0, 0.0, 0.0]  # no input equals a NaN maximum
+
+
+def test_amax_refuses_an_empty_list_and_a_non_list() -> None:
+    with pytest.raises(InvalidArgumentError, match="at least one value"):
+        amax([])
+    with pytest.raises(InvalidTypeError, match="expected a list"):
+        amax(Value(1.0))
