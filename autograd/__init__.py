@@ -14,7 +14,7 @@ from .draw import draw_graph
 from .errors import AutogradError, GradcheckError
 from .exercises import check_derivative
 from .functional import grad, no_grad
-from .functions import amax, atan2, define_op, hypot, maximum, minimum, select
+from .functions import amax, atan2, define_op, hypot, maximum, minimum, select, stop_gradient
 from .gradcheck import gradcheck
 from .mode import is_grad_enabled
 from .trace import Trace, TracedByShape, indices, trace, traced
@@ -44,6 +44,7 @@ __all__ = [
     "minimum",
     "amax",
     "select",
+    "stop_gradient",
     "indices",
     "traced",
     "TracedByShape",

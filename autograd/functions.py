@@ -1,5 +1,5 @@
 """Functions of several Values that are not operators (atan2, hypot, maximum, minimum, amax,
-select), and `define_op`, the public way to add a row to the rule table.
+select, stop_gradient), and `define_op`, the public way to add a row to the rule table.
 
 Each function here is one row of `autograd.ops` applied to its arguments, made by
 the same `operation` helper that `define_op` returns: a user's operation and a
@@ -39,6 +39,9 @@ atan2 = operation(ops.ATAN2)
 hypot = operation(ops.HYPOT)
 maximum = operation(ops.MAXIMUM)
 minimum = operation(ops.MINIMUM)
+
+
+stop_gradient = operation(ops.STOP_GRADIENT)
 
 
 def amax(values: Sequence[Value | float]) -> Value:

@@ -731,6 +731,15 @@ def _amax_slopes(m: Any, xs: tuple[Any, ...], y: Any) -> tuple[Any, ...]:
     return tuple(tie * share for tie in ties)
 
 
+# A number passed on as a constant: what eager code means by reading ``.data`` (softmax's
+# shift), written as a node so that a trace replays it per sample. Its slope is 0 by
+# definition, as jax.lax.stop_gradient and torch's detach(): no gradient flows back through
+# it, and a traced replay computes none for what lies behind it.
+# fmt: off
+STOP_GRADIENT = Rule("stop_gradient", "sg", 1, lambda m, x: x, lambda m, x, y: (0.0,),
+                     formula=("sg(x) = x, passed on as a constant", "0 (no gradient flows back)"))
+# fmt: on
+
 # Picking one of n numbers by an integer index: an embedding lookup (row i of a table, one
 # column at a time) or the logit of a class. The index is an input like any other (a traced
 # input replays as each sample's own index), so the graph is the same for every index. The

@@ -413,6 +413,8 @@ class Trace:
         reaches = np.frombuffer(needed, dtype=bool)
         for step in self.steps:
             if isinstance(step, _Group):
+                if step.rule is ops.STOP_GRADIENT:  # passes no gradient back: leads to no parameter
+                    continue
                 reaches[step.outputs] = reaches[step.parents].any(axis=0)
                 step.scatters = [(j, _Scatter(row)) for j, row in enumerate(step.parents) if reaches[row].any()]
             elif isinstance(step, _Layer):
@@ -981,7 +983,9 @@ def _leaf_groups(chain: _Chain, needed: bytearray, leaf_count: int) -> list[_Gro
     with that row as its only scatter.
     """
     np = _numpy()
-    for k, parents in zip(chain.slots, chain.parents):
+    for k, parents, rule in zip(chain.slots, chain.parents, chain.rules):
+        if rule is ops.STOP_GRADIENT:  # passes no gradient back: leads to no parameter
+            continue
         for p in parents:
             if needed[p]:
                 needed[k] = 1

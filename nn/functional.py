@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Union
 
-from autograd import Value, amax, select, sum_values
+from autograd import Value, amax, select, stop_gradient, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.mode import mode
 from autograd.value import constant
@@ -56,19 +56,20 @@ def softmax(z: Sequence[Operand]) -> list[Value]:
 
 
 def _max_shift(logits: list[Value]) -> float | Value:
-    """m = max_j z_j, the shift of softmax: a number in eager mode, a node while tracing.
+    """m = max_j z_j, the shift of softmax, passed on as a constant: a number in eager mode, a node while tracing.
 
     A number read from ``.data`` would be frozen by `autograd.trace`: a replay on other
     logits would subtract the trace-time maximum (and e^(z − m) could overflow). While
     tracing, m is therefore the max row of the table (`autograd.amax`, one node whatever
     the number of logits, one logit included: every softmax of a traced sequence model is
-    then equally deep, and its positions are replayed side by side), and every sample
-    subtracts its own maximum. Its gradient cancels there too, up to rounding:
-    ∂E/∂m = −Σ_j ∂E/∂(z_j − m).
+    then equally deep, and its positions are replayed side by side) over the logits passed
+    on as constants (`autograd.stop_gradient`), so that every sample subtracts its own
+    maximum and, as in eager mode, no gradient flows through m (it would cancel:
+    ∂E/∂m = −Σ_j ∂E/∂(z_j − m) = 0) and the replay computes none.
     """
     if not mode.tracing:
         return max(v.data for v in logits)
-    return amax(logits)
+    return amax([stop_gradient(z) for z in logits])
 
 
 def embedding(index: int | Value, weight: Sequence[Sequence[Value]]) -> list[Value]:

@@ -1,6 +1,6 @@
 """The rows that make sequence models traceable: select (`autograd.select`, `ops.SELECT`),
 y = v_i picked by an integer index i, ∂y/∂v_k = [k = i], ∂y/∂i = 0; and amax (`ops.AMAX`),
-softmax's shift while tracing. Expected numbers: hand derivation (the one-hot slope),
+and stop_gradient, softmax's shift while tracing. Expected numbers: hand derivation (the one-hot slope),
 PyTorch (`torch.gather`, `torch.amax`), finite differences (`gradcheck`)."""
 
 from __future__ import annotations
@@ -10,7 +10,19 @@ import math
 import pytest
 
 import nn
-from autograd import Value, amax, draw_graph, grad, gradcheck, ops, select, sum_values, walkthrough
+from autograd import (
+    Value,
+    amax,
+    draw_graph,
+    grad,
+    gradcheck,
+    ops,
+    select,
+    stop_gradient,
+    sum_values,
+    trace,
+    walkthrough,
+)
 from autograd.errors import DomainError, InvalidArgumentError, InvalidTypeError
 
 
@@ -148,3 +160,19 @@ def test_amax_refuses_an_empty_list_and_a_non_list() -> None:
         amax([])
     with pytest.raises(InvalidTypeError, match="expected a list"):
         amax(Value(1.0))
+
+
+def test_stop_gradient_passes_the_number_and_no_gradient_eagerly_and_in_a_replay() -> None:
+    """y = x·sg(x): the value x², the gradient sg(x) = x only (hand derivation: the second
+    factor is a constant), as torch's x * x.detach()."""
+    np = pytest.importorskip("numpy")
+    x = Value(3.0)
+    y = x * stop_gradient(x)
+    y.backward()
+    assert (y.data, x.grad) == (9.0, 3.0)
+    w = Value(1.5)
+    step = trace(lambda v: w * v * stop_gradient(w * v), 0.0)
+    assert step.forward(np.array([2.0, -1.0])).tolist() == [9.0, 2.25]
+    step.backward()
+    assert w.grad == 3.0 * 2.0 + 1.5 * 1.0  # Σ_p (w·v_p)·v_p, the constant factor times ∂(w·v)/∂w
+    assert ops.STOP_GRADIENT.explain().splitlines()[1] == "  ∂(sg(x))/∂x = 0 (no gradient flows back)"
