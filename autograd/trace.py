@@ -53,6 +53,17 @@ position, like a group's. Only gradients that can reach a parameter are
 computed. Finally each parameter's ``.grad`` receives its row of ``G`` summed
 over the batch: ∂E/∂w = Σ_p ∂E_p/∂w.
 
+Integer inputs that pick (a token id, a class: an example wrapped in `indices`) are
+traced inputs like any other; the nodes of the rule `ops.SELECT` that read them, y = v_i,
+are replayed per level as one gather, each sample picking its own choice's row of ``S``,
+and backward adds each sample's gradient into the row it picked (`_Select`). The layers
+of one level with the same weights over different inputs (a sequence model applies each
+matrix at every position) become one batched product (`_StackedLayer`). A node of the row
+`ops.STOP_GRADIENT` passes its number on as a constant: nothing behind it needs a gradient
+for it, so the replay computes none (softmax's shift, see `nn.functional`). A function whose
+graph depends on the shape of its arguments (a name read token by token) is traced once per
+shape by `traced` (`TracedByShape`), which keeps the traces by the arguments' shapes.
+
 Errors follow the numeric policy of eager mode (`ops.FloatMath`): overflow
 gives ±inf and NaN or inf inputs propagate, while a pole or a point outside
 the domain at finite inputs raises. The rules run with numpy's division and
@@ -755,12 +766,11 @@ def trace(fn: Callable[..., Any], example: Example, *more: Example) -> Trace:
 
 
 def _index_number(x: object, what: str) -> float:
-    """An index of an `indices` example: an int >= 0 (not a bool), as a float."""
-    if isinstance(x, bool) or not isinstance(x, int):
-        raise InvalidTypeError(f"{what}: an index must be an int, got {type(x).__name__} {x!r}")
-    if x < 0:
-        raise InvalidArgumentError(f"{what}: an index must be >= 0, got {x}")
-    return float(x)
+    """An index of an `indices` example: an integer >= 0 (an int, or a float such as 3.0; not a bool), as a float."""
+    number = as_float(x, what)
+    if number < 0.0 or not number.is_integer():
+        raise InvalidArgumentError(f"{what}: an index must be an integer >= 0, got {x!r}")
+    return number
 
 
 class TracedByShape:
@@ -789,7 +799,10 @@ class TracedByShape:
     def forward(self, *batches: Any) -> Any:
         """The outputs of ``fn`` for every sample, by the trace of these shapes (made now if new)."""
         np = _numpy()
-        arrays = [np.asarray(batch) for batch in batches]
+        try:
+            arrays = [np.asarray(batch) for batch in batches]
+        except ValueError as exc:
+            raise ShapeError(f"traced: a batch argument is not rectangular ({exc})") from None
         for a, array in enumerate(arrays):
             if array.ndim == 0 or len(array) == 0:
                 raise ShapeError(f"traced: argument {a} must be a non-empty batch, got shape {array.shape}")

@@ -98,10 +98,12 @@ def test_index_inputs_are_checked_at_replay_and_at_trace_time() -> None:
         step.forward([[0], [1.5]])
     with pytest.raises(InvalidArgumentError, match=r"sample 0 is -1.0; expected an integer >= 0"):
         step.forward([[-1]])
-    with pytest.raises(InvalidTypeError, match=r"trace: example 0\[0\]: an index must be an int, got float 1.0"):
-        trace(lambda ids: ids[0], indices([1.0]))
-    with pytest.raises(InvalidArgumentError, match=r"an index must be >= 0, got -2"):
+    with pytest.raises(InvalidArgumentError, match=r"trace: example 0\[1\]: an index must be an integer >= 0, got 1.5"):
+        trace(lambda ids: ids[0], indices([1.0, 1.5]))
+    with pytest.raises(InvalidArgumentError, match=r"an index must be an integer >= 0, got -2"):
         trace(lambda i: i, indices(-2))
+    with pytest.raises(InvalidTypeError, match=r"trace: example 0: expected an int or float, got bool True"):
+        trace(lambda i: i, indices(True))
 
 
 def test_a_float_input_used_as_an_index_is_checked_where_it_picks() -> None:
@@ -143,6 +145,8 @@ def test_traced_cache_errors() -> None:
         step.backward()
     with pytest.raises(ShapeError, match="argument 0 must be a non-empty batch"):
         step.forward([])
+    with pytest.raises(ShapeError, match="not rectangular"):
+        step.forward([[1.0, 2.0], [1.0]])
     with pytest.raises(InvalidTypeError, match="fn must be callable"):
         traced(3)
 
