@@ -1400,8 +1400,9 @@ class _StackedLayer:
     ``xs`` (P, n) are the input slots of each layer, ``outputs`` their K sums each, one
     layer after the other. Backward: ∂E/∂W = Σ_p G_p·X_pᵀ and ∂E/∂X_p = Wᵀ·G_p, the
     chain rule of `_Layer` summed over the layers. The P `_Layer`s themselves (``parts``)
-    take over when a result is not finite or under `detect_anomaly`: they redo their sums
-    in eager mode's order and name the failing product, so a stack reports as its layers do.
+    take over when a result is not finite or under `detect_anomaly` (they redo their sums
+    in eager mode's order and name the failing product, so a stack reports as its layers do),
+    and for batches too large for one BLAS call (`BLAS_CALL_SIZE`: they cut theirs).
     """
 
     __slots__ = ("parts", "outputs", "xs", "weights", "biases", "shape", "unique", "x_scatter")
@@ -1434,7 +1435,9 @@ class _StackedLayer:
     ) -> Any:
         """Y_p = W·X_p (+ b) into the output rows of S; returns (stacked?, what backward needs)."""
         np = _numpy()
-        if not anomaly:
+        # A product too large for one BLAS call on the calling thread (`BLAS_CALL_SIZE`) is
+        # left to the layers, which cut theirs along the batch.
+        if not anomaly and _columns(*self.shape, S.shape[1]) >= S.shape[1]:
             W = theta[self.weights].reshape(self.shape)
             X = S[self.xs]  # (P, n, batch)
             with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates

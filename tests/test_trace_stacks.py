@@ -39,7 +39,9 @@ def positions(w: list[list[Value]], b: list[Value] | None, P: int, n: int):
 
 
 @pytest.mark.parametrize("bias", [False, True])
-def test_one_product_for_every_position_equals_eager(bias: bool) -> None:
+@pytest.mark.parametrize("call_size", [None, 12])  # 12: each layer cut into calls of one sample
+def test_one_product_for_every_position_equals_eager(bias: bool, call_size: int | None, monkeypatch) -> None:
+    monkeypatch.setattr(sys.modules["autograd.trace"], "BLAS_CALL_SIZE", call_size)
     rng = random.Random(1)
     w = matrix(3, 4, rng)
     b = [Value(rng.uniform(-1, 1)) for _ in range(3)] if bias else None
