@@ -176,3 +176,13 @@ def test_stop_gradient_passes_the_number_and_no_gradient_eagerly_and_in_a_replay
     step.backward()
     assert w.grad == 3.0 * 2.0 + 1.5 * 1.0  # Σ_p (w·v_p)·v_p, the constant factor times ∂(w·v)/∂w
     assert ops.STOP_GRADIENT.explain().splitlines()[1] == "  ∂(sg(x))/∂x = 0 (no gradient flows back)"
+
+
+def test_functional_embedding_checks_an_int_index_and_picks_rows_of_values_by_select() -> None:
+    table = [[Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]]
+    assert nn.functional.embedding(1, table) == table[1]
+    assert [v.data for v in nn.functional.embedding(Value(1.0), table)] == [3.0, 4.0]
+    with pytest.raises(InvalidArgumentError, match="embedding: index 2 is not a row of a table of 2"):
+        nn.functional.embedding(2, table)
+    with pytest.raises(InvalidTypeError, match="embedding: index must be an int or a Value, got float 1.0"):
+        nn.functional.embedding(1.0, table)
