@@ -14,10 +14,10 @@ from .draw import draw_graph
 from .errors import AutogradError, GradcheckError
 from .exercises import check_derivative
 from .functional import grad, no_grad
-from .functions import atan2, define_op, hypot, maximum, minimum
+from .functions import amax, atan2, define_op, hypot, maximum, minimum, select, stop_gradient
 from .gradcheck import gradcheck
 from .mode import is_grad_enabled
-from .trace import Trace, trace
+from .trace import Trace, TracedByShape, indices, trace, traced
 from .value import Value, sum_values
 from .viz import walkthrough
 
@@ -42,5 +42,11 @@ __all__ = [
     "hypot",
     "maximum",
     "minimum",
+    "amax",
+    "select",
+    "stop_gradient",
+    "indices",
+    "traced",
+    "TracedByShape",
 ]
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
-"""Functions of several Values that are not operators (atan2, hypot, maximum, minimum),
-and `define_op`, the public way to add a row to the rule table.
+"""Functions of several Values that are not operators (atan2, hypot, maximum, minimum, amax,
+select, stop_gradient), and `define_op`, the public way to add a row to the rule table.
 
 Each function here is one row of `autograd.ops` applied to its arguments, made by
 the same `operation` helper that `define_op` returns: a user's operation and a
@@ -9,11 +9,11 @@ built-in one go through the same code.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import ops
-from .errors import InvalidArgumentError, InvalidTypeError
+from .errors import DomainError, InvalidArgumentError, InvalidTypeError
 from .ops import Rule
 from .value import Value, apply, constant
 
@@ -39,6 +39,47 @@ atan2 = operation(ops.ATAN2)
 hypot = operation(ops.HYPOT)
 maximum = operation(ops.MAXIMUM)
 minimum = operation(ops.MINIMUM)
+
+
+stop_gradient = operation(ops.STOP_GRADIENT)
+
+
+def amax(values: Sequence[Value | float]) -> Value:
+    """max(x₁, …, xₙ) as one node of the row `ops.AMAX` (as ``torch.amax``): ∂/∂xᵢ = 1/t if xᵢ is
+    the maximum (t: how many inputs equal it, so ties share the gradient evenly), else 0.
+
+    >>> x = [Value(1.0), Value(3.0), Value(3.0)]
+    >>> y = amax(x)
+    >>> y.backward()
+    >>> y.data, [v.grad for v in x]
+    (3.0, [0.0, 0.5, 0.5])
+    """
+    if isinstance(values, (str, bytes, Value)) or not isinstance(values, Sequence):
+        raise InvalidTypeError(f"amax: expected a list of Values or numbers, got {type(values).__name__}")
+    if not values:
+        raise InvalidArgumentError("amax: needs at least one value")
+    return apply(ops.AMAX, tuple(v if type(v) is Value else constant(v, "amax") for v in values))
+
+
+def select(index: Value | int, *choices: Value | float) -> Value:
+    """choices[index], as a node of the row `ops.SELECT`: y = v_i, ∂y/∂v_k = [k = i], ∂y/∂i = 0.
+
+    The index may be a Value (a traced input: the replay then picks each sample's own
+    choice, as a gather) or a number; either way it must hold an integer 0 <= i < n.
+    Numbers among the choices become constants.
+
+    >>> v = [Value(1.0), Value(2.0), Value(3.0)]
+    >>> y = select(Value(2), *v)
+    >>> y.backward()
+    >>> y.data, [x.grad for x in v]
+    (3.0, [0.0, 0.0, 1.0])
+    """
+    if not choices:
+        raise InvalidArgumentError("select: needs at least one choice after the index")
+    i = index if type(index) is Value else constant(index, "select (index)")
+    if not (0.0 <= i.data < len(choices) and i.data == int(i.data)):
+        raise DomainError(f"select: index {i.data!r} is not an integer in [0, {len(choices)})")
+    return apply(ops.SELECT, (i, *[c if type(c) is Value else constant(c, "select") for c in choices]))
 
 
 def define_op(

@@ -65,13 +65,19 @@ class Rule:
     def local_derivative(self, i: int) -> str:
         """The local derivative with respect to input ``i`` as text, e.g. ``"∂(a·b)/∂a = b"``."""
         text = self.formula[1 + min(i, len(self.formula) - 2)] if len(self.formula) > 1 else "?"
-        name = self.inputs[min(i, len(self.inputs) - 1)] if self.arity else "xᵢ"
+        if self.arity:
+            name = self.inputs[min(i, len(self.inputs) - 1)]
+        else:  # variadic: the inputs named before the rest (select's index i), then the rest's (xᵢ, v_k)
+            code = self.forward.__code__
+            named = code.co_varnames[1 : code.co_argcount]
+            rest = f"{code.co_varnames[code.co_argcount]}_k" if named else "xᵢ"
+            name = named[i] if i < len(named) else rest
         return f"∂({self.expression})/∂{name} = {text}"
 
     def explain(self) -> str:
         """The whole row as text: what the rule computes and each local derivative."""
         lines = [f"{self.name}: y = {self.formula[0] if self.formula else self.name}"]
-        count = self.arity or 1
+        count = self.arity or max(1, len(self.formula) - 1)
         lines += [f"  {self.local_derivative(i)}" for i in range(count)]
         if self.domain:
             lines.append(f"  ({self.domain})")
@@ -334,6 +340,21 @@ class FloatMath:
     def inside(x: float, lo: float, hi: float) -> float:
         """1 for lo <= x <= hi, else 0 (NaN too): the slope of clamp, as PyTorch."""
         return 1.0 if lo <= x <= hi else 0.0
+
+    @staticmethod
+    def amax(xs: tuple[float, ...]) -> float:
+        """The largest of xs; NaN if any is NaN (as torch.amax)."""
+        for x in xs:
+            if x != x:
+                return math.nan
+        return max(xs)
+
+    @staticmethod
+    def select(i: float, choices: tuple[float, ...]) -> float:
+        """choices[i] for an integer 0 <= i < len(choices) (the row `SELECT`); any other i is outside the domain."""
+        if not (0.0 <= i < len(choices) and i == int(i)):  # NaN fails the first test
+            raise ValueError(f"select: index {i!r} is not an integer in [0, {len(choices)})")
+        return choices[int(i)]
 
 
 class IEEEMath(FloatMath):
@@ -689,6 +710,47 @@ MAXIMUM  = Rule("maximum",  "max", 2, lambda m, a, b: m.maximum(a, b),
 MINIMUM  = Rule("minimum",  "min", 2, lambda m, a, b: m.minimum(a, b),
                 lambda m, a, b, y: (m.tie_step(b - a), m.tie_step(a - b)),
                 formula=("min(a, b)", "1 if a < b, 0 if a > b, ½ at a tie", "1 if b < a, 0 if b > a, ½ at a tie"))
+# fmt: on
+
+# The largest of n numbers, as torch.amax: the gradient goes to the inputs equal to the
+# maximum, split evenly among them (t of them: 1/t each; a NaN maximum sends none). One node
+# whatever n (a chain or tree of `MAXIMUM` would be as deep as log₂ n or n), so softmax's shift
+# keeps every position of a traced sequence model at the same depth. The slopes are written
+# with `inside` (1 at xᵢ − y = 0) and `reciprocal_or_zero` (1/t, 0 for t = 0), rows of their own.
+# fmt: off
+AMAX     = Rule("amax",     "max", 0, lambda m, *x: m.amax(x),
+                lambda m, *x_and_y: _amax_slopes(m, x_and_y[:-1], x_and_y[-1]),
+                formula=("max(x₁, x₂, …)", "1/t if xᵢ = max(x₁, x₂, …), else 0 (t: how many xⱼ equal it)"))
+# fmt: on
+
+
+def _amax_slopes(m: Any, xs: tuple[Any, ...], y: Any) -> tuple[Any, ...]:
+    """∂max/∂xᵢ = [xᵢ = y] / #{j: xⱼ = y}, and 0 for all when y is NaN (no xᵢ equals it)."""
+    ties = [m.inside(x - y, 0.0, 0.0) for x in xs]
+    share = m.reciprocal_or_zero(sum(ties[1:], ties[0]))
+    return tuple(tie * share for tie in ties)
+
+
+# A number passed on as a constant: what eager code means by reading ``.data`` (softmax's
+# shift), written as a node so that a trace replays it per sample. Its slope is 0 by
+# definition, as jax.lax.stop_gradient and torch's detach(): no gradient flows back through
+# it, and a traced replay computes none for what lies behind it.
+# fmt: off
+STOP_GRADIENT = Rule("stop_gradient", "sg", 1, lambda m, x: x, lambda m, x, y: (0.0,),
+                     formula=("sg(x) = x, passed on as a constant", "0 (no gradient flows back)"))
+# fmt: on
+
+# Picking one of n numbers by an integer index: an embedding lookup (row i of a table, one
+# column at a time) or the logit of a class. The index is an input like any other (a traced
+# input replays as each sample's own index), so the graph is the same for every index. The
+# slopes are one-hot: ∂y/∂v_k = [k = i], written with `inside` (1 on [k, k], else 0) so that
+# floats, Values (create_graph) and arrays share them; the index gets none (y is a step
+# function of it). Variadic: (i, v₀, …, v_{n-1}), parents in that order.
+# fmt: off
+SELECT   = Rule("select",   "select", 0, lambda m, i, *v: m.select(i, v),
+                lambda m, i, *v_and_y: (0.0, *[m.inside(i, float(k), float(k)) for k in range(len(v_and_y) - 1)]),
+                domain="select needs an integer index 0 <= i < n, the number of choices",
+                formula=("v_i = the choice i of v₀, v₁, …", "0", "1 if k = i, else 0"))
 # fmt: on
 
 

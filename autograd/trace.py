@@ -53,6 +53,17 @@ position, like a group's. Only gradients that can reach a parameter are
 computed. Finally each parameter's ``.grad`` receives its row of ``G`` summed
 over the batch: ∂E/∂w = Σ_p ∂E_p/∂w.
 
+Integer inputs that pick (a token id, a class: an example wrapped in `indices`) are
+traced inputs like any other; the nodes of the rule `ops.SELECT` that read them, y = v_i,
+are replayed per level as one gather, each sample picking its own choice's row of ``S``,
+and backward adds each sample's gradient into the row it picked (`_Select`). The layers
+of one level with the same weights over different inputs (a sequence model applies each
+matrix at every position) become one batched product (`_StackedLayer`). A node of the row
+`ops.STOP_GRADIENT` passes its number on as a constant: nothing behind it needs a gradient
+for it, so the replay computes none (softmax's shift, see `nn.functional`). A function whose
+graph depends on the shape of its arguments (a name read token by token) is traced once per
+shape by `traced` (`TracedByShape`), which keeps the traces by the arguments' shapes.
+
 Errors follow the numeric policy of eager mode (`ops.FloatMath`): overflow
 gives ±inf and NaN or inf inputs propagate, while a pole or a point outside
 the domain at finite inputs raises. The rules run with numpy's division and
@@ -73,13 +84,22 @@ reading ``.data`` directly cannot be detected and is frozen silently.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Union
 
 from . import ops
 from .backward import gradient_lock, local_derivatives, topological_order
-from .errors import AutogradError, InvalidArgumentError, InvalidTypeError, NonFiniteError, ShapeError, TraceError
+from .errors import (
+    AutogradError,
+    DomainError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NonFiniteError,
+    ShapeError,
+    TraceError,
+)
 from .mode import mode
 from .ops import Rule
 from .value import CONSTANT, Value, as_float, evaluate
@@ -152,6 +172,7 @@ class NumpyMath:
     atan2 = staticmethod(lambda a, b: np.arctan2(a, b))
     hypot = staticmethod(lambda a, b: np.hypot(a, b))
     maximum = staticmethod(lambda a, b: np.maximum(a, b))
+    amax = staticmethod(lambda xs: functools.reduce(np.maximum, xs))
     minimum = staticmethod(lambda a, b: np.minimum(a, b))
     clamp = staticmethod(lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi))
     inside = staticmethod(lambda x, lo, hi: np.where((x >= lo) & (x <= hi), 1.0, 0.0))
@@ -302,10 +323,13 @@ class Trace:
         inputs: list[Value],
         outputs: list[Value],
         single_output: bool,
+        index_arguments: Sequence[bool] = (),
     ) -> None:
         np = _numpy()
         self.fn = fn
         self.shapes = shapes
+        # Which arguments hold integer indices (`indices`): checked to be integers at replay.
+        self.index_arguments = list(index_arguments) or [False] * len(shapes)
         self.single_output = single_output
         self.inputs = inputs
         traced_inputs = set(inputs)
@@ -339,12 +363,19 @@ class Trace:
         slot = {v: i for i, v in enumerate([*inputs, *row_parameters, *constants])}
         self._constants = np.array([c.data for c in constants], dtype=float)
         # The tape: groups, layers and chains in topological order.
-        self.steps: list[_Group | _Chain | _Layer] = []
+        self.steps: list[_Group | _Chain | _Layer | _StackedLayer | _Select] = []
         for members, kind in blocks:
             start = len(slot)
-            if isinstance(kind, _Pattern):
+            if isinstance(kind, _Stack):
+                slot.update((v, i) for i, v in enumerate(members, start))
+                self.steps.append(_StackedLayer(kind, np.arange(start, len(slot)), slot, index))
+            elif isinstance(kind, _Pattern):
                 slot.update((v, i) for i, v in enumerate(members, start))
                 self.steps.append(_Layer(kind, np.arange(start, len(slot)), slot, index))
+            elif kind == SELECT_STEP:
+                picks = [[slot[p] for p in v.parents] for v in members]
+                slot.update((v, i) for i, v in enumerate(members, start))
+                self.steps.append(_Select(np.arange(start, len(slot)), picks))
             elif kind:
                 slot.update((v, i) for i, v in enumerate(members, start))
                 parents = np.array([[slot[p] for p in v.parents] for v in members], dtype=np.intp).T
@@ -371,9 +402,9 @@ class Trace:
         return [step for step in self.steps if isinstance(step, _Chain)]
 
     @property
-    def fused_layers(self) -> list[_Layer]:
+    def fused_layers(self) -> list[_Layer | _StackedLayer]:
         """The dense layers found on the tape, replayed as matrix products (see `_find_layers`)."""
-        return [step for step in self.steps if isinstance(step, _Layer)]
+        return [step for step in self.steps if isinstance(step, (_Layer, _StackedLayer))]
 
     def _plan_gradients(self) -> None:
         """Mark the nodes whose gradient can reach a parameter (the only ones worth computing) and plan the scatters.
@@ -393,12 +424,16 @@ class Trace:
         reaches = np.frombuffer(needed, dtype=bool)
         for step in self.steps:
             if isinstance(step, _Group):
+                if step.rule is ops.STOP_GRADIENT:  # passes no gradient back: leads to no parameter
+                    continue
                 reaches[step.outputs] = reaches[step.parents].any(axis=0)
                 step.scatters = [(j, _Scatter(row)) for j, row in enumerate(step.parents) if reaches[row].any()]
             elif isinstance(step, _Layer):
                 reaches[step.outputs] = True  # every output reads its weights, which are parameters
                 if reaches[step.xs].any():
                     step.x_scatter = _Scatter(np.arange(self.size)[step.xs])
+            elif isinstance(step, (_Select, _StackedLayer)):
+                step.plan_gradients(reaches)
             else:
                 step.leaf_groups = _leaf_groups(step, needed, leaf_count)
         needed[:leaf_count] = bytes(leaf_count)
@@ -432,6 +467,12 @@ class Trace:
                     S[step.outputs] = _run_forward(step.rule, inputs)
                     gathered.append(inputs)
                 elif isinstance(step, _Layer):
+                    gathered.append(step.forward(S, theta, anomaly, self._slot_name, self._parameter_name))
+                    continue
+                elif isinstance(step, _Select):
+                    gathered.append(step.forward(S, anomaly, self._slot_name))
+                    continue
+                elif isinstance(step, _StackedLayer):
                     gathered.append(step.forward(S, theta, anomaly, self._slot_name, self._parameter_name))
                     continue
                 else:
@@ -468,6 +509,10 @@ class Trace:
                 if isinstance(step, _Group):
                     _group_backward(step, inputs, S, G)
                 elif isinstance(step, _Layer):
+                    step.backward(inputs, S, G, totals)
+                elif isinstance(step, _Select):
+                    step.backward(inputs, G)
+                elif isinstance(step, _StackedLayer):
                     step.backward(inputs, S, G, totals)
                 else:
                     self._chain_backward(step, rows, grad_rows)
@@ -583,7 +628,10 @@ class Trace:
             n = len(array)
             if n == 0:
                 raise ShapeError("Trace.forward: the batch is empty")
-            columns.append(array.reshape(n, 1 if width is None else width).astype(float))
+            column = array.reshape(n, 1 if width is None else width).astype(float)
+            if self.index_arguments[a]:
+                _check_indices(column, a)
+            columns.append(column)
         X = np.concatenate(columns, axis=1).T
         finite = np.isfinite(X)
         if not finite.all():
@@ -637,12 +685,38 @@ class Trace:
         )
 
 
-def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Sequence[float] | float) -> Trace:
+class Indices:
+    """An example of integer indices for `trace` (made by `indices`): its argument holds indices."""
+
+    __slots__ = ("example",)
+
+    def __init__(self, example: Sequence[int] | int) -> None:
+        self.example = example
+
+    def __repr__(self) -> str:
+        return f"indices({self.example!r})"
+
+
+def indices(example: Sequence[int] | int) -> Indices:
+    """Mark an example of `trace` as integer indices (token ids, classes): a list of ints, or one int.
+
+    The argument is traced like any other (a Value per index; `select` and what is built on
+    it, `nn.Embedding`, `nn.functional.cross_entropy`, pick with it), and every replay checks
+    that it holds integers >= 0 (and, where an index picks, below the number of choices).
+    """
+    return Indices(example)
+
+
+Example = Union[Sequence[float], float, Indices]
+
+
+def trace(fn: Callable[..., Any], example: Example, *more: Example) -> Trace:
     """Record ``fn``'s graph once; replay it over batches with `Trace.forward` / `Trace.backward`.
 
     Each example gives one positional argument of ``fn``: a list of numbers
     becomes a list of Values, a number a single Value. ``fn`` runs once on the
     examples (so they must be valid inputs) and returns a Value or a list of Values.
+    An example wrapped in `indices` holds integer indices (token ids, classes).
 
     >>> w = Value(3.0)
     >>> step = trace(lambda x: w * x[0] + x[1], example=[0.0, 0.0])
@@ -658,20 +732,27 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
     shapes: list[int | None] = []
     arguments: list[Any] = []
     inputs: list[Value] = []
+    index_arguments: list[bool] = []
     for a, spec in enumerate((example, *more)):
+        is_index = isinstance(spec, Indices)
+        if is_index:
+            spec = spec.example  # type: ignore[union-attr]
         if isinstance(spec, np.ndarray):  # a numpy example is taken as its list (or number)
             spec = spec.tolist()
+        number = _index_number if is_index else as_float
+        prefix = "i" if is_index else "x"
         if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
-            values = [Value(as_float(x, f"trace: example {a}[{i}]"), label=f"x{len(inputs) + i + 1}")
+            values = [Value(number(x, f"trace: example {a}[{i}]"), label=f"{prefix}{len(inputs) + i + 1}")
                       for i, x in enumerate(spec)]
             shapes.append(len(values))
             arguments.append(values)
             inputs.extend(values)
         else:
-            value = Value(as_float(spec, f"trace: example {a}"), label=f"x{len(inputs) + 1}")
+            value = Value(number(spec, f"trace: example {a}"), label=f"{prefix}{len(inputs) + 1}")
             shapes.append(None)
             arguments.append(value)
             inputs.append(value)
+        index_arguments.append(is_index)
     mode.enter(grad_enabled=True, tracing=True)
     try:
         result = fn(*arguments)
@@ -681,7 +762,98 @@ def trace(fn: Callable[..., Any], example: Sequence[float] | float, *more: Seque
     outputs = [result] if single else list(result) if isinstance(result, (list, tuple)) else None
     if not outputs or any(type(v) is not Value for v in outputs):
         raise TraceError(f"trace: fn must return a Value or a non-empty list of Values, got {result!r}")
-    return Trace(fn, shapes, inputs, outputs, single)
+    return Trace(fn, shapes, inputs, outputs, single, index_arguments)
+
+
+def _index_number(x: object, what: str) -> float:
+    """An index of an `indices` example: an integer >= 0 (an int, or a float such as 3.0; not a bool), as a float."""
+    number = as_float(x, what)
+    if number < 0.0 or not number.is_integer():
+        raise InvalidArgumentError(f"{what}: an index must be an integer >= 0, got {x!r}")
+    return number
+
+
+class TracedByShape:
+    """``fn`` traced once per shape of its arguments, each trace replayed from then on.
+
+    ``forward(*batches)`` looks up the trace made for these arguments' shapes (the
+    number of entries of each argument of one sample: a name of 7 tokens, of 9 tokens…);
+    at the first batch of a shape it traces ``fn`` on that batch's first sample. A
+    sequence model thus traces once per length and replays after that. ``backward(dout)``
+    goes to the trace of the latest ``forward``. The arguments at positions ``indices``
+    hold integer indices (see `indices`).
+
+    The limit of `trace` holds per shape: Python control flow in ``fn`` runs once, when a
+    shape is first seen, so it may depend on the lengths but not on the numbers.
+    ``traces`` holds the traces made so far, keyed by the shapes.
+    """
+
+    def __init__(self, fn: Callable[..., Any], indices: Sequence[int] = ()) -> None:
+        if not callable(fn):
+            raise InvalidTypeError(f"traced: fn must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.indices = frozenset(indices)
+        self.traces: dict[tuple[tuple[int, ...], ...], Trace] = {}
+        self._last: Trace | None = None
+
+    def forward(self, *batches: Any) -> Any:
+        """The outputs of ``fn`` for every sample, by the trace of these shapes (made now if new)."""
+        np = _numpy()
+        try:
+            arrays = [np.asarray(batch) for batch in batches]
+        except ValueError as exc:
+            raise ShapeError(f"traced: a batch argument is not rectangular ({exc})") from None
+        for a, array in enumerate(arrays):
+            if array.ndim == 0 or len(array) == 0:
+                raise ShapeError(f"traced: argument {a} must be a non-empty batch, got shape {array.shape}")
+        key = tuple(array.shape[1:] for array in arrays)
+        step = self.traces.get(key)
+        if step is None:
+            examples = [
+                indices(array[0].tolist()) if a in self.indices else array[0].tolist() for a, array in enumerate(arrays)
+            ]
+            step = self.traces[key] = trace(self.fn, *examples)
+        self._last = step
+        return step.forward(*arrays)
+
+    def backward(self, dout: Any = 1.0) -> None:
+        """`Trace.backward` of the trace the latest ``forward`` used."""
+        if self._last is None:
+            raise TraceError("traced: call forward(batch) first")
+        self._last.backward(dout)
+
+    def __repr__(self) -> str:
+        return f"traced({getattr(self.fn, '__name__', 'fn')}: {len(self.traces)} traces)"
+
+
+def traced(fn: Callable[..., Any], indices: Sequence[int] = ()) -> TracedByShape:
+    """``fn`` traced once per shape of its arguments (`TracedByShape`); ``indices``: the arguments holding indices.
+
+    >>> from autograd import sum_values
+    >>> w = Value(2.0)
+    >>> total = traced(lambda x: w * sum_values(x))
+    >>> total.forward([[1.0, 2.0]]).tolist(), total.forward([[1.0, 2.0, 3.0]]).tolist()
+    ([6.0], [12.0])
+    >>> len(total.traces)
+    2
+    """
+    return TracedByShape(fn, indices)
+
+
+def _check_indices(column: Any, a: int) -> None:
+    """Argument ``a`` of a replay, an (n, width) block marked by `indices`: integers >= 0, or a clear error.
+
+    Whether an index is below the number of choices is checked where it picks (`_Select`).
+    """
+    np = _numpy()
+    bad = ~((column >= 0.0) & (column == np.floor(column)))  # NaN and ±inf fail too
+    if bad.any():
+        sample, entry = np.argwhere(bad)[0]
+        where = "" if column.shape[1] == 1 else f"[{entry}]"
+        raise InvalidArgumentError(
+            f"Trace.forward: argument {a} holds indices, but sample {sample}{where} is "
+            f"{float(column[sample, entry])!r}; expected an integer >= 0"
+        )
 
 
 def _union_order(outputs: list[Value]) -> list[Value]:
@@ -722,16 +894,17 @@ def _nodes_by_level(order: list[Value]) -> tuple[list[Value], list[list[Value]]]
 
 def _blocks(
     levels: list[list[Value]], patterns: dict[int, list[_Pattern]]
-) -> list[tuple[list[Value], bool | _Pattern]]:
-    """Cut the levels into (nodes, kind): groups of one rule and arity (True), chains (False) and layers.
+) -> list[tuple[list[Value], bool | _Pattern | str]]:
+    """Cut the levels into (nodes, kind): groups of one rule and arity (True), chains (False), layers and selects.
 
     A group holds at least `SMALLEST_GROUP` nodes of one level; the nodes in
     between (a level of one node, two parallel chains, the few nodes of a rule
     in a level) are strung together, in level order, into one chain. The fused
     layers of a level (``patterns``, their sums no longer in ``levels``) come
-    first in their level, as a kind of their own.
+    first in their level, as a kind of their own, then the level's selects
+    (`SELECT_STEP`, however few: a gather, see `_Select`).
     """
-    blocks: list[tuple[list[Value], bool | _Pattern]] = []
+    blocks: list[tuple[list[Value], bool | _Pattern | str]] = []
     chain: list[Value] = []
     for depth, nodes in enumerate(levels):
         for pattern in patterns.get(depth, ()):
@@ -739,6 +912,13 @@ def _blocks(
                 blocks.append((chain, False))
                 chain = []
             blocks.append((pattern.sums, pattern))
+        selects = [v for v in nodes if v._rule is ops.SELECT]
+        if selects:
+            if chain:
+                blocks.append((chain, False))
+                chain = []
+            blocks.append((selects, SELECT_STEP))
+            nodes = [v for v in nodes if v._rule is not ops.SELECT]
         if len(nodes) < SMALLEST_GROUP:
             chain.extend(nodes)
             continue
@@ -816,7 +996,9 @@ def _leaf_groups(chain: _Chain, needed: bytearray, leaf_count: int) -> list[_Gro
     with that row as its only scatter.
     """
     np = _numpy()
-    for k, parents in zip(chain.slots, chain.parents):
+    for k, parents, rule in zip(chain.slots, chain.parents, chain.rules):
+        if rule is ops.STOP_GRADIENT:  # passes no gradient back: leads to no parameter
+            continue
         for p in parents:
             if needed[p]:
                 needed[k] = 1
@@ -958,6 +1140,33 @@ class _Pattern:
         self.w_first: list[bool] = []
 
 
+class _Stack(_Pattern):
+    """Layers of one level with the same weights (and biases) over different inputs: one product W·[X₁ … X_P].
+
+    A sequence model applies each weight matrix at every position: P layers that
+    `_find_layers` finds side by side in one level (the positions do not depend on
+    each other there). ``parts`` are the P layers; as a `_Pattern` the stack has
+    their sums and inputs one after the other and their shared weights and biases.
+    """
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[_Pattern]) -> None:
+        first = parts[0]
+        super().__init__(tuple(x for part in parts for x in part.xs), first.bias_at)
+        self.parts = parts
+        self.sums = [v for part in parts for v in part.sums]
+        self.weights, self.biases, self.w_first = first.weights, first.biases, first.w_first
+
+
+def _stacks(layers: list[_Pattern]) -> list[_Pattern]:
+    """The layers of one level, those with the same weights and biases (in the same order) as one `_Stack`."""
+    same: dict[tuple[tuple[int, ...], tuple[int, ...], int | None], list[_Pattern]] = {}
+    for layer in layers:
+        same.setdefault((tuple(map(id, layer.weights)), tuple(map(id, layer.biases)), layer.bias_at), []).append(layer)
+    return [parts[0] if len(parts) == 1 else _Stack(parts) for parts in same.values()]
+
+
 def _find_layers(
     levels: list[list[Value]], outputs: list[Value], traced_inputs: set[Value]
 ) -> dict[int, list[_Pattern]]:
@@ -1021,7 +1230,7 @@ def _find_layers(
                         pattern.biases.append(bias)
         layers = [pattern for pattern in candidates.values() if len(pattern.sums) >= SMALLEST_LAYER]
         if layers:
-            patterns[depth] = layers
+            patterns[depth] = _stacks(layers)
             fused = {v for pattern in layers for v in pattern.sums}
             levels[depth] = [v for v in nodes if v not in fused]
             fused_products.update(p for v in fused for p in v.parents if p._rule is ops.MUL)
@@ -1031,7 +1240,7 @@ def _find_layers(
     return patterns
 
 
-def _read_from_rows(blocks: list[tuple[list[Value], bool | _Pattern]], outputs: list[Value]) -> set[Value]:
+def _read_from_rows(blocks: list[tuple[list[Value], bool | _Pattern | str]], outputs: list[Value]) -> set[Value]:
     """The Values some step reads from a row of S (or that are outputs); a layer's weights and biases are not."""
     read = set(outputs)
     for members, kind in blocks:
@@ -1183,3 +1392,158 @@ class _Layer:
             f"anomaly in backward: a non-finite gradient flowing through mul({float(W[i, j])!r}, {float(X[j, s])!r}) "
             f"(traced replay, sample {s}, output grad {float(g[i, s])!r}); check the inputs or guard the operation"
         )
+
+
+class _StackedLayer:
+    """P fused layers sharing W (a `_Stack`): Y_p = W·X_p (+ b) for every p as one batched product.
+
+    ``xs`` (P, n) are the input slots of each layer, ``outputs`` their K sums each, one
+    layer after the other. Backward: ∂E/∂W = Σ_p G_p·X_pᵀ and ∂E/∂X_p = Wᵀ·G_p, the
+    chain rule of `_Layer` summed over the layers. The P `_Layer`s themselves (``parts``)
+    take over when a result is not finite or under `detect_anomaly` (they redo their sums
+    in eager mode's order and name the failing product, so a stack reports as its layers do),
+    and for batches too large for one BLAS call (`BLAS_CALL_SIZE`: they cut theirs).
+    """
+
+    __slots__ = ("parts", "outputs", "xs", "weights", "biases", "shape", "unique", "x_scatter")
+
+    def __init__(self, stack: _Stack, outputs: Any, slot: dict[Value, int], index: dict[Value, int]) -> None:
+        np = _numpy()
+        K, n = len(stack.parts[0].sums), len(stack.parts[0].xs)
+        self.parts = [_Layer(part, outputs[p * K : (p + 1) * K], slot, index) for p, part in enumerate(stack.parts)]
+        self.shape = (K, n)
+        self.outputs = _slice_or_index(outputs)
+        self.xs = np.array([[slot[x] for x in part.xs] for part in stack.parts], dtype=np.intp)
+        weights = np.array([index[w] for w in stack.weights], dtype=np.intp)
+        biases = np.array([index[b] for b in stack.biases], dtype=np.intp)
+        self.unique = len(np.unique(weights)) == len(weights), len(np.unique(biases)) == len(biases)
+        self.weights = _slice_or_index(weights)
+        self.biases = _slice_or_index(biases) if len(biases) else None
+        self.x_scatter: _Scatter | None = None
+
+    def plan_gradients(self, reaches: Any) -> None:
+        """Every output reads the weights (parameters); the inputs' gradients are sent where they can reach one."""
+        reaches[self.outputs] = True
+        if reaches[self.xs].any():
+            self.x_scatter = _Scatter(self.xs.ravel())
+        for part, xs in zip(self.parts, self.xs):
+            if reaches[xs].any():
+                part.x_scatter = _Scatter(xs)
+
+    def forward(
+        self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str], parameter: Callable[[int], str]
+    ) -> Any:
+        """Y_p = W·X_p (+ b) into the output rows of S; returns (stacked?, what backward needs)."""
+        np = _numpy()
+        # A product too large for one BLAS call on the calling thread (`BLAS_CALL_SIZE`) is
+        # left to the layers, which cut theirs along the batch.
+        if not anomaly and _columns(*self.shape, S.shape[1]) >= S.shape[1]:
+            W = theta[self.weights].reshape(self.shape)
+            X = S[self.xs]  # (P, n, batch)
+            with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
+                Y = np.matmul(W, X)  # (P, K, batch)
+                if self.biases is not None:
+                    Y += theta[self.biases][:, None]
+            if np.isfinite(Y).all():
+                S[self.outputs] = Y.reshape(-1, Y.shape[-1])
+                return True, (W, X, lambda: [part.forward(S, theta, anomaly, name, parameter) for part in self.parts])
+        return False, [part.forward(S, theta, anomaly, name, parameter) for part in self.parts]
+
+    def backward(self, gathered: tuple[bool, Any], S: Any, G: Any, totals: Any) -> None:
+        """∂E/∂W = Σ_p G_p·X_pᵀ and ∂E/∂b = Σ_p Σ_s G_p into ``totals``; ∂E/∂X_p = Wᵀ·G_p into G."""
+        np = _numpy()
+        stacked, saved = gathered
+        if stacked and not mode.anomaly:
+            W, X, by_parts = saved
+            P, n, batch = X.shape
+            g = G[self.outputs].reshape(P, self.shape[0], batch)
+            with np.errstate(all="ignore"):
+                dW = np.matmul(g, X.transpose(0, 2, 1)).sum(axis=0)
+                dX = np.matmul(W.T, g) if self.x_scatter is not None else None
+            if np.isfinite(dW).all() and (dX is None or np.isfinite(dX).all()):
+                unique_w, unique_b = self.unique
+                if unique_w:
+                    totals[self.weights] += dW.ravel()
+                else:
+                    np.add.at(totals, self.weights, dW.ravel())
+                if self.biases is not None:
+                    if unique_b:
+                        totals[self.biases] += g.sum(axis=(0, 2))
+                    else:
+                        np.add.at(totals, self.biases, g.sum(axis=(0, 2)))
+                if dX is not None and self.x_scatter is not None:
+                    self.x_scatter.add(G, dX.reshape(P * n, batch))
+                return
+            # A product that overflows: the layers redo it in eager mode's order (their forward
+            # writes the same outputs again and returns what their backward needs).
+            saved = by_parts()
+        for part, part_saved in zip(self.parts, saved):
+            part.backward(part_saved, S, G, totals)
+
+
+# -- selects (rule `ops.SELECT`): a gather forward, a scatter-add backward -----------------
+#
+# y = v_i picks one of its parents (i, v₀, …, v_{n-1}) by the number in i, a traced input
+# (a token id, a class) that differs from sample to sample. Replayed as the rule's forward on
+# arrays, every node would read all n choices of every sample; instead the choice's slot is
+# looked up per node and sample, S[slot, sample] is gathered, and backward adds each
+# sample's gradient into that slot's row, the rule's one-hot slope (∂y/∂v_k = [k = i],
+# ∂y/∂i = 0) written as a scatter: the rule table stays the one source of derivatives.
+
+#: The kind `_blocks` gives a level's select nodes.
+SELECT_STEP = "select"
+
+
+class _Select:
+    """The select nodes of one level (however many): y_j = S[choices_j[i_j]] for each sample.
+
+    ``index`` holds each node's index slot, ``choices`` (nodes, most choices) its
+    choices' slots, padded with its first choice where a node has fewer (never
+    picked: ``sizes`` bounds the index), ``outputs`` the nodes' own slots.
+    """
+
+    __slots__ = ("outputs", "index", "choices", "sizes", "rows", "needed")
+
+    def __init__(self, outputs: Any, parents: list[list[int]]) -> None:
+        np = _numpy()
+        widest = max(len(p) for p in parents) - 1
+        self.outputs = _slice_or_index(outputs)
+        self.index = np.array([p[0] for p in parents], dtype=np.intp)
+        self.choices = np.array([p[1:] + [p[1]] * (widest + 1 - len(p)) for p in parents], dtype=np.intp)
+        self.sizes = np.array([len(p) - 1 for p in parents], dtype=float)[:, None]
+        self.rows = np.arange(len(parents))[:, None]
+        self.needed = False  # set by `plan_gradients`: does a choice lead to a parameter?
+
+    def plan_gradients(self, reaches: Any) -> None:
+        """Mark the outputs whose choices can reach a parameter (``reaches``, one flag per slot)."""
+        reached = reaches[self.choices].any(axis=1)
+        reaches[self.outputs] = reached
+        self.needed = bool(reached.any())
+
+    def forward(self, S: Any, anomaly: bool, name: Callable[[int], str]) -> Any:
+        """Gather each node's chosen row of S into its output row; returns the chosen slots (nodes, batch)."""
+        np = _numpy()
+        i = S[self.index]
+        valid = (i >= 0.0) & (i < self.sizes) & (i == np.floor(i))  # NaN fails every test
+        if not valid.all():
+            node, s = _entries(~valid)[0]
+            raise DomainError(
+                f"select: index {float(i[node, s])!r} is not an integer in [0, {int(self.sizes[node, 0])}) "
+                f"(traced replay, sample {s}; index: {name(int(self.index[node]))})"
+            )
+        chosen = self.choices[self.rows, i.astype(np.intp)]
+        y = S[chosen, np.arange(S.shape[1])]
+        if anomaly and not np.isfinite(y).all():
+            node, s = _entries(~np.isfinite(y))[0]
+            raise NonFiniteError(
+                f"anomaly in forward: select picked {float(y[node, s])} (traced replay, sample {s}; "
+                f"input: {name(int(chosen[node, s]))}); check the inputs or guard the operation"
+            )
+        S[self.outputs] = y
+        return chosen
+
+    def backward(self, chosen: Any, G: Any) -> None:
+        """G[chosen slot, sample] += G[y, sample]: the one-hot slope; repeated picks add up (np.add.at)."""
+        if self.needed:
+            np = _numpy()
+            np.add.at(G, (chosen, np.arange(G.shape[1])), G[self.outputs])

@@ -6,9 +6,16 @@ cross-entropy, backward, one Adam update (β₁ 0.85, β₂ 0.99). 1 layer, 16-d
   published with: a `Value` with ``__slots__`` for data, grad, children and the local
   derivatives, computed during the forward pass; a recursive topological sort; sums as
   chains of ``+``;
-- eager: this project's `nn.gpt.GPT` on `autograd.Value`.
+- eager: this project's `nn.gpt.GPT` on `autograd.Value`;
+- traced: the same model's loss traced once per name length (`nn.gpt.traced_loss`: the
+  token ids are index inputs, `autograd.indices`), replayed with numpy at batch size 1 (a
+  name is one sample), then the same `nn.optim.Adam` on the Values.
 
-The losses of the two agree to 1e-12 on every name (checked before timing).
+The losses of the three agree to 1e-12 on every name (checked before timing); that check
+also builds the traced contestant's trace of each length, so tracing is not in the timed
+steps: its time per length is reported on its own (a new length pays it once, at its
+first step). Each turn is one step on every name, contestants alternate turn by turn, and
+the ratios are the median (and min–max) of the per-round ratios.
 
     python benchmarks/gpt.py
 """
@@ -16,14 +23,17 @@ The losses of the two agree to 1e-12 on every name (checked before timing).
 from __future__ import annotations
 
 import math
+import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import fmt_ms, fmt_ratio, median_seconds, ratio, table  # noqa: E402
-from nn.gpt import GPT, Tokenizer, load_names  # noqa: E402
+from benchmarks.common import fmt_ms, fmt_ratio, round_seconds, table  # noqa: E402
+from nn.gpt import GPT, Tokenizer, load_names, traced_loss  # noqa: E402
 from nn.optim import Adam  # noqa: E402
 
 WORDS = ["emma", "olivia", "christopher", "al", "maximilian", "zoe"]
@@ -164,60 +174,105 @@ class RefAdam:
             p.grad = 0.0
 
 
-def contestants() -> tuple[Any, Any, list[list[int]]]:
-    """The two steppers on the same weights, and the tokenised words they cycle through."""
-    tokenizer = Tokenizer(load_names())
-    model = GPT(tokenizer.vocab_size, n_embd=16, n_head=4, block_size=16, seed=0)
-    ref_params = {
-        name: [[RefValue(w.data) for w in row] for row in rows] for name, rows in model.parameters.items()
-    }
-    words = [tokenizer.encode(w) for w in WORDS]
-    for tokens in words:  # same weights, same losses, before anything is timed
-        ours, theirs = model.loss(tokens).data, ref_loss(ref_params, tokens, 4, 16).data
-        if abs(ours - theirs) > 1e-12 * max(1.0, abs(theirs)):
-            raise AssertionError(f"losses differ: {ours!r} vs {theirs!r}")
+class Contestants:
+    """The three steppers on the same starting weights, and the tokenised words they step through.
 
-    params = model.parameters_list()
-    optimizer = Adam(params, lr=LEARNING_RATE, betas=(0.85, 0.99), eps=1e-8)
-    ref_flat = [w for rows in ref_params.values() for row in rows for w in row]
-    ref_optimizer = RefAdam(ref_flat, LEARNING_RATE, (0.85, 0.99), 1e-8)
-    turn = {"eager": 0, "reference": 0}
+    ``steps[name]()`` runs one training step on every word in turn and returns the losses;
+    ``trace_seconds[length]`` is the time the traced contestant took to trace (and replay
+    once) its loss at each name length, measured while checking the losses.
+    """
 
-    def eager_step() -> float:
-        tokens = words[turn["eager"] % len(words)]
-        turn["eager"] += 1
-        loss = model.loss(tokens)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.data
+    def __init__(self) -> None:
+        tokenizer = Tokenizer(load_names())
+        self.words = [tokenizer.encode(w) for w in WORDS]
+        eager_model = GPT(tokenizer.vocab_size, n_embd=16, n_head=4, block_size=16, seed=0)
+        traced_model = GPT(tokenizer.vocab_size, n_embd=16, n_head=4, block_size=16, seed=0)
+        ref_params = {
+            name: [[RefValue(w.data) for w in row] for row in rows] for name, rows in eager_model.parameters.items()
+        }
+        traced_step = traced_loss(traced_model)
+        self.trace_seconds: dict[int, float] = {}
+        for tokens in self.words:  # same weights, same losses, before anything is timed
+            start = time.perf_counter()
+            replayed = float(traced_step.forward([tokens])[0])
+            self.trace_seconds[len(tokens)] = time.perf_counter() - start
+            eager, reference = eager_model.loss(tokens).data, ref_loss(ref_params, tokens, 4, 16).data
+            for name, loss in (("eager", eager), ("traced", replayed)):
+                if abs(loss - reference) > 1e-12 * max(1.0, abs(reference)):
+                    raise AssertionError(f"losses differ: {name} {loss!r} vs reference {reference!r}")
 
-    def reference_step() -> float:
-        tokens = words[turn["reference"] % len(words)]
-        turn["reference"] += 1
-        loss = ref_loss(ref_params, tokens, 4, 16)
-        loss.backward()
-        ref_optimizer.step()
-        return loss.data
+        eager_optimizer = Adam(eager_model.parameters_list(), lr=LEARNING_RATE, betas=(0.85, 0.99), eps=1e-8)
+        traced_optimizer = Adam(traced_model.parameters_list(), lr=LEARNING_RATE, betas=(0.85, 0.99), eps=1e-8)
+        ref_flat = [w for rows in ref_params.values() for row in rows for w in row]
+        ref_optimizer = RefAdam(ref_flat, LEARNING_RATE, (0.85, 0.99), 1e-8)
 
-    return eager_step, reference_step, words
+        def reference_step(tokens: list[int]) -> float:
+            loss = ref_loss(ref_params, tokens, 4, 16)
+            loss.backward()
+            ref_optimizer.step()
+            return loss.data
+
+        def eager_step(tokens: list[int]) -> float:
+            loss = eager_model.loss(tokens)
+            eager_optimizer.zero_grad()
+            loss.backward()
+            eager_optimizer.step()
+            return loss.data
+
+        def traced_step_once(tokens: list[int]) -> float:
+            loss = float(traced_step.forward([tokens])[0])
+            traced_optimizer.zero_grad()
+            traced_step.backward()
+            traced_optimizer.step()
+            return loss
+
+        def every_word(step: Callable[[list[int]], float]) -> Callable[[], list[float]]:
+            return lambda: [step(tokens) for tokens in self.words]
+
+        self.steps = {
+            "reference": every_word(reference_step),
+            "eager": every_word(eager_step),
+            "traced": every_word(traced_step_once),
+        }
+        self.traced = traced_step
+
+
+def spread(ratios: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 def main(repeats: int = 7) -> dict[str, Any]:
     sys.setrecursionlimit(RECURSION_LIMIT)
-    eager_step, reference_step, words = contestants()
-    times = median_seconds({"reference": (reference_step, 1), "eager": (eager_step, 1)}, repeats)
+    runs = Contestants()
+    turns = round_seconds({name: (step, 1) for name, step in runs.steps.items()}, repeats)
+    per_step = {name: [t / len(runs.words) for t in times] for name, times in turns.items()}
+    reference = per_step["reference"]
     result = {
         "words": WORDS,
-        "reference_s": times["reference"],
-        "eager_s": times["eager"],
-        "eager_speedup_vs_reference": ratio(times["reference"], times["eager"]),
+        "rounds": repeats,
+        **{f"{name}_s": statistics.median(times) for name, times in per_step.items()},
+        "eager_speedup_vs_reference": spread([r / t for r, t in zip(reference, per_step["eager"])]),
+        "traced_speedup_vs_reference": spread([r / t for r, t in zip(reference, per_step["traced"])]),
+        "trace_build_s_by_length": runs.trace_seconds,
     }
+
+    def speedup(r: dict[str, float]) -> str:
+        return f"{fmt_ratio(r['median'])} ({fmt_ratio(r['min'])}–{fmt_ratio(r['max'])})"
+
+    builds = sorted(runs.trace_seconds.values())
     print(table(
-        ["workload", "reference scalar engine", "this engine (eager)", "reference / this"],
-        [["tiny GPT, one Adam step on one name", fmt_ms(times["reference"]), fmt_ms(times["eager"]),
-          fmt_ratio(result["eager_speedup_vs_reference"])]],
-    ))
+        ["workload", "reference scalar engine", "this engine (eager)", "this engine (traced)",
+         "reference / eager", "reference / traced"],
+        [["tiny GPT, one Adam step on one name", fmt_ms(result["reference_s"]), fmt_ms(result["eager_s"]),
+          fmt_ms(result["traced_s"]), speedup(result["eager_speedup_vs_reference"]),
+          speedup(result["traced_speedup_vs_reference"])]],
+    ))  # fmt: skip
+    print(
+        f"\nMedians over {repeats} rounds (each turn: one step on each of {len(WORDS)} names); ratios: median of the"
+        " per-round ratios (min–max). Tracing is not in the traced steps: the first step at a new name length"
+        f" traces it once, {fmt_ms(statistics.median(builds))} ({fmt_ms(builds[0])}–{fmt_ms(builds[-1])}) for the"
+        f" {len(builds)} lengths here (trace and one replay)."
+    )
     return result
 
 

@@ -209,6 +209,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
                      "(default 0.01)")  # fmt: skip
     gpt.add_argument("--samples", type=gpt_samples, default=20, help="names to sample after training (default 20)")
     gpt.add_argument("--seed", type=seed_value, default=1, help="seed of weights, order and sampling (default 1)")
+    gpt.add_argument(
+        "--engine", choices=["eager", "traced"],
+        help="eager (a graph of Values per name) or traced (the loss traced once per name length, "
+        "replayed with numpy); default: traced when numpy is installed, else eager",
+    )  # fmt: skip
     return parser, train
 
 
@@ -479,5 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "gpt":
         from . import gpt
 
-        return gpt.run(steps=args.steps, lr=args.lr, samples=args.samples, seed=args.seed)
+        if args.engine == "traced" and importlib.util.find_spec("numpy") is None:
+            command_parser(parser, "gpt").error("--engine traced needs numpy (pip install numpy, or the extra `fast`)")
+        return gpt.run(steps=args.steps, lr=args.lr, samples=args.samples, seed=args.seed, engine=args.engine)
     return train(resolve(args, train_parser))

@@ -385,6 +385,9 @@ class Embedding(Module):
     """A table of ``num`` rows of ``dim`` parameters; ``emb(i)`` is row i (a lookup, not a product).
 
     Rows start as N(0, 1) draws, as in PyTorch. ``emb([i, j])`` gives the rows of i and j.
+    An id may be a Value (a traced input, see `autograd.indices`): the row is then picked
+    with the select row of the table (`nn.functional.embedding`), so a trace replays it
+    for every sample's own id; an int picks it by plain indexing.
     """
 
     def __init__(self, num: int, dim: int, seed: Seed = None) -> None:
@@ -395,10 +398,17 @@ class Embedding(Module):
     def _parameters(self) -> dict[str, Any]:
         return {"weight": self.weight}
 
-    def forward(self, ids: int | Sequence[int]) -> Any:
-        if isinstance(ids, int) and not isinstance(ids, bool):
-            return list(self.weight[self._row(ids)])
-        return [list(self.weight[self._row(i)]) for i in _sequence(ids, "Embedding")]
+    def forward(self, ids: int | Value | Sequence[int | Value]) -> Any:
+        if type(ids) is Value or (isinstance(ids, int) and not isinstance(ids, bool)):
+            return self._lookup(ids)
+        return [self._lookup(i) for i in _sequence(ids, "Embedding")]
+
+    def _lookup(self, i: object) -> list[Value]:
+        if type(i) is Value:
+            from .functional import embedding  # functional imports this module
+
+            return embedding(i, self.weight)
+        return list(self.weight[self._row(i)])
 
     def _row(self, i: object) -> int:
         if isinstance(i, bool) or not isinstance(i, int):

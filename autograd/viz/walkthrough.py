@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backward import cached_topological_order, local_derivatives
 from ..errors import InvalidTypeError
-from ..ops import Rule
+from ..ops import SUM, Rule
 from ..value import Value
 
 if TYPE_CHECKING:
@@ -225,8 +225,10 @@ def automatic_names(order: list[Value]) -> dict[Value, str]:
 def equation(node: Value, rule: Rule, names: dict[Value, str]) -> str:
     """``name = expression`` with the parents' names put in the rule's input names: ``h₁ = σ(net₁)``."""
     parents = [names[p] for p in node.parents]
-    if rule.arity == 0:  # a sum of any number of terms
+    if rule is SUM:  # a sum of any number of terms
         return f"{names[node]} = " + " + ".join(parents)
+    if rule.arity == 0:  # another variadic row (select): its name applied to the parents
+        return f"{names[node]} = {rule.name}({', '.join(parents)})"
     mapping = dict(zip(rule.inputs, parents))
     pattern = r"(?<![\w])(" + "|".join(re.escape(name) for name in mapping) + r")(?![\w])"
     expression = re.sub(pattern, lambda match: mapping[match.group(1)], rule.expression)
