@@ -152,15 +152,15 @@ def _name_output_errors(error: Value, predictions: list[Value], targets: list[Va
     Other unnamed nodes of the loss keep the automatic names of the views (v1, v2, …).
     """
     count = len(predictions)
-    pairs = {}
+    pairs: dict[tuple[int, int], int] = {}
     for k, (y, t) in enumerate(zip(predictions, targets), start=1):
         pairs[id(y), id(t)] = pairs[id(t), id(y)] = k
     for node in topological_order(error):
         if node.label or node._rule is None or node._rule.name != "sub" or len(node.parents) != 2:
             continue
-        k = pairs.get((id(node.parents[0]), id(node.parents[1])))
-        if k is not None:
-            node.label = "e" + _index(k, count)
+        output = pairs.get((id(node.parents[0]), id(node.parents[1])))
+        if output is not None:
+            node.label = "e" + _index(output, count)
 
 
 def _index(k: int, count: int) -> str:
