@@ -405,18 +405,72 @@ class Trace:
         self._needed = needed
 
     # -- replay ----------------------------------------------------------------
-    def forward(self, *batches: Any) -> Any:
-        """The traced function's outputs for every sample of the batch."""
+    def forward(self, *batches: Any, theta: Any = None) -> Any:
+        """The traced function's outputs for every sample of the batch.
+
+        ``theta``: the parameters' values, an array in the order of `parameters`
+        (a training loop that keeps its weights in an array); by default each
+        parameter's ``.data``, read now.
+        """
         np = _numpy()
         X = self._batch_inputs(batches)
+        if theta is None:
+            theta = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))
+        elif np.shape(theta) != (len(self.parameters),):
+            raise ShapeError(
+                f"Trace.forward: theta must hold the {len(self.parameters)} parameters, got shape {np.shape(theta)}"
+            )
         n = X.shape[1]
         S = np.empty((self.size, n))
         S[: len(X)] = X
         p0 = len(X)
         p1 = p0 + self._row_parameters
-        theta = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))
         S[p0:p1] = theta[: self._row_parameters, None]
         S[p1 : p1 + len(self._constants)] = self._constants[:, None]
+        gathered = None if mode.anomaly else self._fast_forward(S, theta)
+        if gathered is None:
+            gathered = self._careful_forward(S, theta)
+        self._last = (S, gathered)
+        out = S[self._outputs]
+        return out[0].copy() if self.single_output else out.T.copy()
+
+    def _fast_forward(self, S: Any, theta: Any) -> list[list[Any]] | None:
+        """The tape's forward with no diagnostics, or None where `_careful_forward` must look closer.
+
+        One `np.errstate` for the whole tape: a pole or a domain error anywhere (numpy's
+        divide or invalid flag) or a non-finite output gives None, and the careful replay
+        runs from the start (the leaves' rows of S are never written by a step): it raises
+        eager mode's error, or gives the non-finite values eager mode gives.
+        """
+        np = _numpy()
+        n = S.shape[1]
+        rows = S.reshape(self.size, 1, n)  # S[k] as a (1, batch) view, as in `_careful_forward`
+        gathered: list[list[Any]] = []
+        try:
+            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
+                for step in self.steps:
+                    if type(step) is _Group:
+                        inputs = [S[source] for source in step.sources]
+                        S[step.outputs] = step.rule.forward(NumpyMath, *inputs)
+                        gathered.append(inputs)
+                    elif type(step) is _Layer:
+                        W, X, Y = step.products(S, theta)
+                        if not np.isfinite(Y).all():
+                            return None
+                        S[step.outputs] = Y
+                        gathered.append([W, X])
+                    else:
+                        for rule, k, parents in zip(step.rules, step.slots, step.parents):
+                            rows[k] = rule.forward(NumpyMath, *[rows[p] for p in parents])
+                        gathered.append([])
+        except FloatingPointError:
+            return None
+        return gathered if np.isfinite(S[self._outputs]).all() else None
+
+    def _careful_forward(self, S: Any, theta: Any) -> list[list[Any]]:
+        """The tape's forward step by step, raising eager mode's errors with the sample (see the module docstring)."""
+        np = _numpy()
+        n = S.shape[1]
         # S[k] as a (1, batch) view, the shape of a group's block (and of its
         # error reports), at half the cost of the slice S[k : k + 1].
         rows = S.reshape(self.size, 1, n)
@@ -440,9 +494,7 @@ class Trace:
                     gathered.append([])
                 if anomaly:
                     self._check_forward(step, S)
-        self._last = (S, gathered)
-        out = S[self._outputs]
-        return out[0].copy() if self.single_output else out.T.copy()
+        return gathered
 
     def backward(self, dout: Any = 1.0) -> None:
         """Add Σ_p dout_p·∂out_p/∂w to ``w.grad`` for every parameter w (p runs over the batch).
@@ -453,15 +505,80 @@ class Trace:
         `forward` returned: (n,) for one output, (n, outputs) for several (no
         other broadcasting: with several outputs an (n,) array is refused).
         """
+        totals = self.gradient(dout)
+        with gradient_lock:  # parameters may be shared with passes in other threads
+            for p, total in zip(self.parameters, totals.tolist()):
+                p.grad += total
+
+    def gradient(self, dout: Any = 1.0) -> Any:
+        """Σ_p dout_p·∂out_p/∂w for every parameter w, as an array in the order of `parameters`.
+
+        What `backward` adds to the ``.grad``s, returned instead (no Value is touched):
+        for a training loop that keeps its weights in arrays (`forward`'s ``theta``).
+        """
         np = _numpy()
         if self._last is None:
             raise TraceError("Trace.backward: call forward(batch) first")
         S, gathered = self._last
         n = S.shape[1]
         dout = self._output_gradient(dout, n)
+        totals = None if mode.anomaly else self._fast_backward(S, gathered, dout)
+        if totals is None:
+            totals = self._careful_backward(S, gathered, dout)
+        return totals
+
+    def _seeded(self, S: Any, dout: Any) -> tuple[Any, Any]:
+        """G (zero but for the outputs' rows, which hold ``dout``) and the totals ∂/∂w, zero."""
+        np = _numpy()
         G = np.zeros_like(S)
-        totals = np.zeros(len(self.parameters))  # ∂/∂w summed over the batch, for the fused layers
         np.add.at(G, self._outputs, dout)
+        return G, np.zeros(len(self.parameters))  # ∂/∂w summed over the batch, for the fused layers
+
+    def _parameter_totals(self, G: Any, totals: Any) -> Any:
+        """``totals`` plus the row parameters' gradients, their rows of G summed over the batch."""
+        p0 = len(self.inputs)
+        totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
+        return totals
+
+    def _fast_backward(self, S: Any, gathered: list[list[Any]], dout: Any) -> Any:
+        """The backward pass with no diagnostics, or None where `_careful_backward` must look closer.
+
+        As `_fast_forward`: one `np.errstate` for the tape; a derivative's pole or domain
+        error, inf - inf or 0·inf anywhere, or a non-finite total gives None.
+        """
+        np = _numpy()
+        n = S.shape[1]
+        G, totals = self._seeded(S, dout)
+        rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
+        needed = self._needed
+        try:
+            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
+                for step, inputs in zip(reversed(self.steps), reversed(gathered)):
+                    if type(step) is _Group:
+                        if step.scatters:
+                            _send_gradients(step, step.rule.derivative(NumpyMath, *inputs, S[step.outputs]), G)
+                    elif type(step) is _Layer:
+                        step.send_gradients(inputs, G, totals)
+                    else:
+                        for rule, k, parents in zip(reversed(step.rules), reversed(step.slots), reversed(step.parents)):
+                            if needed[k]:
+                                inputs = [rows[p] for p in parents]
+                                local = rule.derivative(NumpyMath, *inputs, rows[k])
+                                for p, block in _contributions(local, grad_rows[k], parents, needed):
+                                    grad_rows[p] += block
+                        for group in step.leaf_groups:
+                            inputs = [S[source] for source in group.sources]
+                            _send_gradients(group, group.rule.derivative(NumpyMath, *inputs, S[group.outputs]), G)
+                totals = self._parameter_totals(G, totals)
+        except FloatingPointError:
+            return None
+        return totals if np.isfinite(totals).all() else None
+
+    def _careful_backward(self, S: Any, gathered: list[list[Any]], dout: Any) -> Any:
+        """The backward pass step by step, raising eager mode's errors with the sample."""
+        np = _numpy()
+        n = S.shape[1]
+        G, totals = self._seeded(S, dout)
         rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
         with np.errstate(all="ignore"):
             for step, inputs in zip(reversed(self.steps), reversed(gathered)):
@@ -473,11 +590,7 @@ class Trace:
                     self._chain_backward(step, rows, grad_rows)
                     for group in step.leaf_groups:
                         _group_backward(group, [S[source] for source in group.sources], S, G)
-        p0 = len(self.inputs)
-        totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
-        with gradient_lock:  # parameters may be shared with passes in other threads
-            for p, total in zip(self.parameters, totals.tolist()):
-                p.grad += total
+        return self._parameter_totals(G, totals)
 
     def _check_forward(self, step: _Group | _Chain, S: Any) -> None:
         """Under `detect_anomaly`: raise `NonFiniteError` at the step's first non-finite value.
@@ -787,7 +900,6 @@ def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
         return
     rule = group.rule
     y = S[group.outputs]
-    g = G[group.outputs]
     # Only the derivatives can fail as in eager mode; products and sums of
     # gradients overflow to inf silently there, and so they do here.
     with np.errstate(divide="raise", over="ignore", invalid="raise"):
@@ -795,12 +907,22 @@ def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
             local = rule.derivative(NumpyMath, *inputs, y)
         except FloatingPointError:
             local = _diagnose_derivative(rule, inputs, y)
+    if mode.anomaly:
+        g = G[group.outputs]
+        for j, _ in group.scatters:
+            d = local[j]
+            _check_gradient(rule, inputs, g, g if type(d) is float and d == 1.0 else d * g)
+    _send_gradients(group, local, G)
+
+
+def _send_gradients(group: _Group, local: tuple[Any, ...], G: Any) -> None:
+    """Add the group's contributions ∂y/∂x_j · G[y] (``local[j]`` = ∂y/∂x_j) into the rows G[x_j]."""
+    if not group.scatters:
+        return
+    g = G[group.outputs]
     for j, scatter in group.scatters:
         d = local[j]
-        block = g if type(d) is float and d == 1.0 else d * g
-        if mode.anomaly:
-            _check_gradient(rule, inputs, g, block)
-        scatter.add(G, block)
+        scatter.add(G, g if type(d) is float and d == 1.0 else d * g)
 
 
 def _contributions(local: tuple[Any, ...], g: Any, parents: tuple[int, ...], needed: bytearray) -> list[Any]:
@@ -1070,19 +1192,25 @@ class _Layer:
         self.bias_at = pattern.bias_at
         self.x_scatter: _Scatter | None = None  # set when the inputs' gradients are needed
 
-    def forward(
-        self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str], parameter: Callable[[int], str]
-    ) -> list[Any]:
-        """Y = W·X (+ b) into the output rows of S; returns [W, X] for the backward pass."""
+    def products(self, S: Any, theta: Any) -> tuple[Any, Any, Any]:
+        """W (gathered from the parameter vector ``theta``), X (the input rows of S) and Y = W·X (+ b)."""
         np = _numpy()
         W = theta[self.weights].reshape(self.shape)
         X = S[self.xs]
-        b = None if self.biases is None else theta[self.biases][:, None]
         with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
             Y = _matmul(W, X)
-            if b is not None:
-                Y += b
+            if self.biases is not None:
+                Y += theta[self.biases][:, None]
+        return W, X, Y
+
+    def forward(
+        self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str], parameter: Callable[[int], str]
+    ) -> list[Any]:
+        """Y = W·X (+ b) into the output rows of S, with eager mode's non-finite sums; returns [W, X] for backward."""
+        np = _numpy()
+        W, X, Y = self.products(S, theta)
         if not np.isfinite(Y).all():
+            b = None if self.biases is None else theta[self.biases][:, None]
             Y = self._exact_sums(W, X, b, Y)
             if anomaly:
                 self._report_forward(W, X, b, Y, S, name, parameter)
@@ -1143,7 +1271,10 @@ class _Layer:
         )
 
     def backward(self, gathered: list[Any], S: Any, G: Any, totals: Any) -> None:
-        """∂E/∂W = G·Xᵀ and ∂E/∂b = Σ_p G into ``totals`` (summed over the batch); ∂E/∂X = Wᵀ·G into G."""
+        """∂E/∂W = G·Xᵀ and ∂E/∂b = Σ_p G into ``totals`` (summed over the batch); ∂E/∂X = Wᵀ·G into G.
+
+        Where a product overflows, the sums are taken again term by term, as eager mode does.
+        """
         np = _numpy()
         W, X = gathered
         g = G[self.outputs]
@@ -1153,21 +1284,34 @@ class _Layer:
             dW = _matmul_over_batch(g, X)
             if not np.isfinite(dW).all():  # as in forward: products that overflow are inf first
                 dW = (g[:, None, :] * X[None, :, :]).sum(axis=2)
-            unique_w, unique_b = self.unique
-            if unique_w:
-                totals[self.weights] += dW.ravel()
-            else:
-                np.add.at(totals, self.weights, dW.ravel())
-            if self.biases is not None:
-                if unique_b:
-                    totals[self.biases] += g.sum(axis=1)
-                else:
-                    np.add.at(totals, self.biases, g.sum(axis=1))
+            self._add_to_totals(totals, dW, g)
             if self.x_scatter is not None:
                 dX = _matmul(W.T, g)
                 if not np.isfinite(dX).all():
                     dX = (W[:, :, None] * g[:, None, :]).sum(axis=0)
                 self.x_scatter.add(G, dX)
+
+    def send_gradients(self, gathered: list[Any], G: Any, totals: Any) -> None:
+        """`backward` without its overflow repairs (the fast replay checks the totals once at the end)."""
+        W, X = gathered
+        g = G[self.outputs]
+        self._add_to_totals(totals, _matmul_over_batch(g, X), g)
+        if self.x_scatter is not None:
+            self.x_scatter.add(G, _matmul(W.T, g))
+
+    def _add_to_totals(self, totals: Any, dW: Any, g: Any) -> None:
+        """∂E/∂W (``dW``) and ∂E/∂b = Σ_p g into ``totals``; a weight used twice gets both (np.add.at)."""
+        np = _numpy()
+        unique_w, unique_b = self.unique
+        if unique_w:
+            totals[self.weights] += dW.ravel()
+        else:
+            np.add.at(totals, self.weights, dW.ravel())
+        if self.biases is not None:
+            if unique_b:
+                totals[self.biases] += g.sum(axis=1)
+            else:
+                np.add.at(totals, self.biases, g.sum(axis=1))
 
     def _check_gradients(self, W: Any, X: Any, g: Any) -> None:
         """Under `detect_anomaly`: raise at the first sample where a gradient through a product w·x is not finite."""
