@@ -449,11 +449,11 @@ class Trace:
         try:
             with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
                 for step in self.steps:
-                    if type(step) is _Group:
+                    if isinstance(step, _Group):
                         inputs = [S[source] for source in step.sources]
                         S[step.outputs] = step.rule.forward(NumpyMath, *inputs)
                         gathered.append(inputs)
-                    elif type(step) is _Layer:
+                    elif isinstance(step, _Layer):
                         W, X, Y = step.products(S, theta)
                         if not np.isfinite(Y).all():
                             return None
@@ -516,7 +516,6 @@ class Trace:
         What `backward` adds to the ``.grad``s, returned instead (no Value is touched):
         for a training loop that keeps its weights in arrays (`forward`'s ``theta``).
         """
-        np = _numpy()
         if self._last is None:
             raise TraceError("Trace.backward: call forward(batch) first")
         S, gathered = self._last
@@ -554,10 +553,10 @@ class Trace:
         try:
             with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
                 for step, inputs in zip(reversed(self.steps), reversed(gathered)):
-                    if type(step) is _Group:
+                    if isinstance(step, _Group):
                         if step.scatters:
                             _send_gradients(step, step.rule.derivative(NumpyMath, *inputs, S[step.outputs]), G)
-                    elif type(step) is _Layer:
+                    elif isinstance(step, _Layer):
                         step.send_gradients(inputs, G, totals)
                     else:
                         for rule, k, parents in zip(reversed(step.rules), reversed(step.slots), reversed(step.parents)):
