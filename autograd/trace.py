@@ -529,7 +529,7 @@ class Trace:
     def _seeded(self, S: Any, dout: Any) -> tuple[Any, Any]:
         """G (zero but for the outputs' rows, which hold ``dout``) and the totals ∂/∂w, zero."""
         np = _numpy()
-        G = np.zeros_like(S)
+        G = np.zeros(S.shape)  # (zeros_like writes every zero; zeros gets zeroed pages from the system)
         np.add.at(G, self._outputs, dout)
         return G, np.zeros(len(self.parameters))  # ∂/∂w summed over the batch, for the fused layers
 

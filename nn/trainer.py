@@ -360,6 +360,7 @@ class Trainer:
         self.engine_note = ""  # why "auto" chose the engine it chose (see `choose_engine`)
         self._traced: Any = None  # the traced per-sample loss, made on the first traced fit
         self._arrays: _Arrays | None = None  # the arrays of a traced fit, while it runs
+        self._positions: tuple[Any, Any] | None = None  # each traced parameter's place in the optimizer
         self._norms: list[float] = []  # the gradient norms of the current epoch's updates (with clip)
         self._buffered: list[Module] = []  # the modules with buffers (batch norm), set by fit
         self.stop_training = False
@@ -549,7 +550,11 @@ class Trainer:
             return None
         if self._traced is None:
             self._traced = self._checked_trace(inputs[0], targets[0])
-        return _Arrays(self._traced, self.optimizer, inputs, targets, self.decision, self.mode == "batch")
+        if self._positions is None:  # the same trace and optimizer in every fit
+            self._positions = _positions(self._traced, self.optimizer)
+        return _Arrays(
+            self._traced, self.optimizer, inputs, targets, self.decision, self.mode == "batch", self._positions
+        )
 
     def _update_arrays(self, arrays: _Arrays, indices: list[int]) -> tuple[float, int]:
         """`_update` on the arrays: one replay of the batch, the checks in the same order, the
@@ -871,6 +876,12 @@ class Trainer:
         nin = _width(self.model, "in")
         rows = []
         for i, x in enumerate(X):
+            # The common case, a list of finite floats of the right length, checked at a fraction
+            # of the cost of the checks below (a sum of finite floats is finite, or overflows to inf:
+            # then the checks below find the sample's numbers fine).
+            if type(x) is list and len(x) == nin and all(type(v) is float for v in x) and math.isfinite(sum(x)):
+                rows.append(list(x))
+                continue
             x = plain(x, f"{where}: X[{i}]")
             if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
                 raise InvalidTypeError(f"{where}: X[{i}] must be a list of numbers, got {type(x).__name__}")
@@ -892,6 +903,9 @@ class Trainer:
             return inputs, _one_hot_targets(y, nout, where)
         targets = []
         for i, t in enumerate(y):
+            if type(t) is float and nout == 1 and math.isfinite(t):  # the common case, as in `_inputs`
+                targets.append([t])
+                continue
             t = plain(t, f"{where}: y[{i}]")
             row = list(t) if isinstance(t, Sequence) and not isinstance(t, (str, bytes)) else [t]
             nout = len(row) if nout is None else nout
@@ -926,6 +940,7 @@ class _Arrays:
         targets: list[Row],
         decision: ClassDecision | None,
         whole_batch: bool,
+        positions: tuple[Any, Any],
     ) -> None:
         np = _numpy()
         self.trace, self.optimizer = trace, optimizer
@@ -934,12 +949,11 @@ class _Arrays:
         self.whole_batch = whole_batch  # batch mode: every batch is the whole set, in order
         self.decision = decision
         self.target_classes = None if decision is None else decision.classes(self.T)
-        place = {id(p): i for i, p in enumerate(optimizer.params)}
-        positions = [place.get(id(p), -1) for p in trace.parameters]
-        # The usual case: the trace's parameters are the optimizer's, in the same order.
-        self.same_order = positions == list(range(len(optimizer.params)))
-        self.positions = np.array(positions, dtype=np.intp)
-        self.held = self.positions >= 0
+        # Often the trace's parameters are the optimizer's, in the same order: nothing to gather.
+        self.positions, self.held = positions
+        count = len(optimizer.params)
+        self.same_order = len(self.positions) == count and bool((self.positions == np.arange(count)).all())
+        self.all_held = bool(self.held.all())  # no trace parameter outside the optimizer
         self.seeds: dict[int, Any] = {}
         self.read()
 
@@ -973,6 +987,8 @@ class _Arrays:
         """The trace's parameter vector (`Trace.parameters`' order) for the current weights."""
         if self.same_order:
             return self.weights
+        if self.all_held:
+            return self.weights[self.positions]
         theta = self.frozen.copy()
         theta[self.held] = self.weights[self.positions[self.held]]
         return theta
@@ -994,6 +1010,10 @@ class _Arrays:
         grad = self.trace.gradient(seed)
         if self.same_order:
             return rows, grad
+        if self.all_held:
+            held = np.zeros(len(self.weights))
+            held[self.positions] = grad
+            return rows, held
         held = np.zeros(len(self.weights))
         held[self.positions[self.held]] = grad[self.held]
         self.frozen_grad[~self.held] += grad[~self.held]
@@ -1010,6 +1030,14 @@ class _Arrays:
             return 0
         expected = self.target_classes if self.whole_batch else self.target_classes[indices]  # type: ignore[index]
         return int((self.decision.classes(outputs) == expected).sum())
+
+
+def _positions(trace: Any, optimizer: Optimizer) -> tuple[Any, Any]:
+    """Where each of the trace's parameters sits in the optimizer's list (-1: not there), and which are there."""
+    np = _numpy()
+    place = {id(p): i for i, p in enumerate(optimizer.params)}
+    positions = np.array([place.get(id(p), -1) for p in trace.parameters], dtype=np.intp)
+    return positions, positions >= 0
 
 
 def _check_rows(rows: Any) -> None:
