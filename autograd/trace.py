@@ -1172,7 +1172,7 @@ class _Layer:
     gathered into W (K, n) once per replay.
     """
 
-    __slots__ = ("outputs", "xs", "weights", "biases", "shape", "bias_at", "unique", "x_scatter", "w_first")
+    __slots__ = ("outputs", "xs", "flipped", "weights", "biases", "shape", "bias_at", "unique", "x_scatter", "w_first")
 
     def __init__(self, pattern: _Pattern, outputs: Any, slot: dict[Value, int], index: dict[Value, int]) -> None:
         np = _numpy()
@@ -1181,7 +1181,12 @@ class _Layer:
         self.w_first = np.array(pattern.w_first, dtype=bool)
         self.outputs = _slice_or_index(outputs)
         self.shape = (len(pattern.sums), len(pattern.xs))
-        self.xs = _slice_or_index(np.array([slot[x] for x in pattern.xs], dtype=np.intp))
+        x_slots = np.array([slot[x] for x in pattern.xs], dtype=np.intp)
+        # Inputs in consecutive slots, last first (a layer reading the group of the layer below
+        # numbered that way) are read as the slice in increasing order, a view rather than a copy
+        # of the (inputs, batch) block, with W's columns reversed to match (a view of the small W).
+        self.flipped = len(x_slots) > 1 and bool((x_slots == x_slots[0] - np.arange(len(x_slots))).all())
+        self.xs = _slice_or_index(x_slots[::-1] if self.flipped else x_slots)
         weights = np.array([index[w] for w in pattern.weights], dtype=np.intp)
         biases = np.array([index[b] for b in pattern.biases], dtype=np.intp)
         # A parameter used twice in the matrix (shared weights) gets both gradients: np.add.at.
@@ -1195,6 +1200,8 @@ class _Layer:
         """W (gathered from the parameter vector ``theta``), X (the input rows of S) and Y = W·X (+ b)."""
         np = _numpy()
         W = theta[self.weights].reshape(self.shape)
+        if self.flipped:
+            W = W[:, ::-1]
         X = S[self.xs]
         with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
             Y = _matmul(W, X)
@@ -1221,6 +1228,10 @@ class _Layer:
         w = self.weights
         return w.start + k * (w.step or 1) if isinstance(w, slice) else int(w[k])
 
+    def _in_tape_order(self, W: Any, X: Any) -> tuple[Any, Any]:
+        """W and X with the inputs in the order of the sums' terms (undoing `flipped`): eager mode's order."""
+        return (W[:, ::-1], X[::-1]) if self.flipped else (W, X)
+
     def _exact_sums(self, W: Any, X: Any, b: Any, Y: Any) -> Any:
         """The samples with a non-finite output summed again term by term, in the order of eager mode.
 
@@ -1229,6 +1240,7 @@ class _Layer:
         of additions decides between inf and nan. Only these rare samples pay for it.
         """
         np = _numpy()
+        W, X = self._in_tape_order(W, X)
         bad = ~np.isfinite(Y).all(axis=0)
         with np.errstate(all="ignore"):
             terms = list(np.moveaxis(W[:, :, None] * X[None, :, bad], 1, 0))  # n blocks (K, samples)
@@ -1247,7 +1259,10 @@ class _Layer:
         np = _numpy()
         i, s = _entries(~np.isfinite(Y))[0]
         n = self.shape[1]
+        W, X = self._in_tape_order(W, X)
         x_slots = np.arange(S.shape[0])[self.xs]
+        if self.flipped:
+            x_slots = x_slots[::-1]
         with np.errstate(all="ignore"):
             products = W[i] * X[:, s]
         for j in range(n):
@@ -1301,6 +1316,8 @@ class _Layer:
     def _add_to_totals(self, totals: Any, dW: Any, g: Any) -> None:
         """∂E/∂W (``dW``) and ∂E/∂b = Σ_p g into ``totals``; a weight used twice gets both (np.add.at)."""
         np = _numpy()
+        if self.flipped:
+            dW = dW[:, ::-1]  # back to the tape's order of the weights
         unique_w, unique_b = self.unique
         if unique_w:
             totals[self.weights] += dW.ravel()
@@ -1315,6 +1332,7 @@ class _Layer:
     def _check_gradients(self, W: Any, X: Any, g: Any) -> None:
         """Under `detect_anomaly`: raise at the first sample where a gradient through a product w·x is not finite."""
         np = _numpy()
+        W, X = self._in_tape_order(W, X)
         to_w = g[:, None, :] * X[None, :, :]  # ∂(w·x)/∂w · g = x·g, per neuron, input and sample
         bad = ~np.isfinite(to_w)
         if self.x_scatter is not None:
