@@ -1017,8 +1017,13 @@ def _entries(suspects: Any) -> list[tuple[int, int]]:
 
 # Fusing is exact linear algebra of the tape's own nodes; the switch is for comparisons.
 FUSE_LAYERS = True
-# A "layer" of one neuron is a dot product: left to the grouped replay.
+# A "layer" of one neuron is a dot product: left to the grouped replay, unless it is the only
+# candidate of its level and reads at least `LONE_NEURON_INPUTS` inputs (an MLP's output neuron):
+# then the grouped replay would give its n weights n rows of S and its sum n parents in a chain,
+# n numpy calls each way, where the matrix product of one row is a few (2-16-16-1 MLP: the
+# replay's forward and backward take 10-20 % less with it fused).
 SMALLEST_LAYER = 2
+LONE_NEURON_INPUTS = 3
 # Multiply-adds per BLAS call. OpenBLAS (numpy's BLAS) splits a product above 65536·4 of them
 # across threads; on a busy machine its threads wait for each other (measured on 2 shared
 # cores: a 64×64 by 64×1000 product took 5–15 ms on two threads, 0.2 ms on one). The
@@ -1105,7 +1110,8 @@ def _find_layers(
     never computed, so nothing else may read it), or, once, a parameter: the
     bias. Sums of one level with the same inputs x_1 … x_n (the same Values in
     the same order) and the bias at the same place form a layer, if there are
-    at least `SMALLEST_LAYER` of them. Sums of one level never depend on each
+    at least `SMALLEST_LAYER` of them (or one alone in its level, see
+    `LONE_NEURON_INPUTS`). Sums of one level never depend on each
     other, so a layer replaces them at their level, and everything else keeps
     its level. Anything else (two parameters or none in a product, a product
     read twice, an extra term, different inputs) stays on the grouped path.
@@ -1157,6 +1163,10 @@ def _find_layers(
                     if bias is not None:
                         pattern.biases.append(bias)
         layers = [pattern for pattern in candidates.values() if len(pattern.sums) >= SMALLEST_LAYER]
+        if not layers and len(candidates) == 1:
+            lone = next(iter(candidates.values()))
+            if len(lone.sums) == 1 and len(lone.xs) >= LONE_NEURON_INPUTS:
+                layers = [lone]
         if layers:
             patterns[depth] = layers
             fused = {v for pattern in layers for v in pattern.sums}
