@@ -130,3 +130,22 @@ def test_a_layer_reading_its_inputs_last_first_names_the_eager_product_under_ano
     assert eager is not None and traced is not None, (eager_error.value, traced_error.value)
     assert float(traced.group(3)) == pytest.approx(float(eager.group(3)), rel=1e-12)
     assert "inputs: w2_3, computed" in str(traced_error.value)
+
+
+@pytest.mark.parametrize("name", ["relu", "step", "positive", "sign"])
+def test_the_switches_of_the_numpy_namespace_give_floatmaths_numbers_signed_zeros_and_nans_included(
+    name: str,
+) -> None:
+    """NumpyMath's relu, step, positive and sign avoid np.where (slow on mixed signs): each entry
+    must still be FloatMath's number for that entry, down to the sign of a zero."""
+    from autograd.ops import FloatMath
+    from autograd.trace import NumpyMath
+
+    xs = [-0.0, 0.0, -1.0, 2.0, math.nan, -math.inf, math.inf, 1e-320, -1e-320]
+    with np.errstate(invalid="raise", divide="raise"):  # as in the replay: no flag may be raised either
+        got = getattr(NumpyMath, name)(np.array([xs])).tolist()[0]
+    for x, value in zip(xs, got):
+        expected = getattr(FloatMath, name)(x)
+        assert (math.isnan(value) and math.isnan(expected)) or (
+            value == expected and math.copysign(1.0, value) == math.copysign(1.0, expected)
+        ), (x, value, expected)
