@@ -407,6 +407,7 @@ class Trace:
                 step.leaf_groups = _leaf_groups(step, needed, leaf_count)
         needed[:leaf_count] = bytes(leaf_count)
         self._needed = needed
+        self._distinct_outputs = len(np.unique(self._outputs)) == len(self._outputs)
 
     # -- replay ----------------------------------------------------------------
     def forward(self, *batches: Any, theta: Any = None) -> Any:
@@ -534,7 +535,10 @@ class Trace:
         """G (zero but for the outputs' rows, which hold ``dout``) and the totals ∂/∂w, zero."""
         np = _numpy()
         G = np.zeros(S.shape)  # (zeros_like writes every zero; zeros gets zeroed pages from the system)
-        np.add.at(G, self._outputs, dout)
+        if self._distinct_outputs:
+            G[self._outputs] = dout
+        else:  # an output returned twice gets both seeds (np.add.at is slow: only then)
+            np.add.at(G, self._outputs, dout)
         return G, np.zeros(len(self.parameters))  # ∂/∂w summed over the batch, for the fused layers
 
     def _parameter_totals(self, G: Any, totals: Any) -> Any:

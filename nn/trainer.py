@@ -963,21 +963,22 @@ class _Arrays:
         self.weights = np.array([p.data for p in self.optimizer.params], dtype=float)
         self.buffers = {name: np.array(values, dtype=float) for name, values in self.optimizer.state.items()}
         self.grad: Any = None
-        if not self.same_order:
+        if not self.all_held:
             self.frozen = np.array([p.data for p in self.trace.parameters], dtype=float)
             self.frozen_grad = np.zeros(len(self.trace.parameters))
 
     def write_back(self) -> None:
         """Put the weights, last gradients and buffers into the Values and ``optimizer.state``."""
         params = self.optimizer.params
-        for p, w in zip(params, self.weights.tolist()):
-            p.data = w
-        if self.grad is not None:
-            for p, g in zip(params, self.grad.tolist()):
-                p.grad = g
+        if self.grad is None:
+            for p, w in zip(params, self.weights.tolist()):
+                p.data = w
+        else:
+            for p, w, g in zip(params, self.weights.tolist(), self.grad.tolist()):
+                p.data, p.grad = w, g
         for name, values in self.buffers.items():
             self.optimizer.state[name] = values.tolist()
-        if not self.same_order:
+        if not self.all_held:
             for p, g, held in zip(self.trace.parameters, self.frozen_grad.tolist(), self.held.tolist()):
                 if not held:
                     p.grad += g

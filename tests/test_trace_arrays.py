@@ -149,3 +149,17 @@ def test_the_switches_of_the_numpy_namespace_give_floatmaths_numbers_signed_zero
         assert (math.isnan(value) and math.isnan(expected)) or (
             value == expected and math.copysign(1.0, value) == math.copysign(1.0, expected)
         ), (x, value, expected)
+
+
+def test_an_output_returned_twice_gets_both_seeds() -> None:
+    """fn returns [y, y] for one node y = w·x: ∂/∂w of dout_0·y + dout_1·y is (dout_0 + dout_1)·x,
+    by hand: (1 + 10)·2 + (2 + 20)·3 = 88."""
+    w = Value(0.5)
+
+    def fn(x: list[Value]) -> list[Value]:
+        y = w * x[0]
+        return [y, y]
+
+    step = trace(fn, [1.0])
+    step.forward([[2.0], [3.0]])
+    assert step.gradient(np.array([[1.0, 10.0], [2.0, 20.0]])).tolist() == [88.0]
