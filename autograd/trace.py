@@ -462,7 +462,6 @@ class Trace:
                         W, X, Y = step.products(S, theta)
                         if not np.isfinite(Y).all():
                             return None
-                        S[step.outputs] = Y
                         gathered.append([W, X])
                     else:
                         for rule, k, parents in zip(step.rules, step.slots, step.parents):
@@ -1062,14 +1061,15 @@ def _columns(rows: int, inner: int, batch: int) -> int:
     return max(1, BLAS_CALL_SIZE // max(1, rows * inner))
 
 
-def _matmul(A: Any, B: Any) -> Any:
-    """A·B for an (inputs, batch) block B, in calls of `BLAS_CALL_SIZE` multiply-adds at most."""
+def _matmul(A: Any, B: Any, out: Any = None) -> Any:
+    """A·B for an (inputs, batch) block B, in calls of `BLAS_CALL_SIZE` multiply-adds at most (into ``out``)."""
     np = _numpy()
     batch = B.shape[1]
     step = _columns(A.shape[0], A.shape[1], batch)
     if step >= batch:
-        return A @ B
-    out = np.empty((A.shape[0], batch))
+        return np.matmul(A, B, out=out)
+    if out is None:
+        out = np.empty((A.shape[0], batch))
     for s in range(0, batch, step):
         np.matmul(A, B[:, s : s + step], out=out[:, s : s + step])
     return out
@@ -1230,14 +1230,16 @@ class _Layer:
         self.x_scatter: _Scatter | None = None  # set when the inputs' gradients are needed
 
     def products(self, S: Any, theta: Any) -> tuple[Any, Any, Any]:
-        """W (gathered from the parameter vector ``theta``), X (the input rows of S) and Y = W·X (+ b)."""
+        """W (gathered from the parameter vector ``theta``), X (the input rows of S) and Y = W·X (+ b),
+        written into the output rows of S (Y is their view)."""
         np = _numpy()
         W = theta[self.weights].reshape(self.shape)
         if self.flipped:  # a copy of the small W: numpy's product of a reversed row is ten times slower
             W = np.ascontiguousarray(W[:, ::-1])
         X = S[self.xs]
+        Y = S[self.outputs]  # consecutive slots: a view
         with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
-            Y = _matmul(W, X)
+            _matmul(W, X, out=Y)
             if self.biases is not None:
                 Y += theta[self.biases][:, None]
         return W, X, Y
@@ -1250,10 +1252,9 @@ class _Layer:
         W, X, Y = self.products(S, theta)
         if not np.isfinite(Y).all():
             b = None if self.biases is None else theta[self.biases][:, None]
-            Y = self._exact_sums(W, X, b, Y)
+            self._exact_sums(W, X, b, Y)
             if anomaly:
                 self._report_forward(W, X, b, Y, S, name, parameter)
-        S[self.outputs] = Y
         return [W, X]
 
     def _weight_index(self, k: int) -> int:
