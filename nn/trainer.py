@@ -256,6 +256,7 @@ class _Snapshot:
 
     values: Any
     state: dict[str, Any]
+    layout: _Layout | None  # the order of a traced fit's arrays, or None: the optimizer's order
     steps: int
     lr: float | None
     scheduler: dict[str, Any] | None
@@ -361,7 +362,7 @@ class Trainer:
         self.engine_note = ""  # why "auto" chose the engine it chose (see `choose_engine`)
         self._traced: Any = None  # the traced per-sample loss, made on the first traced fit
         self._arrays: _Arrays | None = None  # the arrays of a traced fit, while it runs
-        self._positions: tuple[Any, Any] | None = None  # each traced parameter's place in the optimizer
+        self._layout: _Layout | None = None  # where a traced fit keeps each parameter in its arrays
         self._norms: list[float] = []  # the gradient norms of the current epoch's updates (with clip)
         self._buffered: list[Module] = []  # the modules with buffers (batch norm), set by fit
         self.stop_training = False
@@ -551,11 +552,9 @@ class Trainer:
             return None
         if self._traced is None:
             self._traced = self._checked_trace(inputs[0], targets[0])
-        if self._positions is None:  # the same trace and optimizer in every fit
-            self._positions = _positions(self._traced, self.optimizer)
-        return _Arrays(
-            self._traced, self.optimizer, inputs, targets, self.decision, self.mode == "batch", self._positions
-        )
+        if self._layout is None:  # the same trace and optimizer in every fit
+            self._layout = _Layout(self._traced, self.optimizer)
+        return _Arrays(self._traced, self.optimizer, self._layout, inputs, targets, self.decision, self.mode == "batch")
 
     def _update_arrays(self, arrays: _Arrays, indices: list[int]) -> tuple[float, int]:
         """`_update` on the arrays: one replay of the batch, the checks in the same order, the
@@ -578,7 +577,7 @@ class Trainer:
         else:
             if not np.isfinite(grad).all():
                 k = int(np.flatnonzero(~np.isfinite(grad))[0])
-                bad = self.optimizer.params[k]
+                bad = arrays.params[k]
                 raise _Divergence(f"the gradient of {bad.label or 'a parameter'} is {float(grad[k])}")
             self._last_finite = self._snapshot()
             if self.clip is not None:
@@ -589,7 +588,7 @@ class Trainer:
             self._updates += 1
             if not np.isfinite(arrays.weights).all():
                 k = int(np.flatnonzero(~np.isfinite(arrays.weights))[0])
-                bad = self.optimizer.params[k]
+                bad = arrays.params[k]
                 raise _Divergence(f"the update made {bad.label or 'a parameter'} {float(arrays.weights[k])}")
         share = float((rows[:, 0] / len(arrays.inputs)).sum())
         return share, arrays.correct(rows[:, 1:], indices)
@@ -602,6 +601,7 @@ class Trainer:
         return _Snapshot(
             [p.data for p in optimizer.params] if arrays is None else arrays.weights.copy(),
             {k: list(v) for k, v in optimizer.state.items()} if arrays is None else dict(arrays.buffers),
+            None if arrays is None else arrays.layout,
             optimizer.steps,
             getattr(optimizer, "lr", None),
             None if self.scheduler is None else self.scheduler.state_dict(),
@@ -611,9 +611,15 @@ class Trainer:
     def _diverged(self, what: str) -> NonFiniteError:
         """Put back the last finite state (parameters, optimizer, scheduler, buffers) and describe the divergence."""
         snapshot = self._last_finite
-        for p, value in zip(self.optimizer.params, _floats(snapshot.values)):
+        layout = snapshot.layout
+        if layout is None:
+            values, state = snapshot.values, snapshot.state
+        else:  # arrays in the order of a traced fit
+            values = layout.in_optimizer_order(snapshot.values)
+            state = {name: layout.in_optimizer_order(buffer) for name, buffer in snapshot.state.items()}
+        for p, value in zip(self.optimizer.params, values):
             p.data = value
-        self.optimizer.state = {name: _floats(values) for name, values in snapshot.state.items()}
+        self.optimizer.state = {name: list(buffer) for name, buffer in state.items()}
         self.optimizer.steps = snapshot.steps
         if snapshot.lr is not None:
             self.optimizer.lr = snapshot.lr  # type: ignore[attr-defined]
@@ -912,18 +918,52 @@ class Trainer:
         return inputs, targets
 
 
+class _Layout:
+    """Where a traced fit keeps each parameter in its arrays, found once for a trace and an optimizer.
+
+    The arrays follow the trace's order of parameters (`Trace.parameters`, the order of its
+    ``theta`` and of `Trace.gradient`), so that a step needs no gather or scatter: first the
+    trace's parameters that the optimizer holds, then the optimizer's parameters the trace
+    does not read (their gradient is 0). ``order[k]`` is the place in the optimizer's list of
+    entry k, ``params[k]`` its Value; ``held[i]`` says whether the trace's parameter i is the
+    optimizer's (one it does not hold keeps its value during the fit).
+    """
+
+    def __init__(self, trace: Any, optimizer: Optimizer) -> None:
+        np = _numpy()
+        place = {id(p): i for i, p in enumerate(optimizer.params)}
+        positions = np.array([place.get(id(p), -1) for p in trace.parameters], dtype=np.intp)
+        self.held = positions >= 0
+        self.all_held = bool(self.held.all())
+        self.count = int(self.held.sum())  # the entries that are the trace's parameters
+        spare = np.setdiff1d(np.arange(len(optimizer.params)), positions[self.held])
+        self.order = np.concatenate([positions[self.held], spare]).astype(np.intp)
+        self.spares = len(spare)
+        self.identity = bool((self.order == np.arange(len(self.order))).all())
+        self.params = [optimizer.params[i] for i in self.order.tolist()]
+
+    def in_optimizer_order(self, values: Any) -> list[float]:
+        """An array in this layout's order, as a list in the optimizer's order."""
+        if self.identity:
+            return values.tolist()  # type: ignore[no-any-return]
+        ordered = _numpy().empty(len(values))
+        ordered[self.order] = values
+        return ordered.tolist()  # type: ignore[no-any-return]
+
+
 class _Arrays:
     """A traced fit's weights, gradients and optimizer buffers, kept in numpy arrays.
 
     The per-parameter Python loops (reading every ``w.data`` for the replay, adding every
     ``w.grad``, the optimizer's step one weight at a time) cost more than the replay itself
     beyond a few hundred parameters. While `Trainer.fit` runs, ``weights`` (one entry per
-    parameter of the optimizer, in its order), the last gradient and ``buffers`` (the
-    optimizer's state, one array per buffer) live here; the trace replays with them
-    (`Trace.forward`'s ``theta``, `Trace.gradient`) and the optimizer steps on them
-    (`Optimizer.step_arrays`, the same formulas as its `step`). `write_back` puts them into
-    the Values and ``optimizer.state`` (the step count and learning rate are the
-    optimizer's own throughout); `read` takes them from there again.
+    parameter of the optimizer, in the order of the `_Layout`), the last gradient and
+    ``buffers`` (the optimizer's state, one array per buffer) live here; the trace replays
+    with them (`Trace.forward`'s ``theta``, `Trace.gradient`) and the optimizer steps on them
+    (`Optimizer.step_arrays`: the same formulas as its `step`, entry by entry, so the order
+    does not matter). `write_back` puts them into the Values and ``optimizer.state`` (the
+    step count and learning rate are the optimizer's own throughout); `read` takes them from
+    there again.
 
     The trace's parameters that the optimizer does not hold keep their ``.data``; their
     gradients add up into ``.grad`` at `write_back`, as eager training leaves them.
@@ -933,62 +973,59 @@ class _Arrays:
         self,
         trace: Any,
         optimizer: Optimizer,
+        layout: _Layout,
         inputs: list[Row],
         targets: list[Row],
         decision: ClassDecision | None,
         whole_batch: bool,
-        positions: tuple[Any, Any],
     ) -> None:
         np = _numpy()
-        self.trace, self.optimizer = trace, optimizer
+        self.trace, self.optimizer, self.layout = trace, optimizer, layout
+        self.params = layout.params
         self.inputs, self.targets = inputs, targets
         self.X, self.T = np.array(inputs, dtype=float), np.array(targets, dtype=float)
         self.whole_batch = whole_batch  # batch mode: every batch is the whole set, in order
         self.decision = decision
         self.target_classes = None if decision is None else decision.classes(self.T)
-        # Often the trace's parameters are the optimizer's, in the same order: nothing to gather.
-        self.positions, self.held = positions
-        count = len(optimizer.params)
-        self.same_order = len(self.positions) == count and bool((self.positions == np.arange(count)).all())
-        self.all_held = bool(self.held.all())  # no trace parameter outside the optimizer
         self.seeds: dict[int, Any] = {}
         self.read()
 
     def read(self) -> None:
         """Take the weights and the optimizer's buffers from the Values and ``optimizer.state``."""
         np = _numpy()
-        self.weights = np.array([p.data for p in self.optimizer.params], dtype=float)
+        layout = self.layout
+        self.weights = np.array([p.data for p in self.params], dtype=float)
         self.buffers = {name: np.array(values, dtype=float) for name, values in self.optimizer.state.items()}
+        if not layout.identity:
+            self.buffers = {name: values[layout.order] for name, values in self.buffers.items()}
         self.grad: Any = None
-        if not self.all_held:
+        if not layout.all_held:
             self.frozen = np.array([p.data for p in self.trace.parameters], dtype=float)
             self.frozen_grad = np.zeros(len(self.trace.parameters))
 
     def write_back(self) -> None:
         """Put the weights, last gradients and buffers into the Values and ``optimizer.state``."""
-        params = self.optimizer.params
         if self.grad is None:
-            for p, w in zip(params, self.weights.tolist()):
+            for p, w in zip(self.params, self.weights.tolist()):
                 p.data = w
         else:
-            for p, w, g in zip(params, self.weights.tolist(), self.grad.tolist()):
+            for p, w, g in zip(self.params, self.weights.tolist(), self.grad.tolist()):
                 p.data, p.grad = w, g
         for name, values in self.buffers.items():
-            self.optimizer.state[name] = values.tolist()
-        if not self.all_held:
-            for p, g, held in zip(self.trace.parameters, self.frozen_grad.tolist(), self.held.tolist()):
+            self.optimizer.state[name] = self.layout.in_optimizer_order(values)
+        if not self.layout.all_held:
+            for p, g, held in zip(self.trace.parameters, self.frozen_grad.tolist(), self.layout.held.tolist()):
                 if not held:
                     p.grad += g
             self.frozen_grad[:] = 0.0
 
     def theta(self) -> Any:
         """The trace's parameter vector (`Trace.parameters`' order) for the current weights."""
-        if self.same_order:
-            return self.weights
-        if self.all_held:
-            return self.weights[self.positions]
+        layout = self.layout
+        if layout.all_held:
+            return self.weights[: layout.count] if layout.spares else self.weights
         theta = self.frozen.copy()
-        theta[self.held] = self.weights[self.positions[self.held]]
+        theta[layout.held] = self.weights[: layout.count]
         return theta
 
     def gradient(self, indices: list[int]) -> tuple[Any, Any]:
@@ -1006,15 +1043,15 @@ class _Arrays:
             seed = self.seeds[len(rows)] = np.zeros(rows.shape)
             seed[:, 0] = 1.0 / len(rows)
         grad = self.trace.gradient(seed)
-        if self.same_order:
+        layout = self.layout
+        if layout.all_held and not layout.spares:
             return rows, grad
-        if self.all_held:
-            held = np.zeros(len(self.weights))
-            held[self.positions] = grad
-            return rows, held
         held = np.zeros(len(self.weights))
-        held[self.positions[self.held]] = grad[self.held]
-        self.frozen_grad[~self.held] += grad[~self.held]
+        if layout.all_held:
+            held[: layout.count] = grad
+        else:
+            held[: layout.count] = grad[layout.held]
+            self.frozen_grad[~layout.held] += grad[~layout.held]
         return rows, held
 
     def step(self, grad: Any) -> None:
@@ -1028,14 +1065,6 @@ class _Arrays:
             return 0
         expected = self.target_classes if self.whole_batch else self.target_classes[indices]  # type: ignore[index]
         return int((self.decision.classes(outputs) == expected).sum())
-
-
-def _positions(trace: Any, optimizer: Optimizer) -> tuple[Any, Any]:
-    """Where each of the trace's parameters sits in the optimizer's list (-1: not there), and which are there."""
-    np = _numpy()
-    place = {id(p): i for i, p in enumerate(optimizer.params)}
-    positions = np.array([place.get(id(p), -1) for p in trace.parameters], dtype=np.intp)
-    return positions, positions >= 0
 
 
 def _check_rows(rows: Any) -> None:
@@ -1055,11 +1084,6 @@ def _numpy() -> Any:
     import numpy
 
     return numpy
-
-
-def _floats(values: Any) -> list[float]:
-    """A list of floats from a list or a numpy array (a `_Snapshot` holds either)."""
-    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def _float_rows(X: Any, width: int | None) -> list[Row] | None:

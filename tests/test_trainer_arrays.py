@@ -189,3 +189,25 @@ def test_an_exception_in_a_callback_leaves_the_model_with_the_trained_weights() 
     assert results["traced"][0] == pytest.approx(results["eager"][0], abs=1e-10)
     assert results["traced"][1]["steps"] == results["eager"][1]["steps"]
     assert results["traced"][1]["state"]["m"] == pytest.approx(results["eager"][1]["state"]["m"], abs=1e-10)
+
+
+def test_a_divergence_restores_the_same_state_as_eager_in_the_optimizers_order() -> None:
+    """A learning rate that blows the weights up: both engines stop at the same update and restore
+    the same parameters and momentum buffers, which the arrays hold in the trace's order."""
+    from autograd.errors import NonFiniteError
+
+    results = {}
+    for engine in ("eager", "traced"):
+        model = nn.MLP(2, [5, 4, 1], activation="relu", output_activation="linear", seed=2)
+        optimizer = nn.optim.SGD(model.parameters(), lr=50.0, momentum=0.9)
+        trainer = nn.Trainer(model, optimizer, mode="minibatch", batch_size=6, seed=5, engine=engine)
+        with pytest.raises(NonFiniteError) as error:
+            trainer.fit([[10 * a, 10 * b] for a, b in X], Y, epochs=30, progress=False)
+        results[engine] = str(error.value), [p.data for p in model.parameters()], optimizer.state_dict()
+    if engine == "traced":
+        layout = trainer._layout
+        assert layout is not None and not layout.identity  # the case this test is about
+    assert results["traced"][0] == results["eager"][0]
+    assert results["traced"][1] == pytest.approx(results["eager"][1], rel=1e-10)
+    assert results["traced"][2]["steps"] == results["eager"][2]["steps"] > 0
+    assert results["traced"][2]["state"]["delta"] == pytest.approx(results["eager"][2]["state"]["delta"], rel=1e-10)
