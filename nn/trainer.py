@@ -431,7 +431,8 @@ class Trainer:
         self.stop_training = False
         # Only states seen in this run may be restored: the user may have changed the model since the last one.
         self._buffered = [m for m in _modules(self.model) if m._buffers()]  # found once, snapshot every update
-        self._last_finite = self._snapshot()
+        if not self._trains_in_arrays():  # (else taken from the arrays, once they are made)
+            self._last_finite = self._snapshot()
         self._updates = 0
         self._where = "before the first update"
         bar = _progress_bar(epochs) if progress else None
@@ -444,6 +445,8 @@ class Trainer:
             # Traced training keeps weights, gradients and the optimizer's buffers in arrays
             # (`_Arrays`); they are written back to the model before anything reads it.
             arrays = self._arrays = self._array_training(inputs, targets)
+            if arrays is not None:
+                self._last_finite = self._snapshot()
             try:
                 for epoch in range(1, epochs + 1):
                     started = time.perf_counter()
@@ -548,13 +551,17 @@ class Trainer:
 
     def _array_training(self, inputs: list[Row], targets: list[Row]) -> _Arrays | None:
         """The arrays a traced fit trains in (see `_Arrays`), or None with the eager engine."""
-        if self.engine != "traced" or self._batchwise:
+        if not self._trains_in_arrays():
             return None
         if self._traced is None:
             self._traced = self._checked_trace(inputs[0], targets[0])
         if self._layout is None:  # the same trace and optimizer in every fit
             self._layout = _Layout(self._traced, self.optimizer)
         return _Arrays(self._traced, self.optimizer, self._layout, inputs, targets, self.decision, self.mode == "batch")
+
+    def _trains_in_arrays(self) -> bool:
+        """True when `fit` keeps the weights in `_Arrays`: the traced engine, per-sample graphs."""
+        return self.engine == "traced" and not self._batchwise
 
     def _update_arrays(self, arrays: _Arrays, indices: list[int]) -> tuple[float, int]:
         """`_update` on the arrays: one replay of the batch, the checks in the same order, the
