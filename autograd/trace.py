@@ -53,6 +53,12 @@ position, like a group's. Only gradients that can reach a parameter are
 computed. Finally each parameter's ``.grad`` receives its row of ``G`` summed
 over the batch: ∂E/∂w = Σ_p ∂E_p/∂w.
 
+A training loop can keep the parameters in an array instead (`nn.Trainer`
+does, with the traced engine): ``forward(batch, theta=θ)`` replays with the
+vector θ (in the order of `Trace.parameters`) rather than each ``.data``, and
+`Trace.gradient` returns the vector of Σ_p ∂E_p/∂w instead of adding it to the
+``.grad``s: no Python loop over the parameters on either side.
+
 Errors follow the numeric policy of eager mode (`ops.FloatMath`): overflow
 gives ±inf and NaN or inf inputs propagate, while a pole or a point outside
 the domain at finite inputs raises. The rules run with numpy's division and
@@ -61,7 +67,11 @@ chain's node) fails, its non-finite entries are evaluated again with the eager
 rules on plain floats, which raise the project's usual error (naming the op
 and the inputs), here with the sample index added, or let the NaN or inf
 through as eager mode does. Under `detect_anomaly` the first non-finite value
-or gradient raises `NonFiniteError` as eagerly.
+or gradient raises `NonFiniteError` as eagerly. Checking every step costs
+more than a small model's arithmetic, so each pass first runs the whole tape
+at once with no checks, under one `np.errstate`; only where numpy raises a
+flag or a result is not finite is the pass run again step by step as above
+(its numbers are the same; only the diagnosis differs).
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
@@ -425,6 +435,8 @@ class Trace:
             raise ShapeError(
                 f"Trace.forward: theta must hold the {len(self.parameters)} parameters, got shape {np.shape(theta)}"
             )
+        else:
+            theta = np.asarray(theta, dtype=float)
         n = X.shape[1]
         S = np.empty((self.size, n))
         S[: len(X)] = X
