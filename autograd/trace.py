@@ -260,10 +260,11 @@ class _Scatter:
     of the layer below), else by sorting once and ``np.add.reduceat``.
     """
 
-    __slots__ = ("targets", "tiles", "order", "starts")
+    __slots__ = ("targets", "tiles", "order", "starts", "assign")
 
     def __init__(self, targets: Any) -> None:
         np = _numpy()
+        self.assign = False  # the first contribution to these rows: written, not added (`_plan_first_writes`)
         self.tiles = 0
         self.order: Any = None
         self.starts: Any = None
@@ -286,7 +287,15 @@ class _Scatter:
         elif self.order is not None:
             np = _numpy()
             block = np.add.reduceat(block[self.order], self.starts, axis=0)
-        G[self.targets] += block
+        if self.assign:
+            G[self.targets] = block
+        else:
+            G[self.targets] += block
+
+    def direct(self) -> bool:
+        """True when the rows may receive a product straight from numpy (``out=``): written, not added,
+        with nothing to sum first and the rows a slice of G."""
+        return self.assign and not self.tiles and self.order is None and isinstance(self.targets, slice)
 
 
 def _slice_or_index(slots: Any) -> Any:
@@ -418,6 +427,39 @@ class Trace:
         needed[:leaf_count] = bytes(leaf_count)
         self._needed = needed
         self._distinct_outputs = len(np.unique(self._outputs)) == len(self._outputs)
+        self._plan_first_writes()
+
+    def _plan_first_writes(self) -> None:
+        """Let each scatter that is the first to reach all of its rows of G write them rather than add.
+
+        G starts at zero, so the first contribution to a row may be written instead of
+        added (one pass over the block fewer, the same numbers). Walked in the order of
+        the backward pass: the outputs' seeds first, a chain's walk adds into its nodes'
+        parents (all of them marked, to be safe), its leaf groups come after it.
+        """
+        np = _numpy()
+        written = np.zeros(self.size, dtype=bool)
+        written[self._outputs] = True
+        slots = np.arange(self.size)
+
+        def first(scatter: _Scatter) -> None:
+            rows = slots[scatter.targets]
+            scatter.assign = not written[rows].any()
+            written[rows] = True
+
+        for step in reversed(self.steps):
+            if isinstance(step, _Group):
+                for _, scatter in step.scatters:
+                    first(scatter)
+            elif isinstance(step, _Layer):
+                if step.x_scatter is not None:
+                    first(step.x_scatter)
+            else:
+                for parents in step.parents:
+                    written[list(parents)] = True
+                for group in step.leaf_groups:
+                    for _, scatter in group.scatters:
+                        first(scatter)
 
     # -- replay ----------------------------------------------------------------
     def forward(self, *batches: Any, theta: Any = None) -> Any:
@@ -1356,13 +1398,19 @@ class _Layer:
         W, X = gathered
         g = G[self.outputs]
         self._add_to_totals(totals, _matmul_over_batch(g, X), g)
-        if self.x_scatter is not None:
-            self.x_scatter.add(G, self._input_gradients(W, g))
+        scatter = self.x_scatter
+        if scatter is not None:
+            if scatter.direct():
+                self._input_gradients(W, g, out=G[scatter.targets])
+            else:
+                scatter.add(G, self._input_gradients(W, g))
 
-    def _input_gradients(self, W: Any, g: Any) -> Any:
-        """∂E/∂X = Wᵀ·G; for one neuron an outer product w_j·g_p, as a broadcast product (a matrix
-        product with an inner size of 1 is many times slower, for the same numbers)."""
-        return W.T * g if self.shape[0] == 1 else _matmul(W.T, g)
+    def _input_gradients(self, W: Any, g: Any, out: Any = None) -> Any:
+        """∂E/∂X = Wᵀ·G (into ``out``); for one neuron an outer product w_j·g_p, as a broadcast product
+        (a matrix product with an inner size of 1 is many times slower, for the same numbers)."""
+        if self.shape[0] == 1:
+            return _numpy().multiply(W.T, g, out=out)
+        return _matmul(W.T, g, out=out)
 
     def _add_to_totals(self, totals: Any, dW: Any, g: Any) -> None:
         """∂E/∂W (``dW``) and ∂E/∂b = Σ_p g into ``totals``; a weight used twice gets both (np.add.at)."""
