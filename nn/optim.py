@@ -52,8 +52,8 @@ class OnArrays:
 
     @staticmethod
     def sign(x: Any) -> Any:
-        np = _numpy()  # not np.sign: OnFloats.sign gives 0.0 for NaN (and +0.0 for -0.0)
-        return np.where(x > 0, 1.0, 0.0) - np.where(x < 0, 1.0, 0.0)
+        # Not np.sign: OnFloats.sign gives 0.0 for NaN (and +0.0 for -0.0). Booleans are 0 and 1.
+        return (x > 0).astype(float) - (x < 0)
 
     @staticmethod
     def where(condition: Any, a: Any, b: Any) -> Any:

@@ -555,8 +555,8 @@ class Trainer:
             return None
         if self._traced is None:
             self._traced = self._checked_trace(inputs[0], targets[0])
-        if self._layout is None:  # the same trace and optimizer in every fit
-            self._layout = _Layout(self._traced, self.optimizer)
+        if self._layout is None or not self._layout.describes(self._traced, self.optimizer):
+            self._layout = _Layout(self._traced, self.optimizer)  # found once, for every fit after it
         return _Arrays(self._traced, self.optimizer, self._layout, inputs, targets, self.decision, self.mode == "batch")
 
     def _trains_in_arrays(self) -> bool:
@@ -938,6 +938,7 @@ class _Layout:
 
     def __init__(self, trace: Any, optimizer: Optimizer) -> None:
         np = _numpy()
+        self.trace, self.optimizer, self.size = trace, optimizer, len(optimizer.params)
         place = {id(p): i for i, p in enumerate(optimizer.params)}
         positions = np.array([place.get(id(p), -1) for p in trace.parameters], dtype=np.intp)
         self.held = positions >= 0
@@ -948,6 +949,10 @@ class _Layout:
         self.spares = len(spare)
         self.identity = bool((self.order == np.arange(len(self.order))).all())
         self.params = [optimizer.params[i] for i in self.order.tolist()]
+
+    def describes(self, trace: Any, optimizer: Optimizer) -> bool:
+        """True if this layout was made for this trace and optimizer (with as many parameters as now)."""
+        return self.trace is trace and self.optimizer is optimizer and self.size == len(optimizer.params)
 
     def in_optimizer_order(self, values: Any) -> list[float]:
         """An array in this layout's order, as a list in the optimizer's order."""

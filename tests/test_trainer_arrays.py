@@ -211,3 +211,16 @@ def test_a_divergence_restores_the_same_state_as_eager_in_the_optimizers_order()
     assert results["traced"][1] == pytest.approx(results["eager"][1], rel=1e-10)
     assert results["traced"][2]["steps"] == results["eager"][2]["steps"] > 0
     assert results["traced"][2]["state"]["delta"] == pytest.approx(results["eager"][2]["state"]["delta"], rel=1e-10)
+
+
+def test_a_new_optimizer_for_the_same_trainer_gets_its_own_layout() -> None:
+    """A second fit with another optimizer (over only the output layer) trains what that one holds."""
+    runs = {}
+    for engine in ("eager", "traced"):
+        model = nn.MLP(2, [3, 1], output_activation="sigmoid", seed=6)
+        trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.3), mode="batch", engine=engine)
+        trainer.fit(X, Y, epochs=2, progress=False)
+        trainer.optimizer = nn.optim.Adam(model.layers[1].parameters(), lr=0.05)
+        trainer.fit(X, Y, epochs=2, progress=False)
+        runs[engine] = [p.data for p in model.parameters()]
+    assert runs["traced"] == pytest.approx(runs["eager"], abs=1e-10)
