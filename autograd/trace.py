@@ -1285,17 +1285,17 @@ class _Layer:
 
     def products(self, S: Any, theta: Any) -> tuple[Any, Any, Any]:
         """W (gathered from the parameter vector ``theta``), X (the input rows of S) and Y = W·X (+ b),
-        written into the output rows of S (Y is their view)."""
+        written into the output rows of S (Y is their view). Under the caller's `np.errstate`: the
+        fast replay's (inf - inf gives up on it), or `forward`'s, which ignores everything."""
         np = _numpy()
         W = theta[self.weights].reshape(self.shape)
         if self.flipped:  # a copy of the small W: numpy's product of a reversed row is ten times slower
             W = np.ascontiguousarray(W[:, ::-1])
         X = S[self.xs]
         Y = S[self.outputs]  # consecutive slots: a view
-        with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
-            _matmul(W, X, out=Y)
-            if self.biases is not None:
-                Y += theta[self.biases][:, None]
+        _matmul(W, X, out=Y)
+        if self.biases is not None:
+            Y += theta[self.biases][:, None]
         return W, X, Y
 
     def forward(
@@ -1303,7 +1303,8 @@ class _Layer:
     ) -> list[Any]:
         """Y = W·X (+ b) into the output rows of S, with eager mode's non-finite sums; returns [W, X] for backward."""
         np = _numpy()
-        W, X, Y = self.products(S, theta)
+        with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
+            W, X, Y = self.products(S, theta)
         if not np.isfinite(Y).all():
             b = None if self.biases is None else theta[self.biases][:, None]
             self._exact_sums(W, X, b, Y)

@@ -1022,7 +1022,8 @@ class _Arrays:
                 p.data = w
         else:
             for p, w, g in zip(self.params, self.weights.tolist(), self.grad.tolist()):
-                p.data, p.grad = w, g
+                p.data = w
+                p.grad = g
         for name, values in self.buffers.items():
             self.optimizer.state[name] = self.layout.in_optimizer_order(values)
         if not self.layout.all_held:
