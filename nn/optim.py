@@ -38,6 +38,11 @@ class OnFloats:
         return a if condition else b
 
     @staticmethod
+    def by_sign(x: float, negative: float, zero: float, positive: float) -> float:
+        """One of three numbers by the sign of x (NaN: ``zero``)."""
+        return negative if x < 0 else (positive if x > 0 else zero)
+
+    @staticmethod
     def clamp(x: float, lo: float, hi: float) -> float:
         return min(max(x, lo), hi)
 
@@ -58,6 +63,11 @@ class OnArrays:
     @staticmethod
     def where(condition: Any, a: Any, b: Any) -> Any:
         return _numpy().where(condition, a, b)
+
+    @staticmethod
+    def by_sign(x: Any, negative: float, zero: float, positive: float) -> Any:
+        np = _numpy()
+        return np.where(x < 0, negative, np.where(x > 0, positive, zero))
 
     @staticmethod
     def clamp(x: Any, lo: float, hi: float) -> Any:
@@ -279,7 +289,7 @@ class Rprop(Optimizer):
 
     def update(self, w: Any, g: Any, previous_grad: Any, step_size: Any, math: Any) -> tuple[Any, Any, Any]:
         agreement = g * previous_grad
-        factor = math.where(agreement > 0, self.eta_plus, math.where(agreement < 0, self.eta_minus, 1.0))
+        factor = math.by_sign(agreement, self.eta_minus, 1.0, self.eta_plus)
         step_size = math.clamp(step_size * factor, self.step_min, self.step_max)
         g = math.where(agreement < 0, 0.0, g)
         return w - math.sign(g) * step_size, g, step_size
