@@ -982,7 +982,12 @@ def _send_gradients(group: _Group, local: tuple[Any, ...], G: Any) -> None:
     g = G[group.outputs]
     for j, scatter in group.scatters:
         d = local[j]
-        scatter.add(G, g if type(d) is float and d == 1.0 else d * g)
+        if type(d) is float and d == 1.0:
+            scatter.add(G, g)
+        elif scatter.direct():  # the product goes straight into its rows (written, not added)
+            _numpy().multiply(d, g, out=G[scatter.targets])
+        else:
+            scatter.add(G, d * g)
 
 
 def _contributions(local: tuple[Any, ...], g: Any, parents: tuple[int, ...], needed: bytearray) -> list[Any]:
