@@ -64,6 +64,12 @@ for it, so the replay computes none (softmax's shift, see `nn.functional`). A fu
 graph depends on the shape of its arguments (a name read token by token) is traced once per
 shape by `traced` (`TracedByShape`), which keeps the traces by the arguments' shapes.
 
+A training loop can keep the parameters in an array instead (`nn.Trainer`
+does, with the traced engine): ``forward(batch, theta=θ)`` replays with the
+vector θ (in the order of `Trace.parameters`) rather than each ``.data``, and
+`Trace.gradient` returns the vector of Σ_p ∂E_p/∂w instead of adding it to the
+``.grad``s: no Python loop over the parameters on either side.
+
 Errors follow the numeric policy of eager mode (`ops.FloatMath`): overflow
 gives ±inf and NaN or inf inputs propagate, while a pole or a point outside
 the domain at finite inputs raises. The rules run with numpy's division and
@@ -72,7 +78,11 @@ chain's node) fails, its non-finite entries are evaluated again with the eager
 rules on plain floats, which raise the project's usual error (naming the op
 and the inputs), here with the sample index added, or let the NaN or inf
 through as eager mode does. Under `detect_anomaly` the first non-finite value
-or gradient raises `NonFiniteError` as eagerly.
+or gradient raises `NonFiniteError` as eagerly. Checking every step costs
+more than a small model's arithmetic, so each pass first runs the whole tape
+at once with no checks, under one `np.errstate`; only where numpy raises a
+flag or a result is not finite is the pass run again step by step as above
+(its numbers are the same; only the diagnosis differs).
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
@@ -116,13 +126,14 @@ np: Any = None
 
 
 def _numpy() -> Any:
-    global np
+    global np, _one_blas_thread
     if np is None:
         try:
             import numpy
         except ImportError:
             raise ImportError(NUMPY_MISSING) from None
         np = numpy
+        _one_blas_thread = _blas_limited_to_one_thread()
     return np
 
 
@@ -154,11 +165,14 @@ class NumpyMath:
     exponential_rule = staticmethod(lambda a, n, y: y * np.log(np.where((a == 0.0) & (n >= 0.0), 1.0, a)))
     sigmoid = staticmethod(_sigmoid)
     softplus = staticmethod(lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))))
-    # Written so that NaN stays NaN (relu, step) or gives FloatMath's 0 (positive, sign).
-    relu = staticmethod(lambda x: np.where(x <= 0.0, 0.0, x))
-    step = staticmethod(lambda x: np.where(x <= 0.0, 0.0, 1.0))
-    positive = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0))
-    sign = staticmethod(lambda x: np.where(x > 0.0, 1.0, 0.0) - np.where(x < 0.0, 1.0, 0.0))
+    # Written so that NaN stays NaN (relu), gives FloatMath's 1 (step) or its 0 (positive,
+    # sign), without np.where: with scalar branches and mixed signs it costs six times
+    # np.maximum (a branch per entry). np.maximum keeps NaN; + 0.0 turns its -0.0 into
+    # FloatMath's 0.0; a comparison's booleans are 0 and 1.
+    relu = staticmethod(lambda x: np.maximum(x, 0.0) + 0.0)
+    step = staticmethod(lambda x: 1.0 - (x <= 0.0))
+    positive = staticmethod(lambda x: (x > 0.0).astype(float))
+    sign = staticmethod(lambda x: (x > 0.0).astype(float) - (x < 0.0))
     tan = staticmethod(lambda x: np.tan(x))
     sinh = staticmethod(lambda x: np.sinh(x))
     cosh = staticmethod(lambda x: np.cosh(x))
@@ -267,10 +281,11 @@ class _Scatter:
     of the layer below), else by sorting once and ``np.add.reduceat``.
     """
 
-    __slots__ = ("targets", "tiles", "order", "starts")
+    __slots__ = ("targets", "tiles", "order", "starts", "assign")
 
     def __init__(self, targets: Any) -> None:
         np = _numpy()
+        self.assign = False  # the first contribution to these rows: written, not added (`_plan_first_writes`)
         self.tiles = 0
         self.order: Any = None
         self.starts: Any = None
@@ -293,7 +308,15 @@ class _Scatter:
         elif self.order is not None:
             np = _numpy()
             block = np.add.reduceat(block[self.order], self.starts, axis=0)
-        G[self.targets] += block
+        if self.assign:
+            G[self.targets] = block
+        else:
+            G[self.targets] += block
+
+    def direct(self) -> bool:
+        """True when the rows may receive a product straight from numpy (``out=``): written, not added,
+        with nothing to sum first and the rows a slice of G."""
+        return self.assign and not self.tiles and self.order is None and isinstance(self.targets, slice)
 
 
 def _slice_or_index(slots: Any) -> Any:
@@ -438,20 +461,118 @@ class Trace:
                 step.leaf_groups = _leaf_groups(step, needed, leaf_count)
         needed[:leaf_count] = bytes(leaf_count)
         self._needed = needed
+        self._distinct_outputs = len(np.unique(self._outputs)) == len(self._outputs)
+        self._plan_first_writes()
+
+    def _plan_first_writes(self) -> None:
+        """Let each scatter that is the first to reach all of its rows of G write them rather than add.
+
+        G starts at zero, so the first contribution to a row may be written instead of
+        added (one pass over the block fewer, the same numbers). Walked in the order of
+        the backward pass: the outputs' seeds first, a chain's walk adds into its nodes'
+        parents (all of them marked, to be safe), its leaf groups come after it.
+        """
+        np = _numpy()
+        written = np.zeros(self.size, dtype=bool)
+        written[self._outputs] = True
+        slots = np.arange(self.size)
+
+        def first(scatter: _Scatter) -> None:
+            rows = slots[scatter.targets]
+            scatter.assign = not written[rows].any()
+            written[rows] = True
+
+        for step in reversed(self.steps):
+            if isinstance(step, _Group):
+                for _, scatter in step.scatters:
+                    first(scatter)
+            elif isinstance(step, _Layer):
+                if step.x_scatter is not None:
+                    first(step.x_scatter)
+            elif isinstance(step, _StackedLayer):
+                # The stack or its layers (when they take over) add into the inputs' rows.
+                written[slots[step.xs.ravel()]] = True
+            elif isinstance(step, _Select):
+                written[step.choices.ravel()] = True  # np.add.at into the chosen rows
+            else:
+                for parents in step.parents:
+                    written[list(parents)] = True
+                for group in step.leaf_groups:
+                    for _, scatter in group.scatters:
+                        first(scatter)
 
     # -- replay ----------------------------------------------------------------
-    def forward(self, *batches: Any) -> Any:
-        """The traced function's outputs for every sample of the batch."""
+    def forward(self, *batches: Any, theta: Any = None) -> Any:
+        """The traced function's outputs for every sample of the batch.
+
+        ``theta``: the parameters' values, an array in the order of `parameters`
+        (a training loop that keeps its weights in an array); by default each
+        parameter's ``.data``, read now.
+        """
         np = _numpy()
         X = self._batch_inputs(batches)
+        if theta is None:
+            theta = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))
+        elif np.shape(theta) != (len(self.parameters),):
+            raise ShapeError(
+                f"Trace.forward: theta must hold the {len(self.parameters)} parameters, got shape {np.shape(theta)}"
+            )
+        else:
+            theta = np.asarray(theta, dtype=float)
         n = X.shape[1]
         S = np.empty((self.size, n))
         S[: len(X)] = X
         p0 = len(X)
         p1 = p0 + self._row_parameters
-        theta = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))
         S[p0:p1] = theta[: self._row_parameters, None]
         S[p1 : p1 + len(self._constants)] = self._constants[:, None]
+        gathered = None if mode.anomaly else self._fast_forward(S, theta)
+        if gathered is None:
+            gathered = self._careful_forward(S, theta)
+        self._last = (S, gathered)
+        out = S[self._outputs]
+        return out[0].copy() if self.single_output else out.T.copy()
+
+    def _fast_forward(self, S: Any, theta: Any) -> list[list[Any]] | None:
+        """The tape's forward with no diagnostics, or None where `_careful_forward` must look closer.
+
+        One `np.errstate` for the whole tape: a pole or a domain error anywhere (numpy's
+        divide or invalid flag) or a non-finite output gives None, and the careful replay
+        runs from the start (the leaves' rows of S are never written by a step): it raises
+        eager mode's error, or gives the non-finite values eager mode gives.
+        """
+        np = _numpy()
+        n = S.shape[1]
+        rows = S.reshape(self.size, 1, n)  # S[k] as a (1, batch) view, as in `_careful_forward`
+        gathered: list[list[Any]] = []
+        try:
+            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
+                for step in self.steps:
+                    if isinstance(step, _Group):
+                        inputs = [S[source] for source in step.sources]
+                        S[step.outputs] = step.rule.forward(NumpyMath, *inputs)
+                        gathered.append(inputs)
+                    elif isinstance(step, _Layer):
+                        W, X, Y = step.products(S, theta)
+                        if not np.isfinite(Y).all():
+                            return None
+                        gathered.append([W, X])
+                    elif isinstance(step, _Select):
+                        gathered.append(step.forward(S, False, self._slot_name))
+                    elif isinstance(step, _StackedLayer):
+                        gathered.append(step.forward(S, theta, False, self._slot_name, self._parameter_name))
+                    else:
+                        for rule, k, parents in zip(step.rules, step.slots, step.parents):
+                            rows[k] = rule.forward(NumpyMath, *[rows[p] for p in parents])
+                        gathered.append([])
+        except FloatingPointError:
+            return None
+        return gathered if np.isfinite(S[self._outputs]).all() else None
+
+    def _careful_forward(self, S: Any, theta: Any) -> list[list[Any]]:
+        """The tape's forward step by step, raising eager mode's errors with the sample (see the module docstring)."""
+        np = _numpy()
+        n = S.shape[1]
         # S[k] as a (1, batch) view, the shape of a group's block (and of its
         # error reports), at half the cost of the slice S[k : k + 1].
         rows = S.reshape(self.size, 1, n)
@@ -481,9 +602,7 @@ class Trace:
                     gathered.append([])
                 if anomaly:
                     self._check_forward(step, S)
-        self._last = (S, gathered)
-        out = S[self._outputs]
-        return out[0].copy() if self.single_output else out.T.copy()
+        return gathered
 
     def backward(self, dout: Any = 1.0) -> None:
         """Add Σ_p dout_p·∂out_p/∂w to ``w.grad`` for every parameter w (p runs over the batch).
@@ -494,15 +613,86 @@ class Trace:
         `forward` returned: (n,) for one output, (n, outputs) for several (no
         other broadcasting: with several outputs an (n,) array is refused).
         """
-        np = _numpy()
+        totals = self.gradient(dout)
+        with gradient_lock:  # parameters may be shared with passes in other threads
+            for p, total in zip(self.parameters, totals.tolist()):
+                p.grad += total
+
+    def gradient(self, dout: Any = 1.0) -> Any:
+        """Σ_p dout_p·∂out_p/∂w for every parameter w, as an array in the order of `parameters`.
+
+        What `backward` adds to the ``.grad``s, returned instead (no Value is touched):
+        for a training loop that keeps its weights in arrays (`forward`'s ``theta``).
+        """
         if self._last is None:
             raise TraceError("Trace.backward: call forward(batch) first")
         S, gathered = self._last
         n = S.shape[1]
         dout = self._output_gradient(dout, n)
-        G = np.zeros_like(S)
-        totals = np.zeros(len(self.parameters))  # ∂/∂w summed over the batch, for the fused layers
-        np.add.at(G, self._outputs, dout)
+        totals = None if mode.anomaly else self._fast_backward(S, gathered, dout)
+        if totals is None:
+            totals = self._careful_backward(S, gathered, dout)
+        return totals
+
+    def _seeded(self, S: Any, dout: Any) -> tuple[Any, Any]:
+        """G (zero but for the outputs' rows, which hold ``dout``) and the totals ∂/∂w, zero."""
+        np = _numpy()
+        G = np.zeros(S.shape)  # (zeros_like writes every zero; zeros gets zeroed pages from the system)
+        if self._distinct_outputs:
+            G[self._outputs] = dout
+        else:  # an output returned twice gets both seeds (np.add.at is slow: only then)
+            np.add.at(G, self._outputs, dout)
+        return G, np.zeros(len(self.parameters))  # ∂/∂w summed over the batch, for the fused layers
+
+    def _parameter_totals(self, G: Any, totals: Any) -> Any:
+        """``totals`` plus the row parameters' gradients, their rows of G summed over the batch."""
+        p0 = len(self.inputs)
+        totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
+        return totals
+
+    def _fast_backward(self, S: Any, gathered: list[list[Any]], dout: Any) -> Any:
+        """The backward pass with no diagnostics, or None where `_careful_backward` must look closer.
+
+        As `_fast_forward`: one `np.errstate` for the tape; a derivative's pole or domain
+        error, inf - inf or 0·inf anywhere, or a non-finite total gives None.
+        """
+        np = _numpy()
+        n = S.shape[1]
+        G, totals = self._seeded(S, dout)
+        rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
+        needed = self._needed
+        try:
+            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
+                for step, inputs in zip(reversed(self.steps), reversed(gathered)):
+                    if isinstance(step, _Group):
+                        if step.scatters:
+                            _send_gradients(step, step.rule.derivative(NumpyMath, *inputs, S[step.outputs]), G)
+                    elif isinstance(step, _Layer):
+                        step.send_gradients(inputs, G, totals)
+                    elif isinstance(step, _Select):
+                        step.backward(inputs, G)
+                    elif isinstance(step, _StackedLayer):
+                        step.backward(inputs, S, G, totals)
+                    else:
+                        for rule, k, parents in zip(reversed(step.rules), reversed(step.slots), reversed(step.parents)):
+                            if needed[k]:
+                                inputs = [rows[p] for p in parents]
+                                local = rule.derivative(NumpyMath, *inputs, rows[k])
+                                for p, block in _contributions(local, grad_rows[k], parents, needed):
+                                    grad_rows[p] += block
+                        for group in step.leaf_groups:
+                            inputs = [S[source] for source in group.sources]
+                            _send_gradients(group, group.rule.derivative(NumpyMath, *inputs, S[group.outputs]), G)
+                totals = self._parameter_totals(G, totals)
+        except FloatingPointError:
+            return None
+        return totals if np.isfinite(totals).all() else None
+
+    def _careful_backward(self, S: Any, gathered: list[list[Any]], dout: Any) -> Any:
+        """The backward pass step by step, raising eager mode's errors with the sample."""
+        np = _numpy()
+        n = S.shape[1]
+        G, totals = self._seeded(S, dout)
         rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
         with np.errstate(all="ignore"):
             for step, inputs in zip(reversed(self.steps), reversed(gathered)):
@@ -518,11 +708,7 @@ class Trace:
                     self._chain_backward(step, rows, grad_rows)
                     for group in step.leaf_groups:
                         _group_backward(group, [S[source] for source in group.sources], S, G)
-        p0 = len(self.inputs)
-        totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
-        with gradient_lock:  # parameters may be shared with passes in other threads
-            for p, total in zip(self.parameters, totals.tolist()):
-                p.grad += total
+        return self._parameter_totals(G, totals)
 
     def _check_forward(self, step: _Group | _Chain, S: Any) -> None:
         """Under `detect_anomaly`: raise `NonFiniteError` at the step's first non-finite value.
@@ -967,7 +1153,6 @@ def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
         return
     rule = group.rule
     y = S[group.outputs]
-    g = G[group.outputs]
     # Only the derivatives can fail as in eager mode; products and sums of
     # gradients overflow to inf silently there, and so they do here.
     with np.errstate(divide="raise", over="ignore", invalid="raise"):
@@ -975,12 +1160,27 @@ def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
             local = rule.derivative(NumpyMath, *inputs, y)
         except FloatingPointError:
             local = _diagnose_derivative(rule, inputs, y)
+    if mode.anomaly:
+        g = G[group.outputs]
+        for j, _ in group.scatters:
+            d = local[j]
+            _check_gradient(rule, inputs, g, g if type(d) is float and d == 1.0 else d * g)
+    _send_gradients(group, local, G)
+
+
+def _send_gradients(group: _Group, local: tuple[Any, ...], G: Any) -> None:
+    """Add the group's contributions ∂y/∂x_j · G[y] (``local[j]`` = ∂y/∂x_j) into the rows G[x_j]."""
+    if not group.scatters:
+        return
+    g = G[group.outputs]
     for j, scatter in group.scatters:
         d = local[j]
-        block = g if type(d) is float and d == 1.0 else d * g
-        if mode.anomaly:
-            _check_gradient(rule, inputs, g, block)
-        scatter.add(G, block)
+        if type(d) is float and d == 1.0:
+            scatter.add(G, g)
+        elif scatter.direct():  # the product goes straight into its rows (written, not added)
+            _numpy().multiply(d, g, out=G[scatter.targets])
+        else:
+            scatter.add(G, d * g)
 
 
 def _contributions(local: tuple[Any, ...], g: Any, parents: tuple[int, ...], needed: bytearray) -> list[Any]:
@@ -1077,32 +1277,53 @@ def _entries(suspects: Any) -> list[tuple[int, int]]:
 
 # Fusing is exact linear algebra of the tape's own nodes; the switch is for comparisons.
 FUSE_LAYERS = True
-# A "layer" of one neuron is a dot product: left to the grouped replay.
+# A "layer" of one neuron is a dot product: left to the grouped replay, unless it is the only
+# candidate of its level and reads at least `LONE_NEURON_INPUTS` inputs (an MLP's output neuron):
+# then the grouped replay would give its n weights n rows of S and its sum n parents in a chain,
+# n numpy calls each way, where the matrix product of one row is a few (2-16-16-1 MLP: the
+# replay's forward and backward take 10-20 % less with it fused).
 SMALLEST_LAYER = 2
+LONE_NEURON_INPUTS = 3
 # Multiply-adds per BLAS call. OpenBLAS (numpy's BLAS) splits a product above 65536·4 of them
 # across threads; on a busy machine its threads wait for each other (measured on 2 shared
 # cores: a 64×64 by 64×1000 product took 5–15 ms on two threads, 0.2 ms on one). The
 # replay's products are small, so they are cut along the batch into calls below that size,
 # which OpenBLAS runs on the calling thread (as the benchmarks' PyTorch, set to one thread).
-# None: one call per product.
+# None: one call per product. When the environment limits OpenBLAS to one thread (as the
+# benchmarks do for every contestant) there is nothing to avoid, and one call per product is
+# faster (a 128×128 by 128×256 product: 0.16 ms in one call, 0.21 ms in sixteen).
 BLAS_CALL_SIZE: int | None = 65536 * 4
+# Set by `_numpy` when it imports numpy, which is when OpenBLAS reads its environment.
+_one_blas_thread = False
+
+
+def _blas_limited_to_one_thread() -> bool:
+    """True when OPENBLAS_NUM_THREADS (or, without it, OMP_NUM_THREADS) is 1: OpenBLAS's own switches."""
+    import os
+
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable)
+        if value is not None:
+            return value.strip() == "1"
+    return False
 
 
 def _columns(rows: int, inner: int, batch: int) -> int:
     """How many samples one BLAS call takes, for a (rows, inner) matrix times (inner, batch)."""
-    if BLAS_CALL_SIZE is None:
+    if BLAS_CALL_SIZE is None or _one_blas_thread:
         return batch
     return max(1, BLAS_CALL_SIZE // max(1, rows * inner))
 
 
-def _matmul(A: Any, B: Any) -> Any:
-    """A·B for an (inputs, batch) block B, in calls of `BLAS_CALL_SIZE` multiply-adds at most."""
+def _matmul(A: Any, B: Any, out: Any = None) -> Any:
+    """A·B for an (inputs, batch) block B, in calls of `BLAS_CALL_SIZE` multiply-adds at most (into ``out``)."""
     np = _numpy()
     batch = B.shape[1]
     step = _columns(A.shape[0], A.shape[1], batch)
     if step >= batch:
-        return A @ B
-    out = np.empty((A.shape[0], batch))
+        return np.matmul(A, B, out=out)
+    if out is None:
+        out = np.empty((A.shape[0], batch))
     for s in range(0, batch, step):
         np.matmul(A, B[:, s : s + step], out=out[:, s : s + step])
     return out
@@ -1177,7 +1398,8 @@ def _find_layers(
     never computed, so nothing else may read it), or, once, a parameter: the
     bias. Sums of one level with the same inputs x_1 … x_n (the same Values in
     the same order) and the bias at the same place form a layer, if there are
-    at least `SMALLEST_LAYER` of them. Sums of one level never depend on each
+    at least `SMALLEST_LAYER` of them (or one alone in its level, see
+    `LONE_NEURON_INPUTS`). Sums of one level never depend on each
     other, so a layer replaces them at their level, and everything else keeps
     its level. Anything else (two parameters or none in a product, a product
     read twice, an extra term, different inputs) stays on the grouped path.
@@ -1229,6 +1451,10 @@ def _find_layers(
                     if bias is not None:
                         pattern.biases.append(bias)
         layers = [pattern for pattern in candidates.values() if len(pattern.sums) >= SMALLEST_LAYER]
+        if not layers and len(candidates) == 1:
+            lone = next(iter(candidates.values()))
+            if len(lone.sums) == 1 and len(lone.xs) >= LONE_NEURON_INPUTS:
+                layers = [lone]
         if layers:
             patterns[depth] = _stacks(layers)
             fused = {v for pattern in layers for v in pattern.sums}
@@ -1260,7 +1486,7 @@ class _Layer:
     gathered into W (K, n) once per replay.
     """
 
-    __slots__ = ("outputs", "xs", "weights", "biases", "shape", "bias_at", "unique", "x_scatter", "w_first")
+    __slots__ = ("outputs", "xs", "flipped", "weights", "biases", "shape", "bias_at", "unique", "x_scatter", "w_first")
 
     def __init__(self, pattern: _Pattern, outputs: Any, slot: dict[Value, int], index: dict[Value, int]) -> None:
         np = _numpy()
@@ -1269,7 +1495,12 @@ class _Layer:
         self.w_first = np.array(pattern.w_first, dtype=bool)
         self.outputs = _slice_or_index(outputs)
         self.shape = (len(pattern.sums), len(pattern.xs))
-        self.xs = _slice_or_index(np.array([slot[x] for x in pattern.xs], dtype=np.intp))
+        x_slots = np.array([slot[x] for x in pattern.xs], dtype=np.intp)
+        # Inputs in consecutive slots, last first (a layer reading the group of the layer below
+        # numbered that way) are read as the slice in increasing order, a view rather than a copy
+        # of the (inputs, batch) block, with W's columns reversed to match (a view of the small W).
+        self.flipped = len(x_slots) > 1 and bool((x_slots == x_slots[0] - np.arange(len(x_slots))).all())
+        self.xs = _slice_or_index(x_slots[::-1] if self.flipped else x_slots)
         weights = np.array([index[w] for w in pattern.weights], dtype=np.intp)
         biases = np.array([index[b] for b in pattern.biases], dtype=np.intp)
         # A parameter used twice in the matrix (shared weights) gets both gradients: np.add.at.
@@ -1279,29 +1510,43 @@ class _Layer:
         self.bias_at = pattern.bias_at
         self.x_scatter: _Scatter | None = None  # set when the inputs' gradients are needed
 
+    def products(self, S: Any, theta: Any) -> tuple[Any, Any, Any]:
+        """W (gathered from the parameter vector ``theta``), X (the input rows of S) and Y = W·X (+ b),
+        written into the output rows of S (Y is their view). Under the caller's `np.errstate`: the
+        fast replay's (inf - inf gives up on it), or `forward`'s, which ignores everything."""
+        np = _numpy()
+        W = theta[self.weights].reshape(self.shape)
+        if self.flipped:  # a copy of the small W: numpy's product of a reversed row is ten times slower
+            W = np.ascontiguousarray(W[:, ::-1])
+        X = S[self.xs]
+        Y = S[self.outputs]  # consecutive slots: a view
+        _matmul(W, X, out=Y)
+        if self.biases is not None:
+            Y += theta[self.biases][:, None]
+        return W, X, Y
+
     def forward(
         self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str], parameter: Callable[[int], str]
     ) -> list[Any]:
-        """Y = W·X (+ b) into the output rows of S; returns [W, X] for the backward pass."""
+        """Y = W·X (+ b) into the output rows of S, with eager mode's non-finite sums; returns [W, X] for backward."""
         np = _numpy()
-        W = theta[self.weights].reshape(self.shape)
-        X = S[self.xs]
-        b = None if self.biases is None else theta[self.biases][:, None]
         with np.errstate(all="ignore"):  # mul and sum never raise: overflow is inf, NaN propagates
-            Y = _matmul(W, X)
-            if b is not None:
-                Y += b
+            W, X, Y = self.products(S, theta)
         if not np.isfinite(Y).all():
-            Y = self._exact_sums(W, X, b, Y)
+            b = None if self.biases is None else theta[self.biases][:, None]
+            self._exact_sums(W, X, b, Y)
             if anomaly:
                 self._report_forward(W, X, b, Y, S, name, parameter)
-        S[self.outputs] = Y
         return [W, X]
 
     def _weight_index(self, k: int) -> int:
         """The place in the parameter list of weight k (row by row) of the matrix."""
         w = self.weights
         return w.start + k * (w.step or 1) if isinstance(w, slice) else int(w[k])
+
+    def _in_tape_order(self, W: Any, X: Any) -> tuple[Any, Any]:
+        """W and X with the inputs in the order of the sums' terms (undoing `flipped`): eager mode's order."""
+        return (W[:, ::-1], X[::-1]) if self.flipped else (W, X)
 
     def _exact_sums(self, W: Any, X: Any, b: Any, Y: Any) -> Any:
         """The samples with a non-finite output summed again term by term, in the order of eager mode.
@@ -1311,6 +1556,7 @@ class _Layer:
         of additions decides between inf and nan. Only these rare samples pay for it.
         """
         np = _numpy()
+        W, X = self._in_tape_order(W, X)
         bad = ~np.isfinite(Y).all(axis=0)
         with np.errstate(all="ignore"):
             terms = list(np.moveaxis(W[:, :, None] * X[None, :, bad], 1, 0))  # n blocks (K, samples)
@@ -1329,7 +1575,10 @@ class _Layer:
         np = _numpy()
         i, s = _entries(~np.isfinite(Y))[0]
         n = self.shape[1]
+        W, X = self._in_tape_order(W, X)
         x_slots = np.arange(S.shape[0])[self.xs]
+        if self.flipped:
+            x_slots = x_slots[::-1]
         with np.errstate(all="ignore"):
             products = W[i] * X[:, s]
         for j in range(n):
@@ -1352,7 +1601,10 @@ class _Layer:
         )
 
     def backward(self, gathered: list[Any], S: Any, G: Any, totals: Any) -> None:
-        """∂E/∂W = G·Xᵀ and ∂E/∂b = Σ_p G into ``totals`` (summed over the batch); ∂E/∂X = Wᵀ·G into G."""
+        """∂E/∂W = G·Xᵀ and ∂E/∂b = Σ_p G into ``totals`` (summed over the batch); ∂E/∂X = Wᵀ·G into G.
+
+        Where a product overflows, the sums are taken again term by term, as eager mode does.
+        """
         np = _numpy()
         W, X = gathered
         g = G[self.outputs]
@@ -1362,25 +1614,52 @@ class _Layer:
             dW = _matmul_over_batch(g, X)
             if not np.isfinite(dW).all():  # as in forward: products that overflow are inf first
                 dW = (g[:, None, :] * X[None, :, :]).sum(axis=2)
-            unique_w, unique_b = self.unique
-            if unique_w:
-                totals[self.weights] += dW.ravel()
-            else:
-                np.add.at(totals, self.weights, dW.ravel())
-            if self.biases is not None:
-                if unique_b:
-                    totals[self.biases] += g.sum(axis=1)
-                else:
-                    np.add.at(totals, self.biases, g.sum(axis=1))
+            self._add_to_totals(totals, dW, g)
             if self.x_scatter is not None:
-                dX = _matmul(W.T, g)
+                dX = self._input_gradients(W, g)
                 if not np.isfinite(dX).all():
                     dX = (W[:, :, None] * g[:, None, :]).sum(axis=0)
                 self.x_scatter.add(G, dX)
 
+    def send_gradients(self, gathered: list[Any], G: Any, totals: Any) -> None:
+        """`backward` without its overflow repairs (the fast replay checks the totals once at the end)."""
+        W, X = gathered
+        g = G[self.outputs]
+        self._add_to_totals(totals, _matmul_over_batch(g, X), g)
+        scatter = self.x_scatter
+        if scatter is not None:
+            if scatter.direct():
+                self._input_gradients(W, g, out=G[scatter.targets])
+            else:
+                scatter.add(G, self._input_gradients(W, g))
+
+    def _input_gradients(self, W: Any, g: Any, out: Any = None) -> Any:
+        """∂E/∂X = Wᵀ·G (into ``out``); for one neuron an outer product w_j·g_p, as a broadcast product
+        (a matrix product with an inner size of 1 is many times slower, for the same numbers)."""
+        if self.shape[0] == 1:
+            return _numpy().multiply(W.T, g, out=out)
+        return _matmul(W.T, g, out=out)
+
+    def _add_to_totals(self, totals: Any, dW: Any, g: Any) -> None:
+        """∂E/∂W (``dW``) and ∂E/∂b = Σ_p g into ``totals``; a weight used twice gets both (np.add.at)."""
+        np = _numpy()
+        if self.flipped:
+            dW = dW[:, ::-1]  # back to the tape's order of the weights
+        unique_w, unique_b = self.unique
+        if unique_w:
+            totals[self.weights] += dW.ravel()
+        else:
+            np.add.at(totals, self.weights, dW.ravel())
+        if self.biases is not None:
+            if unique_b:
+                totals[self.biases] += g.sum(axis=1)
+            else:
+                np.add.at(totals, self.biases, g.sum(axis=1))
+
     def _check_gradients(self, W: Any, X: Any, g: Any) -> None:
         """Under `detect_anomaly`: raise at the first sample where a gradient through a product w·x is not finite."""
         np = _numpy()
+        W, X = self._in_tape_order(W, X)
         to_w = g[:, None, :] * X[None, :, :]  # ∂(w·x)/∂w · g = x·g, per neuron, input and sample
         bad = ~np.isfinite(to_w)
         if self.x_scatter is not None:

@@ -8,8 +8,9 @@ The same initial weights and data for every contestant:
   everything the Trainer does around a step counts (its checks, its history). A turn is
   one ``fit`` of `EPOCHS` epochs (one update each), divided by `EPOCHS`: the set-up of a
   ``fit`` (checking the data, scoring the final model once) is spread over them;
-- replay: the same traced replay without the Trainer (`autograd.trace`'s forward and
-  backward, then `nn.optim.SGD.step`): the difference to the row above is the Trainer's own;
+- replay: the same traced replay without the Trainer, on arrays as the Trainer runs it
+  (`autograd.trace`'s ``forward(..., theta=θ)`` and ``gradient``, then `nn.optim.SGD.step_arrays`):
+  the difference to the row above is the Trainer's own;
 - numpy: the same step written by hand on arrays: three matrix products forward, the
   transposed ones backward, the update in place: the floor of any numpy replay;
 - PyTorch: ``torch.nn.Sequential`` of Linear/ReLU in float64, ``torch.set_num_threads(1)``,
@@ -113,19 +114,21 @@ def traced_contestant(model: nn.MLP, X: list[list[float]], y: list[float]) -> Ru
 
 def replay_contestant(model: nn.MLP, X: list[list[float]], y: list[float]) -> Run:
     """The traced replay without the Trainer: `autograd.trace` of E_p = (ŷ_p - t_p)², its forward
-    over the batch, its backward with seed ∂E/∂E_p = 1/n, then `nn.optim.SGD.step` (what the
-    Trainer adds around these is the difference between the two rows)."""
+    over the batch with the weights θ in an array, its gradient with seed ∂E/∂E_p = 1/n, then
+    `nn.optim.SGD.step_arrays` on θ (what the Trainer adds around these is the difference
+    between the two rows)."""
     import numpy as np
 
     per_sample = trace(lambda x, t: (model(x) - t) ** 2, X[0], y[0])
     inputs, targets = np.array(X, dtype=float), np.array(y, dtype=float)
-    optimizer = nn.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    optimizer = nn.optim.SGD(per_sample.parameters, lr=LEARNING_RATE)
+    weights = np.array([p.data for p in per_sample.parameters])
+    buffers = {name: np.array(values) for name, values in optimizer.state.items()}
 
     def step() -> float:
-        losses = per_sample.forward(inputs, targets)
-        optimizer.zero_grad()
-        per_sample.backward(1.0 / len(targets))
-        optimizer.step()
+        nonlocal weights
+        losses = per_sample.forward(inputs, targets, theta=weights)
+        weights = optimizer.step_arrays(weights, per_sample.gradient(1.0 / len(targets)), buffers)
         return float(losses.mean())
 
     return lambda steps: [step() for _ in range(steps)]

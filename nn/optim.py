@@ -1,12 +1,19 @@
 """Optimizers: how a gradient ∂E/∂w becomes a change of the weight w.
 
-Each class states its update rule in its docstring and `_update` is that rule,
-written for one weight at a time. `state_dict` / `load_state_dict` carry the
-hyper-parameters and every buffer, so an interrupted run can be resumed exactly.
+Each class states its update rule in its docstring and `update` is that rule,
+written once in arithmetic that works on a float and on a numpy array alike: the
+few functions it needs beyond + - * / (√, sign, a choice, a clamp) come from a
+math namespace, `OnFloats` for `step` (one weight at a time, the parameters'
+Values) or `OnArrays` for `step_arrays` (every weight at once, the traced
+Trainer's vectors): the same formula text runs on both, as the rule table's
+rules run on floats and on the traced replay's arrays. `state_dict` /
+`load_state_dict` carry the hyper-parameters and every buffer, so an interrupted
+run can be resumed exactly.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,11 +23,63 @@ from autograd.errors import InvalidArgumentError, InvalidTypeError, ModelFileErr
 from autograd.value import as_float
 
 
+class OnFloats:
+    """The math namespace of an update on one weight: Python floats (`Optimizer.step`)."""
+
+    sqrt = staticmethod(math.sqrt)
+
+    @staticmethod
+    def sign(x: float) -> float:
+        return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+
+    @staticmethod
+    def where(condition: bool, a: float, b: float) -> float:
+        """a where the condition holds, else b."""
+        return a if condition else b
+
+    @staticmethod
+    def by_sign(x: float, negative: float, zero: float, positive: float) -> float:
+        """One of three numbers by the sign of x (NaN: ``zero``)."""
+        return negative if x < 0 else (positive if x > 0 else zero)
+
+    @staticmethod
+    def clamp(x: float, lo: float, hi: float) -> float:
+        return min(max(x, lo), hi)
+
+
+class OnArrays:
+    """The math namespace of an update on every weight at once: numpy arrays, elementwise
+    (`Optimizer.step_arrays`). Each entry gives `OnFloats`'s number at every entry."""
+
+    @staticmethod
+    def sqrt(x: Any) -> Any:
+        return _numpy().sqrt(x)
+
+    @staticmethod
+    def sign(x: Any) -> Any:
+        # Not np.sign: OnFloats.sign gives 0.0 for NaN (and +0.0 for -0.0). Booleans are 0 and 1.
+        return (x > 0).astype(float) - (x < 0)
+
+    @staticmethod
+    def where(condition: Any, a: Any, b: Any) -> Any:
+        return _numpy().where(condition, a, b)
+
+    @staticmethod
+    def by_sign(x: Any, negative: float, zero: float, positive: float) -> Any:
+        np = _numpy()
+        return np.where(x < 0, negative, np.where(x > 0, positive, zero))
+
+    @staticmethod
+    def clamp(x: Any, lo: float, hi: float) -> Any:
+        np = _numpy()
+        return np.minimum(np.maximum(x, lo), hi)
+
+
 class Optimizer:
     """Common machinery: the parameter list, per-weight buffers and their state dict.
 
     Subclasses name their per-weight buffers in ``buffers`` and implement
-    `_update` (one weight) and `hyperparameters`.
+    `update` (the rule, for a float or an array) and `hyperparameters`.
     """
 
     buffers: tuple[str, ...] = ()
@@ -45,18 +104,39 @@ class Optimizer:
     def step(self) -> None:
         """Apply the update rule once to every parameter, using its current ``.grad``.
 
-        Every new weight is computed before any is written, and the buffers are put
-        back if that fails part-way, so a step is applied to all parameters or to none.
+        Every new weight and buffer is computed before any is written, so a step is
+        applied to all parameters or to none.
         """
-        saved = {name: list(values) for name, values in self.state.items()}
         self.steps += 1
+        columns = [self.state[name] for name in self.buffers]
         try:
-            updated = [self._update(i, p.data, float(p.grad)) for i, p in enumerate(self.params)]
+            weights = [p.data for p in self.params]
+            grads = [float(p.grad) for p in self.params]
+            updated = list(map(self.update, weights, grads, *columns, itertools.repeat(OnFloats)))
         except BaseException:
-            self.state, self.steps = saved, self.steps - 1
+            self.steps -= 1
             raise
-        for p, w in zip(self.params, updated):
+        new_weights, *new_buffers = zip(*updated)
+        for p, w in zip(self.params, new_weights):
             p.data = w
+        for name, values in zip(self.buffers, new_buffers):
+            self.state[name] = list(values)
+
+    def step_arrays(self, theta: Any, grad: Any, state: dict[str, Any]) -> Any:
+        """`step` on numpy arrays: the new weights for weights ``theta`` and gradients ``grad``.
+
+        ``state`` maps each buffer's name to an array (entry i for parameter i), and
+        gets the new buffers; ``steps`` counts the step, and the hyper-parameters are
+        read now (a scheduler may have changed ``lr``). The same `update` as `step`,
+        evaluated with `OnArrays`: equal to `step` entry by entry. The parameters'
+        Values and `state` are not touched (the caller writes them back).
+        """
+        np = _numpy()
+        self.steps += 1
+        with np.errstate(all="ignore"):  # overflow is inf and inf - inf is nan, as for floats
+            weights, *buffers = self.update(theta, grad, *[state[name] for name in self.buffers], OnArrays)
+        state.update(zip(self.buffers, buffers))
+        return weights
 
     def _hyperparameter(self, name: str, x: object, valid: Callable[[float], bool], requirement: str) -> float:
         """``x`` as a float if it is a finite number for which ``valid`` holds, else an error naming it."""
@@ -65,8 +145,9 @@ class Optimizer:
             raise InvalidArgumentError(f"{type(self).__name__}: {name} must be {requirement}, got {value}")
         return value
 
-    def _update(self, i: int, w: float, g: float) -> float:
-        """The new value of weight ``i`` (currently ``w``, gradient ``g``); updates its buffers."""
+    def update(self, w: Any, g: Any, *buffers_and_math: Any) -> tuple[Any, ...]:
+        """(new w, new buffers...) for weight(s) ``w`` with gradient(s) ``g``, given their buffers
+        (in the order of ``self.buffers``) and, last, the math namespace (`OnFloats` or `OnArrays`)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -150,14 +231,13 @@ class SGD(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
-    def _update(self, i: int, w: float, g: float) -> float:
+    def update(self, w: Any, g: Any, delta: Any, math: Any) -> tuple[Any, Any]:
         eta, alpha = self.lr, self.momentum
         g = g + self.weight_decay * w
-        delta = -eta * g + alpha * self.state["delta"][i]
-        self.state["delta"][i] = delta
+        delta = -eta * g + alpha * delta
         if self.nesterov:
-            return w + alpha * delta - eta * g
-        return w + delta
+            return w + alpha * delta - eta * g, delta
+        return w + delta, delta
 
 
 class Rprop(Optimizer):
@@ -207,18 +287,12 @@ class Rprop(Optimizer):
             "step_max": self.step_max,
         }
 
-    def _update(self, i: int, w: float, g: float) -> float:
-        previous = self.state["previous_grad"][i]
-        step_size = self.state["step_size"][i]
-        if g * previous > 0:
-            step_size *= self.eta_plus
-        elif g * previous < 0:
-            step_size *= self.eta_minus
-            g = 0.0
-        step_size = min(max(step_size, self.step_min), self.step_max)
-        self.state["step_size"][i] = step_size
-        self.state["previous_grad"][i] = g
-        return w - _sign(g) * step_size
+    def update(self, w: Any, g: Any, previous_grad: Any, step_size: Any, math: Any) -> tuple[Any, Any, Any]:
+        agreement = g * previous_grad
+        factor = math.by_sign(agreement, self.eta_minus, 1.0, self.eta_plus)
+        step_size = math.clamp(step_size * factor, self.step_min, self.step_max)
+        g = math.where(agreement < 0, 0.0, g)
+        return w - math.sign(g) * step_size, g, step_size
 
 
 class Adam(Optimizer):
@@ -263,19 +337,18 @@ class Adam(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
 
-    def _update(self, i: int, w: float, g: float) -> float:
-        return self._adam(i, w, g + self.weight_decay * w)
+    def update(self, w: Any, g: Any, m: Any, v: Any, math: Any) -> tuple[Any, Any, Any]:
+        return self._adam(w, g + self.weight_decay * w, m, v, math)
 
-    def _adam(self, i: int, w: float, g: float) -> float:
-        """The Adam step of weight ``i`` from gradient ``g`` (moments updated)."""
+    def _adam(self, w: Any, g: Any, m: Any, v: Any, math: Any) -> tuple[Any, Any, Any]:
+        """The Adam step of ``w`` from gradient ``g``: (new w, new m, new v)."""
         beta1, beta2 = self.betas
         t = self.steps
-        m = beta1 * self.state["m"][i] + (1 - beta1) * g
-        v = beta2 * self.state["v"][i] + (1 - beta2) * g * g
-        self.state["m"][i], self.state["v"][i] = m, v
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
         m_hat = m / (1 - beta1**t)
         v_hat = v / (1 - beta2**t)
-        return w - self.lr * m_hat / (math.sqrt(v_hat) + self.eps)
+        return w - self.lr * m_hat / (math.sqrt(v_hat) + self.eps), m, v
 
 
 class AdamW(Adam):
@@ -298,16 +371,19 @@ class AdamW(Adam):
     ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _update(self, i: int, w: float, g: float) -> float:
-        return self._adam(i, w - self.lr * self.weight_decay * w, g)
+    def update(self, w: Any, g: Any, m: Any, v: Any, math: Any) -> tuple[Any, Any, Any]:
+        return self._adam(w - self.lr * self.weight_decay * w, g, m, v, math)
 
 
 #: The optimizers by name (used by the command line).
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rprop": Rprop, "adam": Adam, "adamw": AdamW}
 
 
-def _sign(x: float) -> float:
-    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+def _numpy() -> Any:
+    """numpy, imported by the array step only (importing nn never imports it)."""
+    import numpy
+
+    return numpy
 
 
 def _check_params(params: Iterable[Value], optimizer: str) -> list[Value]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.util
+import itertools
 import math
 import sys
 import time
@@ -38,7 +39,7 @@ from .lr_scheduler import LRScheduler
 from .module import MLP, plain
 from .modules import BatchNorm1d, Dropout, Module, Sequential
 from .optim import Optimizer
-from .utils import clip_grad_norm_
+from .utils import clip_coefficient, clip_grad_norm_
 
 MODES = ("online", "batch", "minibatch")
 #: How gradients are computed: "eager" builds the graph of every sample with Values;
@@ -198,6 +199,13 @@ class ClassDecision:
         low, high = self.labels
         return high if row[0] > self.threshold else low  # type: ignore[operator]
 
+    def classes(self, rows: Any) -> Any:
+        """The class of every row of an (n, outputs) numpy array at once: ``decision(row)`` row by row."""
+        if self.labels is None:
+            return rows.argmax(axis=1)  # the first largest, as row.index(max(row))
+        low, high = self.labels
+        return _numpy().where(rows[:, 0] > self.threshold, high, low)
+
     def accepts(self, targets: list[Row]) -> bool:
         """True when every target row is one of the classes this decision reads."""
         if self.labels is None:
@@ -243,10 +251,12 @@ def class_decision(targets: list[Row], loss: Callable[..., Any] | None = None) -
 
 @dataclass
 class _Snapshot:
-    """The state `Trainer.fit` restores after a divergence (see `Trainer._snapshot`)."""
+    """The state `Trainer.fit` restores after a divergence (see `Trainer._snapshot`): the
+    parameters and buffers as lists, or as arrays while a traced fit keeps them in `_Arrays`."""
 
-    values: list[float]
-    state: dict[str, list[float]]
+    values: Any
+    state: dict[str, Any]
+    layout: _Layout | None  # the order of a traced fit's arrays, or None: the optimizer's order
     steps: int
     lr: float | None
     scheduler: dict[str, Any] | None
@@ -350,7 +360,9 @@ class Trainer:
             )
         self.engine = engine
         self.engine_note = ""  # why "auto" chose the engine it chose (see `choose_engine`)
-        self._traced: Any = None  # the traced per-sample loss, made on the first traced batch
+        self._traced: Any = None  # the traced per-sample loss, made on the first traced fit
+        self._arrays: _Arrays | None = None  # the arrays of a traced fit, while it runs
+        self._layout: _Layout | None = None  # where a traced fit keeps each parameter in its arrays
         self._norms: list[float] = []  # the gradient norms of the current epoch's updates (with clip)
         self._buffered: list[Module] = []  # the modules with buffers (batch norm), set by fit
         self.stop_training = False
@@ -419,7 +431,8 @@ class Trainer:
         self.stop_training = False
         # Only states seen in this run may be restored: the user may have changed the model since the last one.
         self._buffered = [m for m in _modules(self.model) if m._buffers()]  # found once, snapshot every update
-        self._last_finite = self._snapshot()
+        if not self._trains_in_arrays():  # (else taken from the arrays, once they are made)
+            self._last_finite = self._snapshot()
         self._updates = 0
         self._where = "before the first update"
         bar = _progress_bar(epochs) if progress else None
@@ -429,52 +442,73 @@ class Trainer:
         if isinstance(self.model, Module):
             self.model.train()
         try:
-            for epoch in range(1, epochs + 1):
-                started = time.perf_counter()
-                loss_sum, correct, updates = 0.0, 0, 0
-                lr = getattr(self.optimizer, "lr", None)
-                self._norms = []
-                for batch_number, indices in enumerate(sampler, start=1):
-                    self._where = f"at epoch {epoch}, batch {batch_number}"
-                    batch_losses, outputs = self._update(
-                        [inputs[i] for i in indices], [targets[i] for i in indices]
-                    )
-                    updates += 1
-                    # A sum of per-sample shares, so a mean of finite losses cannot overflow.
-                    loss_sum += sum(loss / len(inputs) for loss in batch_losses)
+            # Traced training keeps weights, gradients and the optimizer's buffers in arrays
+            # (`_Arrays`); they are written back to the model before anything reads it.
+            arrays = self._arrays = self._array_training(inputs, targets)
+            if arrays is not None:
+                self._last_finite = self._snapshot()
+            try:
+                for epoch in range(1, epochs + 1):
+                    started = time.perf_counter()
+                    loss_sum, correct, updates = 0.0, 0, 0
+                    lr = getattr(self.optimizer, "lr", None)
+                    self._norms = []
+                    for batch_number, indices in enumerate(sampler, start=1):
+                        self._where = f"at epoch {epoch}, batch {batch_number}"
+                        updates += 1
+                        if arrays is not None:
+                            loss_share, right = self._update_arrays(arrays, indices)
+                            loss_sum += loss_share
+                            correct += right
+                            continue
+                        batch_losses, outputs = self._update(
+                            [inputs[i] for i in indices], [targets[i] for i in indices]
+                        )
+                        # A sum of per-sample shares, so a mean of finite losses cannot overflow.
+                        loss_sum += sum(loss / len(inputs) for loss in batch_losses)
+                        if self.decision is not None:
+                            correct += sum(
+                                self.decision(o) == self.decision(targets[i]) for o, i in zip(outputs, indices)
+                            )
+                    self._where = f"at epoch {epoch}, after its last update"
+                    self._check_finite(loss_sum, "the mean loss of the epoch")
+                    if val_inputs:
+                        val_loss, val_accuracy = self._scores(val_inputs, val_targets, "the validation set")
+                    history.loss.append(loss_sum)
                     if self.decision is not None:
-                        correct += sum(self.decision(o) == self.decision(targets[i]) for o, i in zip(outputs, indices))
-                self._where = f"at epoch {epoch}, after its last update"
-                self._check_finite(loss_sum, "the mean loss of the epoch")
-                if val_inputs:
-                    val_loss, val_accuracy = self._scores(val_inputs, val_targets, "the validation set")
-                history.loss.append(loss_sum)
-                if self.decision is not None:
-                    history.accuracy.append(correct / len(inputs))
-                if val_inputs:
-                    history.val_loss.append(val_loss)
-                    if val_accuracy is not None:
-                        history.val_accuracy.append(val_accuracy)
-                history.updates.append(updates)
-                if lr is not None:
-                    history.lr.append(lr)
-                if self.clip is not None:
-                    history.grad_norm.append(max(self._norms))
-                    history.clipped.append(sum(norm > self.clip for norm in self._norms))
-                history.epoch_time.append(time.perf_counter() - started)
-                if self.scheduler is not None:
-                    self.scheduler.step()
-                if bar is not None:
-                    bar.set_postfix(_summary(history), refresh=False)
-                    bar.update(1)
-                for callback in callbacks:
-                    callback.on_epoch_end(self, epoch, history)
-                if self.stop_training:
-                    break
-            else:
-                history.stopped_reason = f"completed {epochs} epochs"
-            # The last update has not been seen by a loss yet: score the final model once.
-            self.training_loss()
+                        history.accuracy.append(correct / len(inputs))
+                    if val_inputs:
+                        history.val_loss.append(val_loss)
+                        if val_accuracy is not None:
+                            history.val_accuracy.append(val_accuracy)
+                    history.updates.append(updates)
+                    if lr is not None:
+                        history.lr.append(lr)
+                    if self.clip is not None:
+                        history.grad_norm.append(max(self._norms))
+                        history.clipped.append(sum(norm > self.clip for norm in self._norms))
+                    history.epoch_time.append(time.perf_counter() - started)
+                    if self.scheduler is not None:
+                        self.scheduler.step()
+                    if bar is not None:
+                        bar.set_postfix(_summary(history), refresh=False)
+                        bar.update(1)
+                    if callbacks and arrays is not None:
+                        arrays.write_back()  # a callback may read the model (or change it: read again below)
+                    for callback in callbacks:
+                        callback.on_epoch_end(self, epoch, history)
+                    if callbacks and arrays is not None:
+                        arrays.read()
+                    if self.stop_training:
+                        break
+                else:
+                    history.stopped_reason = f"completed {epochs} epochs"
+                # The last update has not been seen by a loss yet: score the final model once.
+                self.training_loss()
+            finally:
+                if self._arrays is not None:  # however fit ends, the model holds what training made
+                    self._arrays.write_back()
+                    self._arrays = None
         except _Divergence as exc:
             raise self._diverged(str(exc)) from exc.__cause__
         finally:
@@ -515,13 +549,66 @@ class Trainer:
             raise _Divergence(f"the update made {bad.label or 'a parameter'} {bad.data}")
         return batch_losses, outputs
 
+    def _array_training(self, inputs: list[Row], targets: list[Row]) -> _Arrays | None:
+        """The arrays a traced fit trains in (see `_Arrays`), or None with the eager engine."""
+        if not self._trains_in_arrays():
+            return None
+        if self._traced is None:
+            self._traced = self._checked_trace(inputs[0], targets[0])
+        if self._layout is None or not self._layout.describes(self._traced, self.optimizer):
+            self._layout = _Layout(self._traced, self.optimizer)  # found once, for every fit after it
+        return _Arrays(self._traced, self.optimizer, self._layout, inputs, targets, self.decision, self.mode == "batch")
+
+    def _trains_in_arrays(self) -> bool:
+        """True when `fit` keeps the weights in `_Arrays`: the traced engine, per-sample graphs."""
+        return self.engine == "traced" and not self._batchwise
+
+    def _update_arrays(self, arrays: _Arrays, indices: list[int]) -> tuple[float, int]:
+        """`_update` on the arrays: one replay of the batch, the checks in the same order, the
+        array step of the optimizer (`Optimizer.step_arrays`). Returns the batch's share of the
+        epoch's mean loss, (1/N)·Σ_p E_p, and how many of its samples were classified right.
+        """
+        np = _numpy()
+        try:
+            rows, grad = arrays.gradient(indices)
+        except (_Divergence, TraceError):
+            raise
+        except (AutogradError, ArithmeticError, ValueError):
+            # As `_accumulate_batch_gradients`: the eager pass on the Values finds the cause
+            # (a divergence), raises the same error, or trains on this batch.
+            arrays.write_back()
+            inputs, targets = arrays.inputs, arrays.targets
+            batch_losses, outputs = self._update([inputs[i] for i in indices], [targets[i] for i in indices])
+            arrays.read()
+            rows = np.column_stack([batch_losses, outputs])
+        else:
+            if not np.isfinite(grad).all():
+                k = int(np.flatnonzero(~np.isfinite(grad))[0])
+                bad = arrays.params[k]
+                raise _Divergence(f"the gradient of {bad.label or 'a parameter'} is {float(grad[k])}")
+            self._last_finite = self._snapshot()
+            if self.clip is not None:
+                norm = math.hypot(*grad.tolist())  # as clip_grad_norm_ on the Values
+                self._norms.append(norm)
+                grad = grad * clip_coefficient(norm, self.clip)
+            arrays.step(grad)
+            self._updates += 1
+            if not np.isfinite(arrays.weights).all():
+                k = int(np.flatnonzero(~np.isfinite(arrays.weights))[0])
+                bad = arrays.params[k]
+                raise _Divergence(f"the update made {bad.label or 'a parameter'} {float(arrays.weights[k])}")
+        share = float((rows[:, 0] / len(arrays.inputs)).sum())
+        return share, arrays.correct(rows[:, 1:], indices)
+
     def _snapshot(self) -> _Snapshot:
         """Copies of what an update changes: the parameters, the optimizer's buffers, step count and
         learning rate, the scheduler's state and the model's buffers (batch norm's running statistics)."""
         optimizer = self.optimizer
+        arrays = self._arrays
         return _Snapshot(
-            [p.data for p in optimizer.params],
-            {k: list(v) for k, v in optimizer.state.items()},
+            [p.data for p in optimizer.params] if arrays is None else arrays.weights.copy(),
+            {k: list(v) for k, v in optimizer.state.items()} if arrays is None else dict(arrays.buffers),
+            None if arrays is None else arrays.layout,
             optimizer.steps,
             getattr(optimizer, "lr", None),
             None if self.scheduler is None else self.scheduler.state_dict(),
@@ -531,9 +618,16 @@ class Trainer:
     def _diverged(self, what: str) -> NonFiniteError:
         """Put back the last finite state (parameters, optimizer, scheduler, buffers) and describe the divergence."""
         snapshot = self._last_finite
-        for p, value in zip(self.optimizer.params, snapshot.values):
+        layout = snapshot.layout
+        if layout is None:
+            values, state = snapshot.values, snapshot.state
+        else:  # arrays in the order of a traced fit
+            values = layout.in_optimizer_order(snapshot.values)
+            state = {name: layout.in_optimizer_order(buffer) for name, buffer in snapshot.state.items()}
+        for p, value in zip(self.optimizer.params, values):
             p.data = value
-        self.optimizer.state, self.optimizer.steps = snapshot.state, snapshot.steps
+        self.optimizer.state = {name: list(buffer) for name, buffer in state.items()}
+        self.optimizer.steps = snapshot.steps
         if snapshot.lr is not None:
             self.optimizer.lr = snapshot.lr  # type: ignore[attr-defined]
         if self.scheduler is not None and snapshot.scheduler is not None:
@@ -621,19 +715,20 @@ class Trainer:
     def _replay_batch_gradients(self, X_batch: list[Row], y_batch: list[Row]) -> tuple[list[float], list[Row]]:
         """`_accumulate_batch_gradients` by traced replay: row p of the replay holds [E_p, outputs of p]."""
         if self._traced is None:
-            try:
-                self._traced = self._trace(X_batch[0], y_batch[0])  # a sample the loss accepts
-            except TraceError as exc:
-                message = f"Trainer(engine='traced') cannot trace this model and loss: {exc}; use engine='eager'"
-                raise TraceError(message) from None
+            self._traced = self._checked_trace(X_batch[0], y_batch[0])  # a sample the loss accepts
         rows = self._traced.forward(X_batch, y_batch)
-        for row in rows.tolist():
-            for o in row[1:]:
-                self._check_finite(o, "a prediction")
-            self._check_finite(row[0], "the loss")
+        _check_rows(rows)
         # ∂E/∂E_p = 1/B for the mean loss; the outputs are only read, not differentiated.
         self._traced.backward([[1.0 / len(X_batch)] + [0.0] * (rows.shape[1] - 1)] * len(X_batch))
         return rows[:, 0].tolist(), rows[:, 1:].tolist()
+
+    def _checked_trace(self, x: Row, t: Row) -> Any:
+        """`_trace`, with an error that says what to do when the model and loss cannot be traced."""
+        try:
+            return self._trace(x, t)
+        except TraceError as exc:
+            message = f"Trainer(engine='traced') cannot trace this model and loss: {exc}; use engine='eager'"
+            raise TraceError(message) from None
 
     def _trace(self, x: Row, t: Row) -> Any:
         """`autograd.trace` of [E_p, outputs of p] as a function of one sample's inputs and target row.
@@ -730,10 +825,21 @@ class Trainer:
         if decide is not None and not decide.accepts(targets):
             decide = None  # labels this decision does not know: no accuracy rather than a wrong one
         try:
-            losses_and_rows = self._replayed_scores(inputs, targets)
+            rows = self._replayed_scores(inputs, targets)
         except (AutogradError, ArithmeticError, ValueError):
-            losses_and_rows = None
-        if losses_and_rows is None:
+            rows = None
+        if rows is not None:
+            np = _numpy()
+            finite = np.isfinite(rows).all()
+            total = float((rows[:, 0] / len(inputs)).sum()) if finite else math.nan
+            if math.isfinite(total):
+                if decide is None:
+                    return total, None
+                arrays = self._arrays
+                T = arrays.T if arrays is not None and targets is arrays.targets else np.array(targets, dtype=float)
+                return total, int((decide.classes(rows[:, 1:]) == decide.classes(T)).sum()) / len(inputs)
+            losses_and_rows = [(row[0], row[1:]) for row in rows.tolist()]  # the loop below says what is not finite
+        else:
             losses_and_rows = []
             modes = _modes(self.model)
             try:
@@ -762,12 +868,17 @@ class Trainer:
             raise _Divergence(f"on {what}, the mean loss is {total}")
         return total, None if decide is None else correct / len(inputs)
 
-    def _replayed_scores(self, inputs: list[Row], targets: list[Row]) -> list[tuple[float, Row]] | None:
-        """(E_p, output row) of every sample by traced replay, or None with the eager engine or before tracing."""
+    def _replayed_scores(self, inputs: list[Row], targets: list[Row]) -> Any:
+        """[E_p, outputs of p] of every sample by traced replay (an array), or None with the eager engine
+        or before tracing. During a traced fit, with the weights of its arrays."""
         if self.engine != "traced" or self._traced is None:
             return None
-        rows = self._traced.forward(inputs, targets).tolist()
-        return [(row[0], row[1:]) for row in rows]
+        arrays = self._arrays
+        if arrays is None:
+            return self._traced.forward(inputs, targets)
+        if inputs is arrays.inputs and targets is arrays.targets:
+            return self._traced.forward(arrays.X, arrays.T, theta=arrays.theta())
+        return self._traced.forward(inputs, targets, theta=arrays.theta())
 
     # -- checking data -----------------------------------------------------------------
     def _inputs(self, X: Sequence[Sequence[float]], where: str) -> list[Row]:
@@ -777,6 +888,9 @@ class Trainer:
         if len(X) == 0:
             raise InvalidArgumentError(f"{where}: the data set is empty")
         nin = _width(self.model, "in")
+        rows = _float_rows(X, nin)
+        if rows is not None:
+            return rows
         rows = []
         for i, x in enumerate(X):
             x = plain(x, f"{where}: X[{i}]")
@@ -798,6 +912,8 @@ class Trainer:
         nout = _width(self.model, "out")
         if self._class_targets:
             return inputs, _one_hot_targets(y, nout, where)
+        if nout == 1 and type(y) is list and set(map(type, y)) == {float} and math.isfinite(sum(y)):
+            return inputs, [[t] for t in y]  # the common case, checked in bulk as in `_float_rows`
         targets = []
         for i, t in enumerate(y):
             t = plain(t, f"{where}: y[{i}]")
@@ -807,6 +923,195 @@ class Trainer:
                 raise ShapeError(f"{where}: y[{i}] has {len(row)} values, the model has {nout} outputs")
             targets.append([as_float(v, f"{where}: y[{i}]") for v in row])
         return inputs, targets
+
+
+class _Layout:
+    """Where a traced fit keeps each parameter in its arrays, found once for a trace and an optimizer.
+
+    The arrays follow the trace's order of parameters (`Trace.parameters`, the order of its
+    ``theta`` and of `Trace.gradient`), so that a step needs no gather or scatter: first the
+    trace's parameters that the optimizer holds, then the optimizer's parameters the trace
+    does not read (their gradient is 0). ``order[k]`` is the place in the optimizer's list of
+    entry k, ``params[k]`` its Value; ``held[i]`` says whether the trace's parameter i is the
+    optimizer's (one it does not hold keeps its value during the fit).
+    """
+
+    def __init__(self, trace: Any, optimizer: Optimizer) -> None:
+        np = _numpy()
+        self.trace, self.optimizer, self.size = trace, optimizer, len(optimizer.params)
+        place = {id(p): i for i, p in enumerate(optimizer.params)}
+        positions = np.array([place.get(id(p), -1) for p in trace.parameters], dtype=np.intp)
+        self.held = positions >= 0
+        self.all_held = bool(self.held.all())
+        self.count = int(self.held.sum())  # the entries that are the trace's parameters
+        spare = np.setdiff1d(np.arange(len(optimizer.params)), positions[self.held])
+        self.order = np.concatenate([positions[self.held], spare]).astype(np.intp)
+        self.spares = len(spare)
+        self.identity = bool((self.order == np.arange(len(self.order))).all())
+        self.params = [optimizer.params[i] for i in self.order.tolist()]
+
+    def describes(self, trace: Any, optimizer: Optimizer) -> bool:
+        """True if this layout was made for this trace and optimizer (with as many parameters as now)."""
+        return self.trace is trace and self.optimizer is optimizer and self.size == len(optimizer.params)
+
+    def in_optimizer_order(self, values: Any) -> list[float]:
+        """An array in this layout's order, as a list in the optimizer's order."""
+        if self.identity:
+            return values.tolist()  # type: ignore[no-any-return]
+        ordered = _numpy().empty(len(values))
+        ordered[self.order] = values
+        return ordered.tolist()  # type: ignore[no-any-return]
+
+
+class _Arrays:
+    """A traced fit's weights, gradients and optimizer buffers, kept in numpy arrays.
+
+    The per-parameter Python loops (reading every ``w.data`` for the replay, adding every
+    ``w.grad``, the optimizer's step one weight at a time) cost more than the replay itself
+    beyond a few hundred parameters. While `Trainer.fit` runs, ``weights`` (one entry per
+    parameter of the optimizer, in the order of the `_Layout`), the last gradient and
+    ``buffers`` (the optimizer's state, one array per buffer) live here; the trace replays
+    with them (`Trace.forward`'s ``theta``, `Trace.gradient`) and the optimizer steps on them
+    (`Optimizer.step_arrays`: the same formulas as its `step`, entry by entry, so the order
+    does not matter). `write_back` puts them into the Values and ``optimizer.state`` (the
+    step count and learning rate are the optimizer's own throughout); `read` takes them from
+    there again.
+
+    The trace's parameters that the optimizer does not hold keep their ``.data``; their
+    gradients add up into ``.grad`` at `write_back`, as eager training leaves them.
+    """
+
+    def __init__(
+        self,
+        trace: Any,
+        optimizer: Optimizer,
+        layout: _Layout,
+        inputs: list[Row],
+        targets: list[Row],
+        decision: ClassDecision | None,
+        whole_batch: bool,
+    ) -> None:
+        np = _numpy()
+        self.trace, self.optimizer, self.layout = trace, optimizer, layout
+        self.params = layout.params
+        self.inputs, self.targets = inputs, targets
+        self.X, self.T = np.array(inputs, dtype=float), np.array(targets, dtype=float)
+        self.whole_batch = whole_batch  # batch mode: every batch is the whole set, in order
+        self.decision = decision
+        self.target_classes = None if decision is None else decision.classes(self.T)
+        self.seeds: dict[int, Any] = {}
+        self.read()
+
+    def read(self) -> None:
+        """Take the weights and the optimizer's buffers from the Values and ``optimizer.state``."""
+        np = _numpy()
+        layout = self.layout
+        self.weights = np.array([p.data for p in self.params], dtype=float)
+        self.buffers = {name: np.array(values, dtype=float) for name, values in self.optimizer.state.items()}
+        if not layout.identity:
+            self.buffers = {name: values[layout.order] for name, values in self.buffers.items()}
+        self.grad: Any = None
+        if not layout.all_held:
+            self.frozen = np.array([p.data for p in self.trace.parameters], dtype=float)
+            self.frozen_grad = np.zeros(len(self.trace.parameters))
+
+    def write_back(self) -> None:
+        """Put the weights, last gradients and buffers into the Values and ``optimizer.state``."""
+        if self.grad is None:
+            for p, w in zip(self.params, self.weights.tolist()):
+                p.data = w
+        else:
+            for p, w, g in zip(self.params, self.weights.tolist(), self.grad.tolist()):
+                p.data = w
+                p.grad = g
+        for name, values in self.buffers.items():
+            self.optimizer.state[name] = self.layout.in_optimizer_order(values)
+        if not self.layout.all_held:
+            for p, g, held in zip(self.trace.parameters, self.frozen_grad.tolist(), self.layout.held.tolist()):
+                if not held:
+                    p.grad += g
+            self.frozen_grad[:] = 0.0
+
+    def theta(self) -> Any:
+        """The trace's parameter vector (`Trace.parameters`' order) for the current weights."""
+        layout = self.layout
+        if layout.all_held:
+            return self.weights[: layout.count] if layout.spares else self.weights
+        theta = self.frozen.copy()
+        theta[layout.held] = self.weights[: layout.count]
+        return theta
+
+    def gradient(self, indices: list[int]) -> tuple[Any, Any]:
+        """Replay the batch: its rows [E_p, outputs of p] (checked finite) and ∂E/∂w of its mean loss
+        E = (1/B)·Σ_p E_p, one entry per parameter of the optimizer."""
+        np = _numpy()
+        if self.whole_batch:
+            X, T = self.X, self.T
+        else:
+            X, T = self.X[indices], self.T[indices]
+        rows = self.trace.forward(X, T, theta=self.theta())
+        _check_rows(rows)
+        seed = self.seeds.get(len(rows))
+        if seed is None:  # ∂E/∂E_p = 1/B; the outputs are only read, not differentiated
+            seed = self.seeds[len(rows)] = np.zeros(rows.shape)
+            seed[:, 0] = 1.0 / len(rows)
+        grad = self.trace.gradient(seed)
+        layout = self.layout
+        if layout.all_held and not layout.spares:
+            return rows, grad
+        held = np.zeros(len(self.weights))
+        if layout.all_held:
+            held[: layout.count] = grad
+        else:
+            held[: layout.count] = grad[layout.held]
+            self.frozen_grad[~layout.held] += grad[~layout.held]
+        return rows, held
+
+    def step(self, grad: Any) -> None:
+        """One step of the optimizer on the arrays (`Optimizer.step_arrays`)."""
+        self.grad = grad
+        self.weights = self.optimizer.step_arrays(self.weights, grad, self.buffers)
+
+    def correct(self, outputs: Any, indices: list[int]) -> int:
+        """How many of the batch's samples (rows of ``outputs``) are classified right (0 without classes)."""
+        if self.decision is None:
+            return 0
+        expected = self.target_classes if self.whole_batch else self.target_classes[indices]  # type: ignore[index]
+        return int((self.decision.classes(outputs) == expected).sum())
+
+
+def _check_rows(rows: Any) -> None:
+    """Raise `_Divergence` at the first sample whose outputs (then loss) are not finite; rows [E_p, outputs]."""
+    if _numpy().isfinite(rows).all():
+        return
+    for row in rows.tolist():
+        for o in row[1:]:
+            if not math.isfinite(o):
+                raise _Divergence(f"a prediction is {o}")
+        if not math.isfinite(row[0]):
+            raise _Divergence(f"the loss is {row[0]}")
+
+
+def _numpy() -> Any:
+    """numpy, imported by the traced engine only (importing nn never imports it)."""
+    import numpy
+
+    return numpy
+
+
+def _float_rows(X: Any, width: int | None) -> list[Row] | None:
+    """Copies of the rows of X when it is a list of lists of ``width`` finite floats, else None.
+
+    The common case, checked in bulk at a fraction of the cost of checking number by number
+    (`Trainer._inputs` does that for anything else, and names what is wrong): a sum of finite
+    floats is finite, or has overflowed to inf, and then the slow checks find every number fine.
+    """
+    if width is None or type(X) is not list or not all(type(x) is list and len(x) == width for x in X):
+        return None
+    numbers = list(itertools.chain.from_iterable(X))
+    if set(map(type, numbers)) != {float} or not math.isfinite(sum(numbers)):
+        return None
+    return [x[:] for x in X]
 
 
 def _width(model: Any, side: str) -> int | None:

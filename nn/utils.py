@@ -48,10 +48,15 @@ def clip_grad_norm_(
         raise NonFiniteError(
             f"clip_grad_norm_: the total norm of the gradients is {total}; they cannot be clipped"
         )
-    scale = min(1.0, max_norm / (total + 1e-6))
+    scale = clip_coefficient(total, max_norm)
     for v in params:
         v.grad = float(v.grad) * scale
     return total
+
+
+def clip_coefficient(total: float, max_norm: float) -> float:
+    """c = min(1, max_norm / (‖g‖ + 10⁻⁶)): the factor `clip_grad_norm_` scales the gradients by."""
+    return min(1.0, max_norm / (total + 1e-6))
 
 
 def clip_grad_value_(parameters: Iterable[Value] | Value, clip_value: float) -> None:

@@ -78,15 +78,17 @@ def batch_of(n: int, width: int, seed: int) -> list[list[float]]:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_mlps_fuse_every_layer_of_two_or_more_neurons_and_match_eager(seed: int) -> None:
-    """nn.MLP of random depth and widths: each layer of width ≥ 2 is one fused matrix product
-    (a layer of one neuron is a dot product, left to the grouped replay)."""
+    """nn.MLP of random depth and widths: each layer of width ≥ 2 is one fused matrix product; a
+    layer of one neuron is a dot product, fused only alone in its level with 3 inputs or more."""
     rng = random.Random(seed)
     nin = rng.randint(1, 5)
     sizes = [rng.randint(1, 6) for _ in range(rng.randint(1, 4))]
     activation = rng.choice(["tanh", "relu", "sigmoid", "linear"])
     model = nn.MLP(nin, sizes, activation=activation, output_activation="sigmoid", seed=seed)
     params = model.parameters()
-    assert_same(model, params, batch_of(7, nin, seed), fused=sum(1 for k in sizes if k >= 2))
+    widths = [nin, *sizes]
+    fused = sum(1 for k, n in zip(sizes, widths) if k >= 2 or n >= 3)
+    assert_same(model, params, batch_of(7, nin, seed), fused=fused)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -218,6 +220,20 @@ def test_partial_patterns_are_not_fused_and_match_eager(build: Callable[..., lis
     assert_same(fn, [*(v for row in w for v in row), *b], batch_of(5, 2, 7), fused=0)
 
 
+@pytest.mark.parametrize(("inputs", "fused"), [(2, 0), (3, 1), (5, 1)])
+def test_a_lone_neuron_is_fused_from_three_inputs_on(inputs: int, fused: int) -> None:
+    """One neuron alone in its level (an MLP's output) becomes a layer of one row when it reads
+    3 inputs or more: the same numbers as eager mode either way."""
+    rng = random.Random(inputs)
+    w = matrix(1, inputs, rng)[0]
+    b = Value(rng.uniform(-1, 1))
+
+    def fn(x: list[Value]) -> Value:
+        return sum_values([w[j] * x[j] for j in range(inputs)] + [b]).tanh()
+
+    assert_same(fn, [*w, b], batch_of(6, inputs, 9), fused=fused)
+
+
 def test_a_missing_term_splits_the_layer() -> None:
     """Neuron 2 lacks its bias: the two neurons with a bias form a layer, neuron 2 is not fused
     (a layer of one); neuron 3 lacks a product: its inputs differ, so it is not fused either."""
@@ -267,7 +283,7 @@ def test_one_dout_per_sample_weights_a_single_output() -> None:
     dout = [0.5, -1.0, 2.0, 0.0, 3.0]
     expected_out, expected_grads = eager(model, params, batch, [[d] for d in dout])
     out, grads, step = replay(model, params, batch, np.array(dout))
-    assert len(step.fused_layers) == 2  # type: ignore[attr-defined]
+    assert len(step.fused_layers) == 3  # type: ignore[attr-defined]  (the output neuron reads 3 inputs)
     np.testing.assert_allclose(out, [o[0] for o in expected_out], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grads, expected_grads, rtol=1e-12, atol=1e-12)
 
@@ -426,6 +442,7 @@ def test_products_cut_into_small_blas_calls_give_the_same_numbers(
     """The replay cuts each matrix product along the batch into calls of at most BLAS_CALL_SIZE
     multiply-adds (see autograd.trace): one sample per call, a few (with a remainder), or all."""
     monkeypatch.setattr(sys.modules["autograd.trace"], "BLAS_CALL_SIZE", call_size)
+    monkeypatch.setattr(sys.modules["autograd.trace"], "_one_blas_thread", False)  # cut even with one BLAS thread
     model = nn.MLP(3, [5, 4, 2], activation="tanh", output_activation="linear", seed=21)
     assert_same(model, model.parameters(), batch_of(7, 3, 22), fused=3)
 

@@ -1,0 +1,165 @@
+"""The array API of a trace (`Trace.forward(..., theta=)`, `Trace.gradient`) and its fast replay.
+
+A training loop may keep the parameters in an array: ``forward(batch, theta=θ)`` replays with
+θ instead of the parameters' ``.data``, and ``gradient(dout)`` returns Σ_p dout_p·∂out_p/∂w
+as an array instead of adding it to ``.grad``. The replay first runs the whole tape with no
+diagnostics and falls back to the careful, step-by-step replay where anything is not finite;
+both must give what eager mode gives. The reference is the eager engine, one sample at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from conftest import require_module
+from op_cases import CASES, OpCase
+from test_trace import batch_for, eager_per_sample, scaled_case
+
+from autograd import Value, detect_anomaly, sum_values, trace
+from autograd.errors import DomainError, NonFiniteError, ShapeError
+
+np = require_module("numpy", extra="fast")
+
+
+def mlp(weights: list[list[Value]], x: list[Value]) -> Value:
+    """A hand-written 2-3-2-1 tanh network (no `nn`): its layers are found and fused by the trace."""
+    w1, w2, w3 = weights
+    h = [sum_values([w1[i * 2 + j] * x[j] for j in range(2)] + [w1[6 + i]]).tanh() for i in range(3)]
+    h = h[::-1]  # the second layer reads the first's outputs last first
+    g = [sum_values([w2[i * 3 + j] * h[j] for j in range(3)] + [w2[6 + i]]).relu() for i in range(2)]
+    return sum_values([w3[0] * g[0], w3[1] * g[1], w3[2]])
+
+
+def mlp_weights(seed: int) -> list[list[Value]]:
+    rng = np.random.default_rng(seed)
+    return [[Value(float(v), label=f"w{k}_{i}") for i, v in enumerate(rng.standard_normal(n))]
+            for k, n in ((1, 9), (2, 8), (3, 3))]  # fmt: skip
+
+
+BATCH = np.random.default_rng(0).standard_normal((7, 2)).tolist()
+
+
+def test_forward_with_theta_replays_those_values_and_leaves_the_parameters_alone() -> None:
+    weights = mlp_weights(1)
+    step = trace(lambda x: mlp(weights, x), BATCH[0])
+    before = [p.data for p in step.parameters]
+    theta = np.random.default_rng(2).standard_normal(len(step.parameters))
+    out = step.forward(BATCH, theta=theta)
+    assert [p.data for p in step.parameters] == before
+    for p, value in zip(step.parameters, theta.tolist()):  # eager mode with the same numbers
+        p.data = value
+    expected, _ = eager_per_sample(lambda x: mlp(weights, x), [], BATCH)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_gradient_returns_the_batch_gradient_and_touches_no_grad() -> None:
+    weights = mlp_weights(3)
+    flat = [w for layer in weights for w in layer]
+    _, expected = eager_per_sample(lambda x: mlp(weights, x), flat, BATCH)
+    for w in flat:
+        w.grad = 0.25
+    step = trace(lambda x: mlp(weights, x), BATCH[0])
+    assert len(step.fused_layers) == 2
+    step.forward(BATCH)
+    total = step.gradient()
+    assert [w.grad for w in flat] == [0.25] * len(flat)
+    by_value = dict(zip(map(id, step.parameters), total.tolist()))
+    np.testing.assert_allclose([by_value[id(w)] for w in flat], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_theta_must_hold_every_parameter() -> None:
+    weights = mlp_weights(4)
+    step = trace(lambda x: mlp(weights, x), BATCH[0])
+    with pytest.raises(ShapeError, match=r"theta must hold the 20 parameters, got shape \(19,\)"):
+        step.forward(BATCH, theta=np.zeros(19))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_the_fast_and_the_careful_replay_agree_with_eager(case: OpCase) -> None:
+    """Without anomaly detection the fast replay runs; under it the careful one (it checks every
+    step): both equal eager mode, for every rule of the table."""
+    weights = [Value(1.0) for _ in case.points[0]] + [Value(1.5)]
+    fn = scaled_case(case, weights)
+    batch = batch_for(case)
+    expected_out, expected_grads = eager_per_sample(fn, weights, batch)
+    step = trace(fn, example=batch[0])
+    fast = step.forward(batch), step.gradient()
+    with detect_anomaly():
+        careful = step.forward(batch), step.gradient()
+    by_value = dict(zip(map(id, step.parameters), range(len(weights))))
+    order = [by_value[id(w)] for w in weights]
+    for out, grads in (fast, careful):
+        np.testing.assert_allclose(out, expected_out, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(grads[order], expected_grads, rtol=1e-12, atol=1e-12)
+
+
+def test_a_domain_error_in_the_fast_replay_is_reported_by_the_careful_one() -> None:
+    w = Value(1.0)
+    step = trace(lambda x: (w * x[0]).log(), [1.0])
+    with pytest.raises(DomainError, match=r"log.*sample 2"):
+        step.forward([[1.0], [2.0], [-3.0]])
+
+
+def test_an_inf_minus_inf_gives_eagers_nan_after_the_fast_replay_gives_up() -> None:
+    """inf - inf raises numpy's invalid flag in the fast replay; eager mode gives NaN, and so does the replay."""
+    w = Value(1.0)
+    fn = lambda x: w * x[0] * x[0] - w * x[1] * x[1]  # noqa: E731
+    eager = fn([Value(1e200), Value(1e200)]).data
+    step = trace(fn, [1.0, 1.0])
+    out = step.forward([[1e200, 1e200], [1.0, 2.0]])
+    assert math.isnan(eager) and math.isnan(out[0]) and out[1] == -3.0
+
+
+def test_a_layer_reading_its_inputs_last_first_names_the_eager_product_under_anomaly() -> None:
+    """The second layer reads the first's outputs in reversed slots (it is replayed with W's columns
+    reversed); the first product that is not finite is still the one eager mode names."""
+    weights = mlp_weights(5)
+    x = [0.3, -0.2]
+    step = trace(lambda v: mlp(weights, v), x)
+    weights[1][3].data = math.nan  # w2[1][0], times h[0] (slot order: the last input): the product not finite
+    with detect_anomaly(), pytest.raises(NonFiniteError) as eager_error:
+        mlp(weights, [Value(v) for v in x])
+    with detect_anomaly(), pytest.raises(NonFiniteError) as traced_error:
+        step.forward([x])
+    # eager: "mul(input=nan, input=h) = nan [...]"; the replay names the same product (h to 1e-12: numpy's tanh)
+    pattern = r"anomaly in forward: mul\((\w+=)?nan, (\w+=)?([-0-9.e]+)\) = nan"
+    eager = re.match(pattern, str(eager_error.value))
+    traced = re.match(pattern + r" \(traced replay, sample 0", str(traced_error.value))
+    assert eager is not None and traced is not None, (eager_error.value, traced_error.value)
+    assert float(traced.group(3)) == pytest.approx(float(eager.group(3)), rel=1e-12)
+    assert "inputs: w2_3, computed" in str(traced_error.value)
+
+
+@pytest.mark.parametrize("name", ["relu", "step", "positive", "sign"])
+def test_the_switches_of_the_numpy_namespace_give_floatmaths_numbers_signed_zeros_and_nans_included(
+    name: str,
+) -> None:
+    """NumpyMath's relu, step, positive and sign avoid np.where (slow on mixed signs): each entry
+    must still be FloatMath's number for that entry, down to the sign of a zero."""
+    from autograd.ops import FloatMath
+    from autograd.trace import NumpyMath
+
+    xs = [-0.0, 0.0, -1.0, 2.0, math.nan, -math.inf, math.inf, 1e-320, -1e-320]
+    with np.errstate(invalid="raise", divide="raise"):  # as in the replay: no flag may be raised either
+        got = getattr(NumpyMath, name)(np.array([xs])).tolist()[0]
+    for x, value in zip(xs, got):
+        expected = getattr(FloatMath, name)(x)
+        assert (math.isnan(value) and math.isnan(expected)) or (
+            value == expected and math.copysign(1.0, value) == math.copysign(1.0, expected)
+        ), (x, value, expected)
+
+
+def test_an_output_returned_twice_gets_both_seeds() -> None:
+    """fn returns [y, y] for one node y = w·x: ∂/∂w of dout_0·y + dout_1·y is (dout_0 + dout_1)·x,
+    by hand: (1 + 10)·2 + (2 + 20)·3 = 88."""
+    w = Value(0.5)
+
+    def fn(x: list[Value]) -> list[Value]:
+        y = w * x[0]
+        return [y, y]
+
+    step = trace(fn, [1.0])
+    step.forward([[2.0], [3.0]])
+    assert step.gradient(np.array([[1.0, 10.0], [2.0, 20.0]])).tolist() == [88.0]
