@@ -16,6 +16,9 @@ marks both its start and its end: sampling stops when the model predicts it.
 
     python -m nn gpt --steps 500        # train on the shipped names, then sample new ones
     python -m nn gpt --engine eager     # without the traced replay (the default when numpy is installed)
+
+Traced training (`ArrayTraining`) replays the loss traced once per name length and keeps the
+weights and Adam's moments in numpy arrays between steps; the Values get them at `write_back`.
 """
 
 from __future__ import annotations
