@@ -7,9 +7,11 @@ cross-entropy, backward, one Adam update (β₁ 0.85, β₂ 0.99). 1 layer, 16-d
   derivatives, computed during the forward pass; a recursive topological sort; sums as
   chains of ``+``;
 - eager: this project's `nn.gpt.GPT` on `autograd.Value`;
-- traced: the same model's loss traced once per name length (`nn.gpt.traced_loss`: the
-  token ids are index inputs, `autograd.indices`), replayed with numpy at batch size 1 (a
-  name is one sample), then the same `nn.optim.Adam` on the Values.
+- traced: the same model's loss traced once per name length (the token ids are index
+  inputs, `autograd.indices`), replayed with numpy at batch size 1 (a name is one sample),
+  the weights, gradients and Adam's moments kept in arrays across steps and updated by
+  the same `nn.optim.Adam` formula on arrays (`nn.gpt.ArrayTraining`, as `python -m nn gpt
+  --engine traced` trains).
 
 The losses of the three agree to 1e-12 on every name (checked before timing); that check
 also builds the traced contestant's trace of each length, so tracing is not in the timed
@@ -33,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import fmt_ms, fmt_ratio, round_seconds, table  # noqa: E402
-from nn.gpt import GPT, Tokenizer, load_names, traced_loss  # noqa: E402
+from nn.gpt import GPT, ArrayTraining, Tokenizer, load_names  # noqa: E402
 from nn.optim import Adam  # noqa: E402
 
 WORDS = ["emma", "olivia", "christopher", "al", "maximilian", "zoe"]
@@ -179,7 +181,9 @@ class Contestants:
 
     ``steps[name]()`` runs one training step on every word in turn and returns the losses;
     ``trace_seconds[length]`` is the time the traced contestant took to trace (and replay
-    once) its loss at each name length, measured while checking the losses.
+    once) its loss at each name length, measured while checking the losses. ``models`` and
+    ``optimizers`` hold the eager and the traced contestant's; the traced one's weights live
+    in the arrays of ``traced`` (an `ArrayTraining`) until ``traced.write_back()``.
     """
 
     def __init__(self) -> None:
@@ -190,19 +194,19 @@ class Contestants:
         ref_params = {
             name: [[RefValue(w.data) for w in row] for row in rows] for name, rows in eager_model.parameters.items()
         }
-        traced_step = traced_loss(traced_model)
+        eager_optimizer = Adam(eager_model.parameters_list(), lr=LEARNING_RATE, betas=(0.85, 0.99), eps=1e-8)
+        traced_optimizer = Adam(traced_model.parameters_list(), lr=LEARNING_RATE, betas=(0.85, 0.99), eps=1e-8)
+        traced = ArrayTraining(traced_model, traced_optimizer)
         self.trace_seconds: dict[int, float] = {}
         for tokens in self.words:  # same weights, same losses, before anything is timed
             start = time.perf_counter()
-            replayed = float(traced_step.forward([tokens])[0])
+            replayed = traced.loss(tokens)
             self.trace_seconds[len(tokens)] = time.perf_counter() - start
             eager, reference = eager_model.loss(tokens).data, ref_loss(ref_params, tokens, 4, 16).data
             for name, loss in (("eager", eager), ("traced", replayed)):
                 if abs(loss - reference) > 1e-12 * max(1.0, abs(reference)):
                     raise AssertionError(f"losses differ: {name} {loss!r} vs reference {reference!r}")
 
-        eager_optimizer = Adam(eager_model.parameters_list(), lr=LEARNING_RATE, betas=(0.85, 0.99), eps=1e-8)
-        traced_optimizer = Adam(traced_model.parameters_list(), lr=LEARNING_RATE, betas=(0.85, 0.99), eps=1e-8)
         ref_flat = [w for rows in ref_params.values() for row in rows for w in row]
         ref_optimizer = RefAdam(ref_flat, LEARNING_RATE, (0.85, 0.99), 1e-8)
 
@@ -219,22 +223,17 @@ class Contestants:
             eager_optimizer.step()
             return loss.data
 
-        def traced_step_once(tokens: list[int]) -> float:
-            loss = float(traced_step.forward([tokens])[0])
-            traced_optimizer.zero_grad()
-            traced_step.backward()
-            traced_optimizer.step()
-            return loss
-
         def every_word(step: Callable[[list[int]], float]) -> Callable[[], list[float]]:
             return lambda: [step(tokens) for tokens in self.words]
 
         self.steps = {
             "reference": every_word(reference_step),
             "eager": every_word(eager_step),
-            "traced": every_word(traced_step_once),
+            "traced": every_word(traced.step),
         }
-        self.traced = traced_step
+        self.models = {"eager": eager_model, "traced": traced_model}
+        self.optimizers = {"eager": eager_optimizer, "traced": traced_optimizer}
+        self.traced = traced
 
 
 def spread(ratios: list[float]) -> dict[str, float]:

@@ -212,7 +212,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     gpt.add_argument(
         "--engine", choices=["eager", "traced"],
         help="eager (a graph of Values per name) or traced (the loss traced once per name length, "
-        "replayed with numpy); default: traced when numpy is installed, else eager",
+        "replayed with numpy, the weights and Adam's moments in arrays); default: traced when numpy is "
+        "installed, else eager",
     )  # fmt: skip
     return parser, train
 

@@ -47,3 +47,19 @@ def test_the_benchmark_steppers_run_and_agree_on_their_losses() -> None:
         reference = runs.steps["reference"]()
         assert runs.steps["eager"]() == pytest.approx(reference, rel=1e-10)
         assert runs.steps["traced"]() == pytest.approx(reference, rel=1e-10)
+
+
+def test_after_the_benchmark_steps_the_traced_weights_and_moments_are_eager_ones() -> None:
+    """Two turns of the eager and the traced contestant (twelve Adam steps, names of five
+    lengths): the traced contestant's arrays, written back, equal eager's Values and buffers."""
+    runs = bench.Contestants()
+    for _ in range(2):
+        runs.steps["eager"]()
+        runs.steps["traced"]()
+    runs.traced.write_back()
+    eager, traced = (runs.models[name].parameters_list() for name in ("eager", "traced"))
+    assert [w.data for w in traced] == pytest.approx([w.data for w in eager], rel=1e-12, abs=1e-12)
+    assert [w.grad for w in traced] == pytest.approx([w.grad for w in eager], rel=1e-12, abs=1e-12)
+    for buffer in ("m", "v"):
+        expected = runs.optimizers["eager"].state[buffer]
+        assert runs.optimizers["traced"].state[buffer] == pytest.approx(expected, rel=1e-12, abs=1e-15), buffer
