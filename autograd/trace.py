@@ -505,12 +505,17 @@ class Trace:
     def forward(self, *batches: Any, theta: Any = None) -> Any:
         """The traced function's outputs for every sample of the batch.
 
+        ``batches``: one array (or list) per argument of the traced function, or one `Batch`
+        made by `batch` (checked once, for replaying the same samples again and again).
         ``theta``: the parameters' values, an array in the order of `parameters`
         (a training loop that keeps its weights in an array); by default each
         parameter's ``.data``, read now.
         """
         np = _numpy()
-        X = self._batch_inputs(batches)
+        if len(batches) == 1 and type(batches[0]) is Batch:
+            X = batches[0].block_for(self)
+        else:
+            X = self._batch_inputs(batches)
         if theta is None:
             theta = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))
         elif np.shape(theta) != (len(self.parameters),):
@@ -532,6 +537,14 @@ class Trace:
         self._last = (S, gathered)
         out = S[self._outputs]
         return out[0].copy() if self.single_output else out.T.copy()
+
+    def batch(self, *batches: Any) -> Batch:
+        """The batch as `forward` takes it, checked and laid out once: ``forward(trace.batch(X, T))``
+        equals ``forward(X, T)``, without checking X and T again at every replay (a full-batch
+        training loop replays the same samples at every step)."""
+        block = _numpy().ascontiguousarray(self._batch_inputs(batches))
+        block.setflags(write=False)  # what was checked cannot change
+        return Batch(self, block)
 
     def _fast_forward(self, S: Any, theta: Any) -> list[list[Any]] | None:
         """The tape's forward with no diagnostics, or None where `_careful_forward` must look closer.
@@ -869,6 +882,27 @@ class Trace:
             f"{len(self.parameters)} parameters, {self.size} slots in {len(self.groups)} groups, "
             f"{len(self.fused_layers)} fused layers and {len(self.chains)} chains)"
         )
+
+
+class Batch:
+    """A batch checked by `Trace.batch` for one trace: its (inputs, n) block, read-only."""
+
+    __slots__ = ("trace", "block")
+
+    def __init__(self, trace: Trace, block: Any) -> None:
+        self.trace, self.block = trace, block
+
+    def block_for(self, trace: Trace) -> Any:
+        """The block, if this batch was made for ``trace`` (another trace may read other inputs)."""
+        if trace is not self.trace:
+            raise TraceError("Trace.forward: this Batch was made by another trace (Trace.batch)")
+        return self.block
+
+    def __len__(self) -> int:
+        return int(self.block.shape[1])
+
+    def __repr__(self) -> str:
+        return f"Batch({self.block.shape[1]} samples of {self.block.shape[0]} inputs)"
 
 
 class Indices:

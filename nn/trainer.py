@@ -884,7 +884,7 @@ class Trainer:
         if arrays is None:
             return self._traced.forward(inputs, targets)
         if inputs is arrays.inputs and targets is arrays.targets:
-            return self._traced.forward(arrays.X, arrays.T, theta=arrays.theta())
+            return self._traced.forward(arrays.batch, theta=arrays.theta())
         return self._traced.forward(inputs, targets, theta=arrays.theta())
 
     # -- checking data -----------------------------------------------------------------
@@ -971,6 +971,7 @@ class _CheckedSet:
         if self.kept:
             self.rows, self.numbers, self.ys = list(X), list(itertools.chain.from_iterable(X)), list(y)
         self.arrays: tuple[Any, Any] | None = None  # (X, T) as float arrays, made by `_Arrays` once
+        self.batch: Any = None  # (X, T) checked for a trace (`Trace.batch`), made by `_Arrays` once
         self._decisions: dict[Any, ClassDecision | None] = {}
 
     def holds(self, X: Any, y: Any, model: Any) -> bool:
@@ -1000,6 +1001,12 @@ class _CheckedSet:
             np = _numpy()
             self.arrays = np.array(self.inputs, dtype=float), np.array(self.targets, dtype=float)
         return self.arrays
+
+    def batch_for(self, trace: Any) -> Any:
+        """(X, T) as ``trace`` replays them (`Trace.batch`), checked once for every fit with that trace."""
+        if self.batch is None or self.batch.trace is not trace:
+            self.batch = trace.batch(*self.as_arrays())
+        return self.batch
 
 
 class _Layout:
@@ -1071,6 +1078,7 @@ class _Arrays:
         self.params = layout.params
         self.inputs, self.targets = checked.inputs, checked.targets
         self.X, self.T = checked.as_arrays()
+        self.batch = checked.batch_for(trace)  # the whole set, for full-batch steps and scoring
         self.whole_batch = whole_batch  # batch mode: every batch is the whole set, in order
         self.decision = decision
         self.target_classes = None if decision is None else decision.classes(self.T)
@@ -1121,10 +1129,9 @@ class _Arrays:
         E = (1/B)·Σ_p E_p, one entry per parameter of the optimizer."""
         np = _numpy()
         if self.whole_batch:
-            X, T = self.X, self.T
+            rows = self.trace.forward(self.batch, theta=self.theta())
         else:
-            X, T = self.X[indices], self.T[indices]
-        rows = self.trace.forward(X, T, theta=self.theta())
+            rows = self.trace.forward(self.X[indices], self.T[indices], theta=self.theta())
         _check_rows(rows)
         seed = self.seeds.get(len(rows))
         if seed is None:  # ∂E/∂E_p = 1/B; the outputs are only read, not differentiated

@@ -18,7 +18,7 @@ from op_cases import CASES, OpCase
 from test_trace import batch_for, eager_per_sample, scaled_case
 
 from autograd import Value, detect_anomaly, sum_values, trace
-from autograd.errors import DomainError, NonFiniteError, ShapeError
+from autograd.errors import DomainError, NonFiniteError, ShapeError, TraceError
 
 np = require_module("numpy", extra="fast")
 
@@ -67,6 +67,27 @@ def test_gradient_returns_the_batch_gradient_and_touches_no_grad() -> None:
     assert [w.grad for w in flat] == [0.25] * len(flat)
     by_value = dict(zip(map(id, step.parameters), total.tolist()))
     np.testing.assert_allclose([by_value[id(w)] for w in flat], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_batch_checked_once_replays_as_the_arrays_do() -> None:
+    """forward(trace.batch(X)) gives eager's outputs and gradients, and the batch is not checked again."""
+    weights = mlp_weights(4)
+    flat = [w for layer in weights for w in layer]
+    expected, gradients = eager_per_sample(lambda x: mlp(weights, x), flat, BATCH)
+    step = trace(lambda x: mlp(weights, x), BATCH[0])
+    batch = step.batch(BATCH)
+    assert len(batch) == len(BATCH)
+    with pytest.raises(ValueError, match="read-only"):
+        batch.block[0, 0] = 5.0  # what was checked cannot change
+    for _ in range(2):  # the same batch replays again
+        np.testing.assert_allclose(step.forward(batch), expected, rtol=1e-12, atol=1e-12)
+        by_value = dict(zip(map(id, step.parameters), step.gradient().tolist()))
+        np.testing.assert_allclose([by_value[id(w)] for w in flat], gradients, rtol=1e-12, atol=1e-12)
+    other = trace(lambda x: mlp(weights, x), BATCH[0])
+    with pytest.raises(TraceError, match="made by another trace"):
+        other.forward(batch)
+    with pytest.raises(ShapeError):
+        step.batch([[1.0, 2.0, 3.0]])  # checked as forward checks
 
 
 def test_theta_must_hold_every_parameter() -> None:
