@@ -529,8 +529,10 @@ class Trace:
         S[: len(X)] = X
         p0 = len(X)
         p1 = p0 + self._row_parameters
-        S[p0:p1] = theta[: self._row_parameters, None]
-        S[p1 : p1 + len(self._constants)] = self._constants[:, None]
+        if self._row_parameters:  # (a model whose weights are all in fused layers has none)
+            S[p0:p1] = theta[: self._row_parameters, None]
+        if len(self._constants):
+            S[p1 : p1 + len(self._constants)] = self._constants[:, None]
         gathered = None if mode.anomaly else self._fast_forward(S, theta)
         if gathered is None:
             gathered = self._careful_forward(S, theta)
@@ -659,8 +661,9 @@ class Trace:
 
     def _parameter_totals(self, G: Any, totals: Any) -> Any:
         """``totals`` plus the row parameters' gradients, their rows of G summed over the batch."""
-        p0 = len(self.inputs)
-        totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
+        if self._row_parameters:
+            p0 = len(self.inputs)
+            totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
         return totals
 
     def _fast_backward(self, S: Any, gathered: list[list[Any]], dout: Any) -> Any:
