@@ -232,9 +232,13 @@ class _Group:
     themselves (a slice or an index array); ``scatters`` lists (j, scatter)
     for the parents whose gradient can reach a parameter: the only ones worth
     computing.
+
+    A relu group is replayed in place by the fast pass (``relu``): max(x, 0) written
+    straight into its rows; ``after_layer`` says that it reads a fused layer's outputs,
+    which the fast pass has checked finite, so that its slope 1 - [x <= 0] is [x > 0].
     """
 
-    __slots__ = ("rule", "outputs", "parents", "sources", "scatters")
+    __slots__ = ("rule", "outputs", "parents", "sources", "scatters", "relu", "after_layer")
 
     def __init__(self, rule: Rule, outputs: Any, parents: Any) -> None:
         self.rule = rule
@@ -242,6 +246,8 @@ class _Group:
         self.parents = parents  # (arity, size) slot numbers
         self.sources = [_slice_or_index(row) for row in parents]
         self.scatters: list[tuple[int, _Scatter]] = []
+        self.relu = rule is ops.RELU and isinstance(self.outputs, slice)
+        self.after_layer = False  # set by `Trace` (`_mark_relus_after_layers`)
 
 
 class _Chain:
@@ -412,7 +418,9 @@ class Trace:
         self.size = len(slot)
         self._outputs = np.array([slot[v] for v in outputs], dtype=np.intp)
         self._plan_gradients()
+        self._mark_relus_after_layers()
         self._last: tuple[Any, list[list[Any]]] | None = None
+        self._last_fast = False  # `_last` made by the fast forward (every fused layer's outputs finite)
 
     @property
     def groups(self) -> list[_Group]:
@@ -463,6 +471,18 @@ class Trace:
         self._needed = needed
         self._distinct_outputs = len(np.unique(self._outputs)) == len(self._outputs)
         self._plan_first_writes()
+
+    def _mark_relus_after_layers(self) -> None:
+        """Mark the relu groups that read exactly the outputs of a fused layer (`_Group.after_layer`)."""
+        size = self.size
+        layer_rows = {
+            step.outputs.indices(size)
+            for step in self.steps
+            if isinstance(step, _Layer) and isinstance(step.outputs, slice)
+        }
+        for step in self.groups:
+            source = step.sources[0]
+            step.after_layer = step.relu and isinstance(source, slice) and source.indices(size) in layer_rows
 
     def _plan_first_writes(self) -> None:
         """Let each scatter that is the first to reach all of its rows of G write them rather than add.
@@ -534,6 +554,7 @@ class Trace:
         if len(self._constants):
             S[p1 : p1 + len(self._constants)] = self._constants[:, None]
         gathered = None if mode.anomaly else self._fast_forward(S, theta)
+        self._last_fast = gathered is not None
         if gathered is None:
             gathered = self._careful_forward(S, theta)
         self._last = (S, gathered)
@@ -565,7 +586,12 @@ class Trace:
                 for step in self.steps:
                     if isinstance(step, _Group):
                         inputs = [S[source] for source in step.sources]
-                        S[step.outputs] = step.rule.forward(NumpyMath, *inputs)
+                        if step.relu:  # NumpyMath.relu, max(x, 0) + 0, written in place
+                            y = S[step.outputs]
+                            np.maximum(inputs[0], 0.0, out=y)
+                            y += 0.0
+                        else:
+                            S[step.outputs] = step.rule.forward(NumpyMath, *inputs)
                         gathered.append(inputs)
                     elif isinstance(step, _Layer):
                         W, X, Y = step.products(S, theta)
@@ -677,12 +703,19 @@ class Trace:
         G, totals = self._seeded(S, dout)
         rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
         needed = self._needed
+        fast_forward = self._last_fast
         try:
             with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
                 for step, inputs in zip(reversed(self.steps), reversed(gathered)):
                     if isinstance(step, _Group):
                         if step.scatters:
-                            _send_gradients(step, step.rule.derivative(NumpyMath, *inputs, S[step.outputs]), G)
+                            if step.after_layer and fast_forward:
+                                # Finite inputs (the fast forward checked the layer's): relu's slope
+                                # 1 - [x <= 0] (NumpyMath.step) is the comparison [x > 0] itself.
+                                local = (np.greater(inputs[0], 0.0),)
+                            else:
+                                local = step.rule.derivative(NumpyMath, *inputs, S[step.outputs])
+                            _send_gradients(step, local, G)
                     elif isinstance(step, _Layer):
                         step.send_gradients(inputs, G, totals)
                     elif isinstance(step, _Select):
