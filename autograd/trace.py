@@ -68,7 +68,9 @@ A training loop can keep the parameters in an array instead (`nn.Trainer`
 does, with the traced engine): ``forward(batch, theta=θ)`` replays with the
 vector θ (in the order of `Trace.parameters`) rather than each ``.data``, and
 `Trace.gradient` returns the vector of Σ_p ∂E_p/∂w instead of adding it to the
-``.grad``s: no Python loop over the parameters on either side.
+``.grad``s: no Python loop over the parameters on either side. A loop that replays
+the same samples at every step (full-batch training) has them checked and laid out
+once, `Trace.batch`, and passes that `Batch` to ``forward`` instead.
 
 Errors follow the numeric policy of eager mode (`ops.FloatMath`): overflow
 gives ±inf and NaN or inf inputs propagate, while a pole or a point outside
@@ -82,7 +84,10 @@ or gradient raises `NonFiniteError` as eagerly. Checking every step costs
 more than a small model's arithmetic, so each pass first runs the whole tape
 at once with no checks, under one `np.errstate`; only where numpy raises a
 flag or a result is not finite is the pass run again step by step as above
-(its numbers are the same; only the diagnosis differs).
+(its numbers are the same; only the diagnosis differs). The fast pass writes a
+relu group's max(x, 0) straight into its rows, and after a fused layer (whose
+outputs it has checked finite) takes relu's slope 1 - [x <= 0] as [x > 0], one
+numpy call less: the two differ only at x = NaN.
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
