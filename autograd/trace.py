@@ -68,7 +68,9 @@ A training loop can keep the parameters in an array instead (`nn.Trainer`
 does, with the traced engine): ``forward(batch, theta=θ)`` replays with the
 vector θ (in the order of `Trace.parameters`) rather than each ``.data``, and
 `Trace.gradient` returns the vector of Σ_p ∂E_p/∂w instead of adding it to the
-``.grad``s: no Python loop over the parameters on either side.
+``.grad``s: no Python loop over the parameters on either side. A loop that replays
+the same samples at every step (full-batch training) has them checked and laid out
+once, `Trace.batch`, and passes that `Batch` to ``forward`` instead.
 
 Errors follow the numeric policy of eager mode (`ops.FloatMath`): overflow
 gives ±inf and NaN or inf inputs propagate, while a pole or a point outside
@@ -82,7 +84,10 @@ or gradient raises `NonFiniteError` as eagerly. Checking every step costs
 more than a small model's arithmetic, so each pass first runs the whole tape
 at once with no checks, under one `np.errstate`; only where numpy raises a
 flag or a result is not finite is the pass run again step by step as above
-(its numbers are the same; only the diagnosis differs).
+(its numbers are the same; only the diagnosis differs). The fast pass writes a
+relu group's max(x, 0) straight into its rows, and after a fused layer (whose
+outputs it has checked finite) takes relu's slope 1 - [x <= 0] as [x > 0], one
+numpy call less: the two differ only at x = NaN.
 
 Limits (as in ``jax.jit``): Python control flow runs once, at trace time. A
 comparison or ``float()`` on a Value while tracing raises `TraceError`, and so
@@ -232,9 +237,13 @@ class _Group:
     themselves (a slice or an index array); ``scatters`` lists (j, scatter)
     for the parents whose gradient can reach a parameter: the only ones worth
     computing.
+
+    A relu group is replayed in place by the fast pass (``relu``): max(x, 0) written
+    straight into its rows; ``after_layer`` says that it reads a fused layer's outputs,
+    which the fast pass has checked finite, so that its slope 1 - [x <= 0] is [x > 0].
     """
 
-    __slots__ = ("rule", "outputs", "parents", "sources", "scatters")
+    __slots__ = ("rule", "outputs", "parents", "sources", "scatters", "relu", "after_layer")
 
     def __init__(self, rule: Rule, outputs: Any, parents: Any) -> None:
         self.rule = rule
@@ -242,6 +251,8 @@ class _Group:
         self.parents = parents  # (arity, size) slot numbers
         self.sources = [_slice_or_index(row) for row in parents]
         self.scatters: list[tuple[int, _Scatter]] = []
+        self.relu = rule is ops.RELU and isinstance(self.outputs, slice)
+        self.after_layer = False  # set by `Trace` (`_mark_relus_after_layers`)
 
 
 class _Chain:
@@ -412,7 +423,9 @@ class Trace:
         self.size = len(slot)
         self._outputs = np.array([slot[v] for v in outputs], dtype=np.intp)
         self._plan_gradients()
+        self._mark_relus_after_layers()
         self._last: tuple[Any, list[list[Any]]] | None = None
+        self._last_fast = False  # `_last` made by the fast forward (every fused layer's outputs finite)
 
     @property
     def groups(self) -> list[_Group]:
@@ -464,6 +477,18 @@ class Trace:
         self._distinct_outputs = len(np.unique(self._outputs)) == len(self._outputs)
         self._plan_first_writes()
 
+    def _mark_relus_after_layers(self) -> None:
+        """Mark the relu groups that read exactly the outputs of a fused layer (`_Group.after_layer`)."""
+        size = self.size
+        layer_rows = {
+            step.outputs.indices(size)
+            for step in self.steps
+            if isinstance(step, _Layer) and isinstance(step.outputs, slice)
+        }
+        for step in self.groups:
+            source = step.sources[0]
+            step.after_layer = step.relu and isinstance(source, slice) and source.indices(size) in layer_rows
+
     def _plan_first_writes(self) -> None:
         """Let each scatter that is the first to reach all of its rows of G write them rather than add.
 
@@ -505,12 +530,17 @@ class Trace:
     def forward(self, *batches: Any, theta: Any = None) -> Any:
         """The traced function's outputs for every sample of the batch.
 
+        ``batches``: one array (or list) per argument of the traced function, or one `Batch`
+        made by `batch` (checked once, for replaying the same samples again and again).
         ``theta``: the parameters' values, an array in the order of `parameters`
         (a training loop that keeps its weights in an array); by default each
         parameter's ``.data``, read now.
         """
         np = _numpy()
-        X = self._batch_inputs(batches)
+        if len(batches) == 1 and type(batches[0]) is Batch:
+            X = batches[0].block_for(self)
+        else:
+            X = self._batch_inputs(batches)
         if theta is None:
             theta = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))
         elif np.shape(theta) != (len(self.parameters),):
@@ -524,14 +554,25 @@ class Trace:
         S[: len(X)] = X
         p0 = len(X)
         p1 = p0 + self._row_parameters
-        S[p0:p1] = theta[: self._row_parameters, None]
-        S[p1 : p1 + len(self._constants)] = self._constants[:, None]
+        if self._row_parameters:  # (a model whose weights are all in fused layers has none)
+            S[p0:p1] = theta[: self._row_parameters, None]
+        if len(self._constants):
+            S[p1 : p1 + len(self._constants)] = self._constants[:, None]
         gathered = None if mode.anomaly else self._fast_forward(S, theta)
+        self._last_fast = gathered is not None
         if gathered is None:
             gathered = self._careful_forward(S, theta)
         self._last = (S, gathered)
         out = S[self._outputs]
         return out[0].copy() if self.single_output else out.T.copy()
+
+    def batch(self, *batches: Any) -> Batch:
+        """The batch as `forward` takes it, checked and laid out once: ``forward(trace.batch(X, T))``
+        equals ``forward(X, T)``, without checking X and T again at every replay (a full-batch
+        training loop replays the same samples at every step)."""
+        block = _numpy().ascontiguousarray(self._batch_inputs(batches))
+        block.setflags(write=False)  # what was checked cannot change
+        return Batch(self, block)
 
     def _fast_forward(self, S: Any, theta: Any) -> list[list[Any]] | None:
         """The tape's forward with no diagnostics, or None where `_careful_forward` must look closer.
@@ -550,7 +591,12 @@ class Trace:
                 for step in self.steps:
                     if isinstance(step, _Group):
                         inputs = [S[source] for source in step.sources]
-                        S[step.outputs] = step.rule.forward(NumpyMath, *inputs)
+                        if step.relu:  # NumpyMath.relu, max(x, 0) + 0, written in place
+                            y = S[step.outputs]
+                            np.maximum(inputs[0], 0.0, out=y)
+                            y += 0.0
+                        else:
+                            S[step.outputs] = step.rule.forward(NumpyMath, *inputs)
                         gathered.append(inputs)
                     elif isinstance(step, _Layer):
                         W, X, Y = step.products(S, theta)
@@ -646,8 +692,9 @@ class Trace:
 
     def _parameter_totals(self, G: Any, totals: Any) -> Any:
         """``totals`` plus the row parameters' gradients, their rows of G summed over the batch."""
-        p0 = len(self.inputs)
-        totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
+        if self._row_parameters:
+            p0 = len(self.inputs)
+            totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
         return totals
 
     def _fast_backward(self, S: Any, gathered: list[list[Any]], dout: Any) -> Any:
@@ -661,12 +708,19 @@ class Trace:
         G, totals = self._seeded(S, dout)
         rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
         needed = self._needed
+        fast_forward = self._last_fast
         try:
             with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
                 for step, inputs in zip(reversed(self.steps), reversed(gathered)):
                     if isinstance(step, _Group):
                         if step.scatters:
-                            _send_gradients(step, step.rule.derivative(NumpyMath, *inputs, S[step.outputs]), G)
+                            if step.after_layer and fast_forward:
+                                # Finite inputs (the fast forward checked the layer's): relu's slope
+                                # 1 - [x <= 0] (NumpyMath.step) is the comparison [x > 0] itself.
+                                local = (np.greater(inputs[0], 0.0),)
+                            else:
+                                local = step.rule.derivative(NumpyMath, *inputs, S[step.outputs])
+                            _send_gradients(step, local, G)
                     elif isinstance(step, _Layer):
                         step.send_gradients(inputs, G, totals)
                     elif isinstance(step, _Select):
@@ -869,6 +923,27 @@ class Trace:
             f"{len(self.parameters)} parameters, {self.size} slots in {len(self.groups)} groups, "
             f"{len(self.fused_layers)} fused layers and {len(self.chains)} chains)"
         )
+
+
+class Batch:
+    """A batch checked by `Trace.batch` for one trace: its (inputs, n) block, read-only."""
+
+    __slots__ = ("trace", "block")
+
+    def __init__(self, trace: Trace, block: Any) -> None:
+        self.trace, self.block = trace, block
+
+    def block_for(self, trace: Trace) -> Any:
+        """The block, if this batch was made for ``trace`` (another trace may read other inputs)."""
+        if trace is not self.trace:
+            raise TraceError("Trace.forward: this Batch was made by another trace (Trace.batch)")
+        return self.block
+
+    def __len__(self) -> int:
+        return int(self.block.shape[1])
+
+    def __repr__(self) -> str:
+        return f"Batch({self.block.shape[1]} samples of {self.block.shape[0]} inputs)"
 
 
 class Indices:

@@ -16,6 +16,7 @@ import functools
 import importlib.util
 import itertools
 import math
+import operator
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -370,6 +371,7 @@ class Trainer:
         self.history = History()
         self.decision: ClassDecision | None = None
         self._training_set: tuple[list[Row], list[Row]] = ([], [])
+        self._checked: _CheckedSet | None = None  # the last training set, checked (see `_training_data`)
 
     @property
     def threshold(self) -> float | None:
@@ -408,7 +410,8 @@ class Trainer:
         norm uses the batch's statistics) and is scored in eval mode; each module
         gets back the mode it had before `fit`.
         """
-        inputs, targets = self._dataset(X, y, "fit")
+        checked = self._training_data(X, y)
+        inputs, targets = checked.inputs, checked.targets
         epochs = _count(epochs, "fit: epochs")
         callbacks = _callbacks(callbacks)
         has_validation = validation is not None
@@ -416,7 +419,7 @@ class Trainer:
             self._dataset(*_pair(validation), "fit (validation)") if has_validation else ([], [])
         )
         self.has_validation = has_validation
-        self.decision = ClassDecision(None) if self._class_targets else class_decision(targets, self.loss)
+        self.decision = checked.decision(self.loss, self._class_targets)
         self._training_set = (inputs, targets)
         sampler = self._sampler(len(inputs))
         if self._batchwise and min(len(batch) for batch in sampler) < 2:
@@ -444,7 +447,7 @@ class Trainer:
         try:
             # Traced training keeps weights, gradients and the optimizer's buffers in arrays
             # (`_Arrays`); they are written back to the model before anything reads it.
-            arrays = self._arrays = self._array_training(inputs, targets)
+            arrays = self._arrays = self._array_training(checked)
             if arrays is not None:
                 self._last_finite = self._snapshot()
             try:
@@ -549,15 +552,15 @@ class Trainer:
             raise _Divergence(f"the update made {bad.label or 'a parameter'} {bad.data}")
         return batch_losses, outputs
 
-    def _array_training(self, inputs: list[Row], targets: list[Row]) -> _Arrays | None:
+    def _array_training(self, checked: _CheckedSet) -> _Arrays | None:
         """The arrays a traced fit trains in (see `_Arrays`), or None with the eager engine."""
         if not self._trains_in_arrays():
             return None
         if self._traced is None:
-            self._traced = self._checked_trace(inputs[0], targets[0])
+            self._traced = self._checked_trace(checked.inputs[0], checked.targets[0])
         if self._layout is None or not self._layout.describes(self._traced, self.optimizer):
             self._layout = _Layout(self._traced, self.optimizer)  # found once, for every fit after it
-        return _Arrays(self._traced, self.optimizer, self._layout, inputs, targets, self.decision, self.mode == "batch")
+        return _Arrays(self._traced, self.optimizer, self._layout, checked, self.decision, self.mode == "batch")
 
     def _trains_in_arrays(self) -> bool:
         """True when `fit` keeps the weights in `_Arrays`: the traced engine, per-sample graphs."""
@@ -819,9 +822,13 @@ class Trainer:
         With the traced engine (once training has traced the loss) the set is scored by
         replay; any error there is looked for again eagerly, which names its cause.
         """
-        decide = self.decision or (
-            ClassDecision(None) if self._class_targets else class_decision(targets, self.loss)
-        )
+        checked = self._checked
+        if self.decision is not None:
+            decide: ClassDecision | None = self.decision
+        elif checked is not None and targets is checked.targets:  # the training set: found once
+            decide = checked.decision(self.loss, self._class_targets)
+        else:
+            decide = ClassDecision(None) if self._class_targets else class_decision(targets, self.loss)
         if decide is not None and not decide.accepts(targets):
             decide = None  # labels this decision does not know: no accuracy rather than a wrong one
         try:
@@ -877,10 +884,21 @@ class Trainer:
         if arrays is None:
             return self._traced.forward(inputs, targets)
         if inputs is arrays.inputs and targets is arrays.targets:
-            return self._traced.forward(arrays.X, arrays.T, theta=arrays.theta())
+            return self._traced.forward(arrays.batch, theta=arrays.theta())
         return self._traced.forward(inputs, targets, theta=arrays.theta())
 
     # -- checking data -----------------------------------------------------------------
+    def _training_data(self, X: Sequence[Sequence[float]], y: Sequence[Any]) -> _CheckedSet:
+        """The training set of `fit`, checked by `_dataset`, or as checked by the last `fit` if it holds
+        the same numbers (`_CheckedSet.holds`: training again on the same lists is common)."""
+        checked = self._checked
+        if checked is not None and checked.holds(X, y, self.model):
+            return checked
+        inputs, targets = self._dataset(X, y, "fit")
+        checked = _CheckedSet(X, y, inputs, targets, self.model)
+        self._checked = checked if checked.kept else None
+        return checked
+
     def _inputs(self, X: Sequence[Sequence[float]], where: str) -> list[Row]:
         X = plain(X, f"{where}: X")
         if isinstance(X, (str, bytes)) or not isinstance(X, Sequence):
@@ -923,6 +941,72 @@ class Trainer:
                 raise ShapeError(f"{where}: y[{i}] has {len(row)} values, the model has {nout} outputs")
             targets.append([as_float(v, f"{where}: y[{i}]") for v in row])
         return inputs, targets
+
+
+class _CheckedSet:
+    """A training set as `Trainer._dataset` checked it (``inputs``, ``targets``), with what a fit makes
+    of it once (the class decision, the arrays of `_Arrays`), kept for the next `fit` on the same lists.
+
+    It is kept (``kept``) only when X is a list of lists of floats and y a list of floats (the common
+    case, `_float_rows`), and it holds while X and y are the very same lists, X's rows the same
+    list objects of the same length, and every number the same float object: floats are immutable,
+    so these are the numbers that were checked. Comparing identities costs a fraction of checking
+    and converting again; anything else (numpy arrays, rows of targets, ints) is checked every time.
+    """
+
+    def __init__(self, X: Any, y: Any, inputs: list[Row], targets: list[Row], model: Any) -> None:
+        self.inputs, self.targets = inputs, targets
+        self.X, self.y = X, y
+        self.widths = (_width(model, "in"), _width(model, "out"))
+        self.rows: list[Any] = []
+        self.numbers: list[Any] = []
+        self.ys: list[Any] = []
+        self.kept = (
+            type(X) is list
+            and type(y) is list
+            and set(map(type, X)) == {list}
+            and set(map(type, itertools.chain.from_iterable(X))) == {float}
+            and set(map(type, y)) == {float}
+        )
+        if self.kept:
+            self.rows, self.numbers, self.ys = list(X), list(itertools.chain.from_iterable(X)), list(y)
+        self.arrays: tuple[Any, Any] | None = None  # (X, T) as float arrays, made by `_Arrays` once
+        self.batch: Any = None  # (X, T) checked for a trace (`Trace.batch`), made by `_Arrays` once
+        self._decisions: dict[Any, ClassDecision | None] = {}
+
+    def holds(self, X: Any, y: Any, model: Any) -> bool:
+        """True when X and y hold the objects they held when checked, and the model is as wide as then."""
+        if X is not self.X or y is not self.y or len(X) != len(self.rows) or len(y) != len(self.ys):
+            return False
+        if self.widths != (_width(model, "in"), _width(model, "out")):
+            return False
+        if not all(map(operator.is_, X, self.rows)) or set(map(len, X)) != {len(self.inputs[0])}:
+            return False
+        # Same rows, each as long as before: the numbers line up one to one.
+        return all(map(operator.is_, itertools.chain.from_iterable(X), self.numbers)) and all(
+            map(operator.is_, y, self.ys)
+        )
+
+    def decision(self, loss: Any, class_targets: bool) -> ClassDecision | None:
+        """How `fit` reads a class from an output row for this set (`class_decision`), found once per loss."""
+        if class_targets:
+            return ClassDecision(None)
+        if loss not in self._decisions:
+            self._decisions[loss] = class_decision(self.targets, loss)
+        return self._decisions[loss]
+
+    def as_arrays(self) -> tuple[Any, Any]:
+        """(X, T): the inputs and targets as float arrays of one row per sample."""
+        if self.arrays is None:
+            np = _numpy()
+            self.arrays = np.array(self.inputs, dtype=float), np.array(self.targets, dtype=float)
+        return self.arrays
+
+    def batch_for(self, trace: Any) -> Any:
+        """(X, T) as ``trace`` replays them (`Trace.batch`), checked once for every fit with that trace."""
+        if self.batch is None or self.batch.trace is not trace:
+            self.batch = trace.batch(*self.as_arrays())
+        return self.batch
 
 
 class _Layout:
@@ -986,16 +1070,15 @@ class _Arrays:
         trace: Any,
         optimizer: Optimizer,
         layout: _Layout,
-        inputs: list[Row],
-        targets: list[Row],
+        checked: _CheckedSet,
         decision: ClassDecision | None,
         whole_batch: bool,
     ) -> None:
-        np = _numpy()
         self.trace, self.optimizer, self.layout = trace, optimizer, layout
         self.params = layout.params
-        self.inputs, self.targets = inputs, targets
-        self.X, self.T = np.array(inputs, dtype=float), np.array(targets, dtype=float)
+        self.inputs, self.targets = checked.inputs, checked.targets
+        self.X, self.T = checked.as_arrays()
+        self.batch = checked.batch_for(trace)  # the whole set, for full-batch steps and scoring
         self.whole_batch = whole_batch  # batch mode: every batch is the whole set, in order
         self.decision = decision
         self.target_classes = None if decision is None else decision.classes(self.T)
@@ -1046,10 +1129,9 @@ class _Arrays:
         E = (1/B)·Σ_p E_p, one entry per parameter of the optimizer."""
         np = _numpy()
         if self.whole_batch:
-            X, T = self.X, self.T
+            rows = self.trace.forward(self.batch, theta=self.theta())
         else:
-            X, T = self.X[indices], self.T[indices]
-        rows = self.trace.forward(X, T, theta=self.theta())
+            rows = self.trace.forward(self.X[indices], self.T[indices], theta=self.theta())
         _check_rows(rows)
         seed = self.seeds.get(len(rows))
         if seed is None:  # ∂E/∂E_p = 1/B; the outputs are only read, not differentiated

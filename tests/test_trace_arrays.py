@@ -9,6 +9,7 @@ both must give what eager mode gives. The reference is the eager engine, one sam
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
@@ -18,7 +19,7 @@ from op_cases import CASES, OpCase
 from test_trace import batch_for, eager_per_sample, scaled_case
 
 from autograd import Value, detect_anomaly, sum_values, trace
-from autograd.errors import DomainError, NonFiniteError, ShapeError
+from autograd.errors import DomainError, NonFiniteError, ShapeError, TraceError
 
 np = require_module("numpy", extra="fast")
 
@@ -69,6 +70,27 @@ def test_gradient_returns_the_batch_gradient_and_touches_no_grad() -> None:
     np.testing.assert_allclose([by_value[id(w)] for w in flat], expected, rtol=1e-12, atol=1e-12)
 
 
+def test_a_batch_checked_once_replays_as_the_arrays_do() -> None:
+    """forward(trace.batch(X)) gives eager's outputs and gradients, and the batch is not checked again."""
+    weights = mlp_weights(4)
+    flat = [w for layer in weights for w in layer]
+    expected, gradients = eager_per_sample(lambda x: mlp(weights, x), flat, BATCH)
+    step = trace(lambda x: mlp(weights, x), BATCH[0])
+    batch = step.batch(BATCH)
+    assert len(batch) == len(BATCH)
+    with pytest.raises(ValueError, match="read-only"):
+        batch.block[0, 0] = 5.0  # what was checked cannot change
+    for _ in range(2):  # the same batch replays again
+        np.testing.assert_allclose(step.forward(batch), expected, rtol=1e-12, atol=1e-12)
+        by_value = dict(zip(map(id, step.parameters), step.gradient().tolist()))
+        np.testing.assert_allclose([by_value[id(w)] for w in flat], gradients, rtol=1e-12, atol=1e-12)
+    other = trace(lambda x: mlp(weights, x), BATCH[0])
+    with pytest.raises(TraceError, match="made by another trace"):
+        other.forward(batch)
+    with pytest.raises(ShapeError):
+        step.batch([[1.0, 2.0, 3.0]])  # checked as forward checks
+
+
 def test_theta_must_hold_every_parameter() -> None:
     weights = mlp_weights(4)
     step = trace(lambda x: mlp(weights, x), BATCH[0])
@@ -93,6 +115,70 @@ def test_the_fast_and_the_careful_replay_agree_with_eager(case: OpCase) -> None:
     for out, grads in (fast, careful):
         np.testing.assert_allclose(out, expected_out, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(grads[order], expected_grads, rtol=1e-12, atol=1e-12)
+
+
+def relu_mlp(weights: list[list[Value]], x: list[Value]) -> Value:
+    """2-3-3-1 with relu after both hidden layers (no `nn`): each relu group reads a fused layer."""
+    w1, w2, w3 = weights
+    h = [sum_values([w1[i * 2 + j] * x[j] for j in range(2)] + [w1[6 + i]]).relu() for i in range(3)]
+    g = [sum_values([w2[i * 3 + j] * h[j] for j in range(3)] + [w2[9 + i]]).relu() for i in range(3)]
+    return sum_values([w3[j] * g[j] for j in range(3)] + [w3[3]])
+
+
+def relu_weights() -> list[list[Value]]:
+    rng = np.random.default_rng(5)
+    w1 = [*rng.standard_normal(6).tolist(), 0.0, 0.0, -0.5]  # the first two units have no bias: 0 at x = 0
+    w2 = [*rng.standard_normal(9).tolist(), 0.5, 0.75, 1.0]  # positive biases: a gradient flows back at x = 0
+    return [[Value(float(v)) for v in layer] for layer in (w1, w2, rng.standard_normal(4).tolist())]
+
+
+RELU_BATCH = [[0.0, 0.0], [-0.0, 0.0], *np.random.default_rng(6).standard_normal((9, 2)).tolist()]
+
+
+@pytest.mark.parametrize("anomaly", [False, True], ids=["fast", "careful"])
+def test_relu_after_a_fused_layer_in_place_and_its_slope_as_a_comparison_equal_eager(anomaly) -> None:
+    """relu(0) = 0 with slope 0, negatives cut, signed zeros: the fast replay's in-place relu and its
+    slope [x > 0] give eager's numbers, as the careful replay does."""
+    weights = relu_weights()
+    flat = [w for layer in weights for w in layer]
+    expected, gradients = eager_per_sample(lambda x: relu_mlp(weights, x), flat, RELU_BATCH)
+    step = trace(lambda x: relu_mlp(weights, x), RELU_BATCH[0])
+    assert len(step.fused_layers) == 3 and sum(g.after_layer for g in step.groups) == 2
+    with detect_anomaly() if anomaly else contextlib.nullcontext():
+        out = step.forward(RELU_BATCH)
+        total = step.gradient()
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    by_value = dict(zip(map(id, step.parameters), total.tolist()))
+    np.testing.assert_allclose([by_value[id(w)] for w in flat], gradients, rtol=1e-12, atol=1e-12)
+    relu_rows = step._last[0][step.groups[0].outputs]
+    assert not np.signbit(relu_rows).any()  # FloatMath's relu gives +0.0, never -0.0
+
+
+def test_relu_after_a_layer_that_overflows_falls_back_and_gives_eagers_infinities_and_nans() -> None:
+    """A layer output of ±inf (1e300·1e10) makes the fast forward give up; the careful forward and the
+    backward after it give eager mode's numbers, inf and NaN included."""
+    weights = relu_weights()
+    weights[0][0].data = 1e300
+    weights[0][1].data = -1e300
+    flat = [w for layer in weights for w in layer]
+    batch = [[1e10, 0.0], [-1e10, 0.0], [1e10, 1e10], [0.5, -0.25]]
+    expected, gradients = eager_per_sample(lambda x: relu_mlp(weights, x), flat, batch)
+    assert not all(math.isfinite(v) for v in [*expected, *gradients])  # the case is really non-finite
+    step = trace(lambda x: relu_mlp(weights, x), batch[3])
+    out = step.forward(batch)
+    assert not step._last_fast
+    total = step.gradient()
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    by_value = dict(zip(map(id, step.parameters), total.tolist()))
+    np.testing.assert_allclose([by_value[id(w)] for w in flat], gradients, rtol=1e-12, atol=1e-12)
+
+
+def test_a_nan_weight_under_detect_anomaly_names_the_product_feeding_the_relu() -> None:
+    weights = relu_weights()
+    step = trace(lambda x: relu_mlp(weights, x), RELU_BATCH[2])
+    weights[0][0].data = math.nan
+    with detect_anomaly(), pytest.raises(NonFiniteError, match=r"anomaly in forward: mul\(nan, .*sample 0"):
+        step.forward(RELU_BATCH)
 
 
 def test_a_domain_error_in_the_fast_replay_is_reported_by_the_careful_one() -> None:

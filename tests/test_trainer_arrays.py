@@ -13,6 +13,7 @@ from conftest import require_module
 
 import nn
 from autograd import Value
+from autograd.errors import ShapeError
 
 require_module("numpy", extra="fast")
 
@@ -224,3 +225,62 @@ def test_a_new_optimizer_for_the_same_trainer_gets_its_own_layout() -> None:
         trainer.fit(X, Y, epochs=2, progress=False)
         runs[engine] = [p.data for p in model.parameters()]
     assert runs["traced"] == pytest.approx(runs["eager"], abs=1e-10)
+
+
+def _fits_in_a_row(engine, change, new_trainer=False):
+    """Two fits on the same lists; ``change(X, y, model, optimizer)`` runs between them. The second
+    fit by the same trainer, or by a new one (which has seen nothing of the first: the reference)."""
+    X_list, y_list = [list(map(float, x)) for x in X], [float(t) for t in Y]
+    model = nn.MLP(2, [4, 1], activation="tanh", output_activation="sigmoid", seed=1)
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    trainer = nn.Trainer(model, optimizer, nn.losses.mse, mode="batch", engine=engine)
+    trainer.fit(X_list, y_list, epochs=2, progress=False)
+    change(X_list, y_list, model, optimizer)
+    if new_trainer:
+        trainer = nn.Trainer(model, optimizer, nn.losses.mse, mode="batch", engine=engine)
+    history = trainer.fit(X_list, y_list, epochs=2, progress=False)
+    return model, optimizer, history
+
+
+def _replace_a_number(X_list, y_list, model, optimizer):
+    X_list[3][1] = 2.5  # the same row list, a new float in it
+
+
+def _replace_a_row_and_a_target(X_list, y_list, model, optimizer):
+    X_list[0] = [0.25, -1.5]
+    y_list[5] = 1.0 - y_list[5]
+
+
+def _swap_two_rows(X_list, y_list, model, optimizer):
+    k = next(i for i, t in enumerate(y_list) if t != y_list[0])  # a sample of the other class
+    X_list[0], X_list[k] = X_list[k], X_list[0]  # the same objects, in another order
+
+
+def _change_a_weight(X_list, y_list, model, optimizer):
+    model.parameters()[2].data = 0.75
+
+
+def _change_a_buffer_in_place(X_list, y_list, model, optimizer):
+    optimizer.state["delta"][0] = 0.5  # the same list, a new entry (the momentum buffer)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_replace_a_number, _replace_a_row_and_a_target, _swap_two_rows, _change_a_weight, _change_a_buffer_in_place],
+)
+def test_a_second_fit_sees_what_changed_in_the_data_the_weights_and_the_buffers(change) -> None:
+    """The second fit on the same lists reuses what the first checked and wrote only while it still holds."""
+    assert "delta" in nn.optim.SGD([Value(1.0)], lr=0.1, momentum=0.9).state
+    eager = _fits_in_a_row("eager", change, new_trainer=True)
+    assert_same_training(_fits_in_a_row("traced", change), eager)
+    assert_same_training(_fits_in_a_row("eager", change), eager)
+
+
+def test_a_second_fit_on_a_row_made_longer_refuses_it_as_the_first_would() -> None:
+    X_list, y_list = [list(map(float, x)) for x in X], [float(t) for t in Y]
+    model = nn.MLP(2, [3, 1], seed=1)
+    trainer = nn.Trainer(model, nn.optim.SGD(model.parameters(), lr=0.1), mode="batch", engine="traced")
+    trainer.fit(X_list, y_list, epochs=1, progress=False)
+    X_list[4].append(1.0)
+    with pytest.raises(ShapeError, match=r"X\[4\] has 3 inputs"):
+        trainer.fit(X_list, y_list, epochs=1, progress=False)
