@@ -47,8 +47,8 @@ def ratios(results: dict[str, Any], path: str = "") -> dict[str, float]:
     a key naming a ratio ("_over_", "speedup"), or the median of the per-round ratios stored under it."""
     found: dict[str, float] = {}
     for key, value in results.items():
-        name = f"{path}.{key}" if path else key
-        is_ratio = "_over_" in key or "speedup" in key
+        name = f"{path}.{key}" if path else str(key)
+        is_ratio = "_over_" in str(key) or "speedup" in str(key)
         if is_ratio and isinstance(value, (int, float)):
             found[name] = float(value)
         elif is_ratio and isinstance(value, dict) and "median" in value:
