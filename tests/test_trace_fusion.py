@@ -20,6 +20,7 @@ from conftest import require_module
 import nn
 from autograd import Value, detect_anomaly, sum_values, trace
 from autograd.errors import NonFiniteError
+from autograd.trace import kernels
 
 np = require_module("numpy", extra="fast")
 
@@ -440,9 +441,9 @@ def test_products_cut_into_small_blas_calls_give_the_same_numbers(
     call_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The replay cuts each matrix product along the batch into calls of at most BLAS_CALL_SIZE
-    multiply-adds (see autograd.trace): one sample per call, a few (with a remainder), or all."""
-    monkeypatch.setattr(sys.modules["autograd.trace"], "BLAS_CALL_SIZE", call_size)
-    monkeypatch.setattr(sys.modules["autograd.trace"], "_one_blas_thread", False)  # cut even with one BLAS thread
+    multiply-adds (see autograd.trace.kernels): one sample per call, a few (with a remainder), or all."""
+    monkeypatch.setattr(kernels, "BLAS_CALL_SIZE", call_size)
+    monkeypatch.setattr(kernels, "_one_blas_thread", False)  # cut even with one BLAS thread
     model = nn.MLP(3, [5, 4, 2], activation="tanh", output_activation="linear", seed=21)
     assert_same(model, model.parameters(), batch_of(7, 3, 22), fused=3)
 

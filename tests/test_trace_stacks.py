@@ -1,5 +1,5 @@
 """Layers with the same weights applied side by side (a sequence model's positions) are replayed
-as one batched product W·[X₁ … X_P] (`_Stack`, `_StackedLayer` in autograd.trace).
+as one batched product W·[X₁ … X_P] (`_Stack`, `_StackedLayer` in autograd.trace.schedule and autograd.trace.layers).
 
 Checked against eager mode run one sample at a time, to 1e-12, as every fused path
 (tests/test_trace_fusion.py); overflow and detect_anomaly go through the single layers,
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 
 import pytest
 from conftest import require_module
@@ -18,9 +17,11 @@ from test_trace_fusion import batch_of, eager, matrix, replay
 
 from autograd import Value, detect_anomaly, sum_values, trace
 from autograd.errors import NonFiniteError
+from autograd.trace import kernels
+from autograd.trace.layers import _StackedLayer
 
 np = require_module("numpy", extra="fast")
-stacked_layer = sys.modules["autograd.trace"]._StackedLayer
+stacked_layer = _StackedLayer
 
 
 def positions(w: list[list[Value]], b: list[Value] | None, P: int, n: int):
@@ -41,7 +42,7 @@ def positions(w: list[list[Value]], b: list[Value] | None, P: int, n: int):
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("call_size", [None, 12])  # 12: each layer cut into calls of one sample
 def test_one_product_for_every_position_equals_eager(bias: bool, call_size: int | None, monkeypatch) -> None:
-    monkeypatch.setattr(sys.modules["autograd.trace"], "BLAS_CALL_SIZE", call_size)
+    monkeypatch.setattr(kernels, "BLAS_CALL_SIZE", call_size)
     rng = random.Random(1)
     w = matrix(3, 4, rng)
     b = [Value(rng.uniform(-1, 1)) for _ in range(3)] if bias else None
