@@ -28,6 +28,22 @@ from .schedule import _Pattern, _Stack
 # code that builds the pattern (``sum_values([w[i][j] * x[j] for j ...])``) gets it.
 
 
+def _add_weight_gradients(totals: Any, weights: Any, biases: Any, unique: tuple[bool, bool], dW: Any, db: Any) -> None:
+    """Add a layer's ∂E/∂W (``dW``, row by row) and ∂E/∂b (``db``, or None) into ``totals``, the
+    vector of all parameters' gradients; a parameter used twice in the matrix (shared weights)
+    gets both of its gradients (np.add.at), else one slice or fancy-index add."""
+    unique_w, unique_b = unique
+    if unique_w:
+        totals[weights] += dW.ravel()
+    else:
+        _numpy().add.at(totals, weights, dW.ravel())
+    if biases is not None:
+        if unique_b:
+            totals[biases] += db
+        else:
+            _numpy().add.at(totals, biases, db)
+
+
 class _Layer:
     """A fused layer: Y = W·X (+ b) forward, Wᵀ·G and G·Xᵀ backward (see `_find_layers`).
 
@@ -191,20 +207,11 @@ class _Layer:
         return _matmul(W.T, g, out=out)
 
     def _add_to_totals(self, totals: Any, dW: Any, g: Any) -> None:
-        """∂E/∂W (``dW``) and ∂E/∂b = Σ_p g into ``totals``; a weight used twice gets both (np.add.at)."""
-        np = _numpy()
+        """∂E/∂W (``dW``) and ∂E/∂b = Σ_p g into ``totals``."""
         if self.flipped:
             dW = dW[:, ::-1]  # back to the tape's order of the weights
-        unique_w, unique_b = self.unique
-        if unique_w:
-            totals[self.weights] += dW.ravel()
-        else:
-            np.add.at(totals, self.weights, dW.ravel())
-        if self.biases is not None:
-            if unique_b:
-                totals[self.biases] += g.sum(axis=1)
-            else:
-                np.add.at(totals, self.biases, g.sum(axis=1))
+        db = None if self.biases is None else g.sum(axis=1)
+        _add_weight_gradients(totals, self.weights, self.biases, self.unique, dW, db)
 
     def _check_gradients(self, W: Any, X: Any, g: Any) -> None:
         """Under `detect_anomaly`: raise at the first sample where a gradient through a product w·x is not finite."""
@@ -290,16 +297,8 @@ class _StackedLayer:
                 dW = np.matmul(g, X.transpose(0, 2, 1)).sum(axis=0)
                 dX = np.matmul(W.T, g) if self.x_scatter is not None else None
             if np.isfinite(dW).all() and (dX is None or np.isfinite(dX).all()):
-                unique_w, unique_b = self.unique
-                if unique_w:
-                    totals[self.weights] += dW.ravel()
-                else:
-                    np.add.at(totals, self.weights, dW.ravel())
-                if self.biases is not None:
-                    if unique_b:
-                        totals[self.biases] += g.sum(axis=(0, 2))
-                    else:
-                        np.add.at(totals, self.biases, g.sum(axis=(0, 2)))
+                db = None if self.biases is None else g.sum(axis=(0, 2))
+                _add_weight_gradients(totals, self.weights, self.biases, self.unique, dW, db)
                 if dX is not None and self.x_scatter is not None:
                     self.x_scatter.add(G, dX.reshape(P * n, batch))
                 return
