@@ -129,3 +129,18 @@ def entry(table: Any, name: str) -> Any:
     for i in index:
         value = value[int(i)]
     return value
+
+
+def eager_losses_and_gradients(
+    loss_of: Any, parameters: list[Any], samples: list[Any]
+) -> tuple[list[float], list[float]]:
+    """Each sample's output and Σ_p ∂out_p/∂w, computed one sample at a time in eager mode:
+    the independent reference of the traced-replay tests (``.grad`` is left holding the sums)."""
+    for p in parameters:
+        p.grad = 0.0
+    outputs = []
+    for sample in samples:
+        out = loss_of(*sample)
+        out.backward()
+        outputs.append(out.data)
+    return outputs, [p.grad for p in parameters]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import require_module
+from conftest import eager_losses_and_gradients, require_module
 
 import nn
 from autograd import Value, indices, sum_values, trace, traced
@@ -24,15 +24,8 @@ np = require_module("numpy", extra="fast")
 
 
 def eager_sum(fn, parameters, samples):
-    """Each sample's output and the gradients of their sum, eagerly, one sample at a time."""
-    for p in parameters:
-        p.grad = 0.0
-    outputs = []
-    for sample in samples:
-        out = fn(*sample)
-        out.backward()
-        outputs.append(out.data)
-    grads = [p.grad for p in parameters]
+    """Each sample's output and the gradients of their sum, eagerly, one sample at a time (``.grad`` left at 0)."""
+    outputs, grads = eager_losses_and_gradients(fn, parameters, samples)
     for p in parameters:
         p.grad = 0.0
     return outputs, grads

@@ -9,25 +9,13 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import require_module
+from conftest import eager_losses_and_gradients, require_module
 
 import nn
 from autograd import Value, trace
 from autograd.errors import InvalidArgumentError, InvalidTypeError
 
 np = require_module("numpy", extra="fast")
-
-
-def eager_losses_and_gradients(loss_of, parameters, samples):
-    """Each sample's loss and Σ_p ∂E_p/∂w, computed one sample at a time in eager mode."""
-    for p in parameters:
-        p.grad = 0.0
-    losses = []
-    for sample in samples:
-        e = loss_of(*sample)
-        e.backward()
-        losses.append(e.data)
-    return losses, [p.grad for p in parameters]
 
 
 # -- hinge -----------------------------------------------------------------------------
