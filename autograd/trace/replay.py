@@ -52,9 +52,9 @@ from .kernels import (
     _numpy,
     _run_forward,
     _Scatter,
-    _send_gradients,
 )
 from .layers import _Layer, _Select, _StackedLayer
+from .program import KEPT_ENTRIES, KEPT_PROGRAMS, Program
 from .schedule import (
     SELECT_STEP,
     _blocks,
@@ -149,8 +149,9 @@ class Trace:
         self._outputs = np.array([slot[v] for v in outputs], dtype=np.intp)
         self._plan_gradients()
         self._mark_relus_after_layers()
-        self._last: tuple[Any, list[list[Any]]] | None = None
-        self._last_fast = False  # `_last` made by the fast forward (every fused layer's outputs finite)
+        self._last: tuple[Any, list[list[Any]] | Program] | None = None
+        self._last_fast = False  # `_last` made by the fast forward (a `Program`)
+        self._programs: dict[int, Program] = {}  # by batch size, least recently used first
 
     @property
     def groups(self) -> list[_Group]:
@@ -221,16 +222,20 @@ class Trace:
         added (one pass over the block fewer, the same numbers). Walked in the order of
         the backward pass: the outputs' seeds first, a chain's walk adds into its nodes'
         parents (all of them marked, to be safe), its leaf groups come after it.
+        ``_first_written`` marks the rows whose first write is such an assignment (or a
+        seed): a `Program` need not zero them before its backward pass.
         """
         np = _numpy()
         written = np.zeros(self.size, dtype=bool)
         written[self._outputs] = True
+        assigned = written.copy() if self._distinct_outputs else np.zeros(self.size, dtype=bool)
         slots = np.arange(self.size)
 
         def first(scatter: _Scatter) -> None:
             rows = slots[scatter.targets]
             scatter.assign = not written[rows].any()
             written[rows] = True
+            assigned[rows] |= scatter.assign
 
         for step in reversed(self.steps):
             if isinstance(step, _Group):
@@ -250,6 +255,7 @@ class Trace:
                 for group in step.leaf_groups:
                     for _, scatter in group.scatters:
                         first(scatter)
+        self._first_written = assigned
 
     # -- replay ----------------------------------------------------------------
     def forward(self, *batches: Any, theta: Any = None) -> Any:
@@ -275,21 +281,37 @@ class Trace:
         else:
             theta = np.asarray(theta, dtype=float)
         n = X.shape[1]
-        S = np.empty((self.size, n))
-        S[: len(X)] = X
-        p0 = len(X)
-        p1 = p0 + self._row_parameters
-        if self._row_parameters:  # (a model whose weights are all in fused layers has none)
-            S[p0:p1] = theta[: self._row_parameters, None]
-        if len(self._constants):
-            S[p1 : p1 + len(self._constants)] = self._constants[:, None]
-        gathered = None if mode.anomaly else self._fast_forward(S, theta)
-        self._last_fast = gathered is not None
-        if gathered is None:
-            gathered = self._careful_forward(S, theta)
-        self._last = (S, gathered)
+        if mode.anomaly:
+            S = np.empty((self.size, n))
+            S[: len(X)] = X
+            p0 = len(X)
+            p1 = p0 + self._row_parameters
+            if self._row_parameters:  # (a model whose weights are all in fused layers has none)
+                S[p0:p1] = theta[: self._row_parameters, None]
+            if len(self._constants):
+                S[p1 : p1 + len(self._constants)] = self._constants[:, None]
+            self._last_fast = False
+            self._last = (S, self._careful_forward(S, theta))
+        else:
+            # The fast pass (`Program`); where it gives up, the careful pass runs from the leaves it filled in.
+            program = self._program(n)
+            S = program.S
+            self._last_fast = program.forward(X, theta)
+            self._last = (S, program if self._last_fast else self._careful_forward(S, program.theta))
         out = S[self._outputs]
         return out[0].copy() if self.single_output else out.T.copy()
+
+    def _program(self, n: int) -> Program:
+        """The `Program` of this trace for batches of n samples: made at the first replay of that size."""
+        programs = self._programs
+        program = programs.pop(n, None)
+        if program is None:
+            program = Program(self, n)
+        if program.S.size <= KEPT_ENTRIES:
+            programs[n] = program  # (re)inserted last: the dict's order is the order of use
+            if len(programs) > KEPT_PROGRAMS:
+                del programs[next(iter(programs))]
+        return program
 
     def batch(self, *batches: Any) -> Batch:
         """The batch as `forward` takes it, checked and laid out once: ``forward(trace.batch(X, T))``
@@ -298,47 +320,6 @@ class Trace:
         block = _numpy().ascontiguousarray(self._batch_inputs(batches))
         block.setflags(write=False)  # what was checked cannot change
         return Batch(self, block)
-
-    def _fast_forward(self, S: Any, theta: Any) -> list[list[Any]] | None:
-        """The tape's forward with no diagnostics, or None where `_careful_forward` must look closer.
-
-        One `np.errstate` for the whole tape: a pole or a domain error anywhere (numpy's
-        divide or invalid flag) or a non-finite output gives None, and the careful replay
-        runs from the start (the leaves' rows of S are never written by a step): it raises
-        eager mode's error, or gives the non-finite values eager mode gives.
-        """
-        np = _numpy()
-        n = S.shape[1]
-        rows = S.reshape(self.size, 1, n)  # S[k] as a (1, batch) view, as in `_careful_forward`
-        gathered: list[list[Any]] = []
-        try:
-            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
-                for step in self.steps:
-                    if isinstance(step, _Group):
-                        inputs = [S[source] for source in step.sources]
-                        if step.relu:  # NumpyMath.relu, max(x, 0) + 0, written in place
-                            y = S[step.outputs]
-                            np.maximum(inputs[0], 0.0, out=y)
-                            y += 0.0
-                        else:
-                            S[step.outputs] = step.rule.forward(NumpyMath, *inputs)
-                        gathered.append(inputs)
-                    elif isinstance(step, _Layer):
-                        W, X, Y = step.products(S, theta)
-                        if not np.isfinite(Y).all():
-                            return None
-                        gathered.append([W, X])
-                    elif isinstance(step, _Select):
-                        gathered.append(step.forward(S, False, self._slot_name))
-                    elif isinstance(step, _StackedLayer):
-                        gathered.append(step.forward(S, theta, False, self._slot_name, self._parameter_name))
-                    else:
-                        for rule, k, parents in zip(step.rules, step.slots, step.parents):
-                            rows[k] = rule.forward(NumpyMath, *[rows[p] for p in parents])
-                        gathered.append([])
-        except FloatingPointError:
-            return None
-        return gathered if np.isfinite(S[self._outputs]).all() else None
 
     def _careful_forward(self, S: Any, theta: Any) -> list[list[Any]]:
         """The tape's forward step by step, raising eager mode's errors with the sample (see the module docstring)."""
@@ -400,10 +381,13 @@ class Trace:
         S, gathered = self._last
         n = S.shape[1]
         dout = self._output_gradient(dout, n)
-        totals = None if mode.anomaly else self._fast_backward(S, gathered, dout)
-        if totals is None:
-            totals = self._careful_backward(S, gathered, dout)
-        return totals
+        if isinstance(gathered, Program):  # the fast forward ran: its backward, unless that gives up
+            totals = None if mode.anomaly else gathered.backward(dout)
+            if totals is not None:
+                return totals
+            gathered = self._careful_forward(S, gathered.theta)  # the same numbers, and what backward needs
+            self._last = (S, gathered)
+        return self._careful_backward(S, gathered, dout)
 
     def _seeded(self, S: Any, dout: Any) -> tuple[Any, Any]:
         """G (zero but for the outputs' rows, which hold ``dout``) and the totals ∂/∂w, zero."""
@@ -421,51 +405,6 @@ class Trace:
             p0 = len(self.inputs)
             totals[: self._row_parameters] += G[p0 : p0 + self._row_parameters].sum(axis=1)
         return totals
-
-    def _fast_backward(self, S: Any, gathered: list[list[Any]], dout: Any) -> Any:
-        """The backward pass with no diagnostics, or None where `_careful_backward` must look closer.
-
-        As `_fast_forward`: one `np.errstate` for the tape; a derivative's pole or domain
-        error, inf - inf or 0·inf anywhere, or a non-finite total gives None.
-        """
-        np = _numpy()
-        n = S.shape[1]
-        G, totals = self._seeded(S, dout)
-        rows, grad_rows = S.reshape(self.size, 1, n), G.reshape(self.size, 1, n)
-        needed = self._needed
-        fast_forward = self._last_fast
-        try:
-            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
-                for step, inputs in zip(reversed(self.steps), reversed(gathered)):
-                    if isinstance(step, _Group):
-                        if step.scatters:
-                            if step.after_layer and fast_forward:
-                                # Finite inputs (the fast forward checked the layer's): relu's slope
-                                # 1 - [x <= 0] (NumpyMath.step) is the comparison [x > 0] itself.
-                                local = (np.greater(inputs[0], 0.0),)
-                            else:
-                                local = step.rule.derivative(NumpyMath, *inputs, S[step.outputs])
-                            _send_gradients(step, local, G)
-                    elif isinstance(step, _Layer):
-                        step.send_gradients(inputs, G, totals)
-                    elif isinstance(step, _Select):
-                        step.backward(inputs, G)
-                    elif isinstance(step, _StackedLayer):
-                        step.backward(inputs, S, G, totals)
-                    else:
-                        for rule, k, parents in zip(reversed(step.rules), reversed(step.slots), reversed(step.parents)):
-                            if needed[k]:
-                                inputs = [rows[p] for p in parents]
-                                local = rule.derivative(NumpyMath, *inputs, rows[k])
-                                for p, block in _contributions(local, grad_rows[k], parents, needed):
-                                    grad_rows[p] += block
-                        for group in step.leaf_groups:
-                            inputs = [S[source] for source in group.sources]
-                            _send_gradients(group, group.rule.derivative(NumpyMath, *inputs, S[group.outputs]), G)
-                totals = self._parameter_totals(G, totals)
-        except FloatingPointError:
-            return None
-        return totals if np.isfinite(totals).all() else None
 
     def _careful_backward(self, S: Any, gathered: list[list[Any]], dout: Any) -> Any:
         """The backward pass step by step, raising eager mode's errors with the sample."""
@@ -629,8 +568,7 @@ class Trace:
             raise InvalidTypeError(f"Trace.backward: dout must hold real numbers, got dtype {d.dtype}")
         if d.shape != shape:
             raise ShapeError(
-                f"Trace.backward: dout must be one number or have the shape of forward's result {shape}, "
-                f"got {d.shape}"
+                f"Trace.backward: dout must be one number or have the shape of forward's result {shape}, got {d.shape}"
             )
         d = d.astype(float).reshape(n, k)
         finite = np.isfinite(d)

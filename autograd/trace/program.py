@@ -1,0 +1,252 @@
+"""The fast replay of a trace at one batch size, set up once: `Program`.
+
+A training loop replays the same tape at the same batch size thousands of times. Each
+replay used to allocate S and G, slice every step's rows out of them and look up how
+to run each step; for a small model that bookkeeping cost more than the arithmetic.
+A `Program` does it once per batch size: S and G are allocated once, every step's rows
+are views made once, and the tape is a list of small objects (`_LayerRun`, `_GroupRun`,
+`_ChainRun`, `_Delegate`) whose ``forward()`` and ``backward(totals)`` only compute.
+
+It is the fast pass of `replay`'s module docstring: no diagnostics, one `np.errstate`
+for the tape; a floating-point flag, a fused layer's non-finite output or a non-finite
+result makes it give up (``forward`` returns False, ``backward`` None) and `Trace` runs
+the careful pass, which raises eager mode's errors or gives its non-finite numbers.
+
+G is not zeroed as a whole: the rows that are written before anything adds to them
+(`Trace._plan_first_writes`: the outputs' seeds and the scatters marked ``assign``) are
+left as they are, and only the others are set to 0 at the start of each backward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .kernels import NumpyMath, _Chain, _contributions, _Group, _matmul, _numpy, _send_gradients
+from .layers import _Layer, _Select, _StackedLayer
+
+#: Programs kept per trace (one per batch size: a mini-batch loop has two, the full batches and the
+#: last one, and scoring a data set a third); the oldest is dropped beyond that.
+KEPT_PROGRAMS = 4
+#: Entries of S (and of G) above which a program is not kept: its two arrays would hold memory
+#: that a one-off replay of a huge tape (a million-node chain over a large batch) should give back.
+KEPT_ENTRIES = 1 << 22
+
+
+class _GiveUp(Exception):
+    """Raised inside a fast pass where the careful pass must look closer."""
+
+
+def _rows(A: Any, where: Any) -> Any:
+    """The rows ``where`` of A: a view made now when ``where`` is a slice, else None (gather at each replay)."""
+    return A[where] if isinstance(where, slice) else None
+
+
+class _LayerRun:
+    """A fused layer (`_Layer`): Y = W·X (+ b) into its rows of S, with W a view of the program's θ."""
+
+    __slots__ = ("layer", "S", "G", "theta", "W", "X", "Y", "b", "finite", "saved")
+
+    def __init__(self, layer: _Layer, S: Any, G: Any, theta: Any) -> None:
+        self.layer, self.S, self.G, self.theta = layer, S, G, theta
+        weights = _rows(theta, layer.weights)
+        self.W = None if weights is None else weights.reshape(layer.shape)
+        self.X = _rows(S, layer.xs)
+        self.Y = S[layer.outputs]  # a layer's sums are consecutive slots
+        self.b = theta[layer.biases][:, None] if isinstance(layer.biases, slice) else None  # else gathered
+        self.finite = _numpy().empty(self.Y.shape, dtype=bool)
+        self.saved: list[Any] = []
+
+    def forward(self) -> None:
+        np = _numpy()
+        layer = self.layer
+        W = self.W if self.W is not None else self.theta[layer.weights].reshape(layer.shape)
+        if layer.flipped:  # a copy of the small W: numpy's product of a reversed row is ten times slower
+            W = np.ascontiguousarray(W[:, ::-1])
+        X = self.X if self.X is not None else self.S[layer.xs]
+        Y = self.Y
+        _matmul(W, X, out=Y)
+        if layer.biases is not None:
+            Y += self.b if self.b is not None else self.theta[layer.biases][:, None]
+        if not np.isfinite(Y, out=self.finite).all():
+            raise _GiveUp  # the careful pass sums these samples again in eager mode's order
+        self.saved = [W, X]
+
+    def backward(self, totals: Any) -> None:
+        self.layer.send_gradients(self.saved, self.G, totals)
+
+
+class _GroupRun:
+    """A group (`_Group`): the rule's forward on its (m, batch) blocks; relu written in place."""
+
+    __slots__ = ("group", "S", "G", "sources", "Y", "mask", "inputs")
+
+    def __init__(self, group: _Group, S: Any, G: Any) -> None:
+        self.group, self.S, self.G = group, S, G
+        self.sources = [_rows(S, source) for source in group.sources]
+        self.Y = _rows(S, group.outputs)
+        # After a fused layer (whose outputs the forward checked finite) relu's slope 1 - [x <= 0]
+        # (NumpyMath.step) is the comparison [x > 0] itself, written into a buffer kept for it.
+        self.mask = _numpy().empty(self.Y.shape, dtype=bool) if group.after_layer and group.scatters else None
+        self.inputs: list[Any] = []
+
+    def forward(self) -> None:
+        np = _numpy()
+        group, S = self.group, self.S
+        inputs = [view if view is not None else S[source] for view, source in zip(self.sources, group.sources)]
+        if group.relu:  # NumpyMath.relu, max(x, 0) + 0 (no -0.0), written in place
+            np.maximum(inputs[0], 0.0, out=self.Y)
+            self.Y += 0.0
+        elif self.Y is not None:
+            self.Y[...] = group.rule.forward(NumpyMath, *inputs)
+        else:
+            S[group.outputs] = group.rule.forward(NumpyMath, *inputs)
+        self.inputs = inputs
+
+    def backward(self, totals: Any) -> None:
+        group = self.group
+        if not group.scatters:
+            return
+        if self.mask is not None:
+            local = (_numpy().greater(self.inputs[0], 0.0, out=self.mask),)
+        else:
+            y = self.Y if self.Y is not None else self.S[group.outputs]
+            local = group.rule.derivative(NumpyMath, *self.inputs, y)
+        _send_gradients(group, local, self.G)
+
+
+class _ChainRun:
+    """A chain (`_Chain`): node by node on (1, batch) rows; its leaf groups after its walk backward."""
+
+    __slots__ = ("chain", "S", "G", "rows", "grad_rows", "needed")
+
+    def __init__(self, chain: _Chain, S: Any, G: Any, needed: bytearray) -> None:
+        self.chain, self.S, self.G, self.needed = chain, S, G, needed
+        size, n = S.shape
+        self.rows, self.grad_rows = S.reshape(size, 1, n), G.reshape(size, 1, n)
+
+    def forward(self) -> None:
+        rows = self.rows
+        chain = self.chain
+        for rule, k, parents in zip(chain.rules, chain.slots, chain.parents):
+            rows[k] = rule.forward(NumpyMath, *[rows[p] for p in parents])
+
+    def backward(self, totals: Any) -> None:
+        rows, grad_rows, needed, S, chain = self.rows, self.grad_rows, self.needed, self.S, self.chain
+        for rule, k, parents in zip(reversed(chain.rules), reversed(chain.slots), reversed(chain.parents)):
+            if needed[k]:
+                local = rule.derivative(NumpyMath, *[rows[p] for p in parents], rows[k])
+                for p, block in _contributions(local, grad_rows[k], parents, needed):
+                    grad_rows[p] += block
+        for group in chain.leaf_groups:
+            inputs = [S[source] for source in group.sources]
+            _send_gradients(group, group.rule.derivative(NumpyMath, *inputs, S[group.outputs]), self.G)
+
+
+class _Delegate:
+    """A select or a stack of layers: their own fast forward and backward on the program's S, G and θ."""
+
+    __slots__ = ("step", "S", "G", "theta", "name", "parameter", "saved")
+
+    def __init__(self, step: _Select | _StackedLayer, S: Any, G: Any, theta: Any, trace: Any) -> None:
+        self.step, self.S, self.G, self.theta = step, S, G, theta
+        self.name, self.parameter = trace._slot_name, trace._parameter_name
+        self.saved: Any = None
+
+    def forward(self) -> None:
+        step = self.step
+        if isinstance(step, _Select):
+            self.saved = step.forward(self.S, False, self.name)
+        else:
+            self.saved = step.forward(self.S, self.theta, False, self.name, self.parameter)
+
+    def backward(self, totals: Any) -> None:
+        step = self.step
+        if isinstance(step, _Select):
+            step.backward(self.saved, self.G)
+        else:
+            step.backward(self.saved, self.S, self.G, totals)
+
+
+class Program:
+    """The fast forward and backward of ``trace`` for batches of ``n`` samples (see the module docstring).
+
+    ``S`` holds the last forward's slots, ``theta`` its parameters (copied in, so the
+    layers' weight matrices are views made once).
+    """
+
+    def __init__(self, trace: Any, n: int) -> None:
+        np = _numpy()
+        self.trace = trace
+        self.n = n
+        S = self.S = np.empty((trace.size, n))
+        G = self.G = np.empty((trace.size, n))
+        theta = self.theta = np.empty(len(trace.parameters))
+        first_parameter = len(trace.inputs)
+        rows = trace._row_parameters
+        first_constant = first_parameter + rows
+        self.input_rows = S[:first_parameter]
+        self.parameter_rows = S[first_parameter:first_constant]
+        self.theta_rows = theta[:rows, None]
+        self.parameter_grads = G[first_parameter:first_constant]
+        S[first_constant : first_constant + len(trace._constants)] = trace._constants[:, None]
+        self.steps: list[Any] = []
+        for step in trace.steps:
+            if isinstance(step, _Layer):
+                self.steps.append(_LayerRun(step, S, G, theta))
+            elif isinstance(step, _Group):
+                self.steps.append(_GroupRun(step, S, G))
+            elif isinstance(step, _Chain):
+                self.steps.append(_ChainRun(step, S, G, trace._needed))
+            else:
+                self.steps.append(_Delegate(step, S, G, theta, trace))
+        self.backward_steps = self.steps[::-1]
+        self.zero_rows = _runs(~trace._first_written)
+
+    def forward(self, X: Any, theta: Any) -> bool:
+        """Replay the inputs X (inputs, n) with parameters θ into S; False where the careful pass must run.
+
+        The leaves' rows of S are filled either way (the careful pass starts from them).
+        """
+        np = _numpy()
+        self.theta[...] = theta
+        self.input_rows[...] = X
+        if len(self.theta_rows):
+            self.parameter_rows[...] = self.theta_rows
+        try:
+            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
+                for step in self.steps:
+                    step.forward()
+        except (FloatingPointError, _GiveUp):
+            return False
+        return bool(np.isfinite(self.S[self.trace._outputs]).all())
+
+    def backward(self, dout: Any) -> Any:
+        """Σ_p dout_p·∂out_p/∂w for every parameter (after a successful `forward`), or None where the
+        careful pass must run: a derivative's pole or domain error, inf - inf or 0·inf, a non-finite total."""
+        np = _numpy()
+        trace, G = self.trace, self.G
+        for rows in self.zero_rows:
+            G[rows] = 0.0
+        if trace._distinct_outputs:
+            G[trace._outputs] = dout
+        else:  # an output returned twice gets both seeds
+            G[trace._outputs] = 0.0
+            np.add.at(G, trace._outputs, dout)
+        totals = np.zeros(len(trace.parameters))
+        try:
+            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
+                for step in self.backward_steps:
+                    step.backward(totals)
+                if len(self.theta_rows):
+                    totals[: len(self.theta_rows)] += self.parameter_grads.sum(axis=1)
+        except FloatingPointError:
+            return None
+        return totals if np.isfinite(totals).all() else None
+
+
+def _runs(flags: Any) -> list[slice]:
+    """The runs of consecutive True entries of a boolean array, as slices."""
+    np = _numpy()
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
