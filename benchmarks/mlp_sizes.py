@@ -5,22 +5,32 @@ SGD update w ← w - η·∂E/∂w; float64, hidden layers relu, linear output, 
 The same initial weights and data for every contestant:
 
 - traced: `nn.Trainer(engine="traced", mode="batch")` fitting an `nn.MLP` with `nn.optim.SGD`:
-  everything the Trainer does around a step counts (its checks, its history). A turn is
-  one ``fit`` of `EPOCHS` epochs (one update each), divided by `EPOCHS`: the set-up of a
-  ``fit`` (checking the data, scoring the final model once) is spread over them;
+  everything the Trainer does around a step counts (its checks, its history); a turn is
+  one ``fit`` (full batch: one update per epoch);
 - replay: the same traced replay without the Trainer, on arrays as the Trainer runs it
   (`autograd.trace`'s ``forward(..., theta=θ)`` and ``gradient``, then `nn.optim.SGD.step_arrays`):
   the difference to the row above is the Trainer's own;
 - numpy: the same step written by hand on arrays: three matrix products forward, the
   transposed ones backward, the update in place: the floor of any numpy replay;
 - PyTorch: ``torch.nn.Sequential`` of Linear/ReLU in float64, ``torch.set_num_threads(1)``,
-  ``torch.optim.SGD``; a turn is `EPOCHS` steps as well.
+  ``torch.optim.SGD``.
 
-The contestants take turns (traced, replay, numpy, PyTorch, traced, …); each round gives
-the ratios traced/numpy and traced/PyTorch (and replay/numpy, numpy/PyTorch) of its turns, and we report the median
-ratio with its spread (min–max) over the rounds: the machine is shared, and a ratio
-measured within one round is steadier than a ratio of two medians. Before timing,
-all must give the same losses (to 1e-10) over three steps from the same weights.
+A *step* is what one more step costs: every contestant makes a turn of `EPOCHS` steps and
+one of `LONG_EPOCHS` (the Trainer: a ``fit`` of that many epochs), and a step is their
+difference over ``LONG_EPOCHS - EPOCHS``. Alike for all, this leaves out what a turn pays
+once: the first step after another contestant's turn (cold caches) and, for the Trainer,
+the *fixed cost of a fit* (checking the data, reading the weights into arrays, writing
+weights, gradients and buffers back into the Values, scoring the final model once),
+reported on its own: the short fit less its steps. The short turn per step is reported
+as well (the ``fit`` of `EPOCHS` epochs over `EPOCHS`, its fixed cost included, against
+`EPOCHS` steps of the others over `EPOCHS`).
+
+The contestants take turns (traced, replay, numpy, PyTorch, each short then long, traced,
+…); each round gives the ratios traced/numpy and traced/PyTorch (and replay/numpy,
+numpy/PyTorch) of its steps, and we report the median ratio with its spread (min–max)
+over the rounds: the machine is shared, and a ratio measured within one round is
+steadier than a ratio of two medians. Before timing, all must give the same losses
+(to 1e-10) over three steps from the same weights.
 
     python benchmarks/mlp_sizes.py            # every size
     python benchmarks/mlp_sizes.py --quick    # one round: a smoke test, not a measurement
@@ -46,8 +56,9 @@ from autograd import trace  # noqa: E402
 from benchmarks.common import fmt_ms, fmt_ratio, optional, round_seconds, table, torch_mse_sgd_step  # noqa: E402
 
 LEARNING_RATE = 0.01
-#: Updates per turn: one `fit` of this many epochs (full batch: one update each).
+#: Steps in a short turn (the Trainer: one `fit` of this many epochs, one update each) and in a long one.
 EPOCHS = 10
+LONG_EPOCHS = 30
 #: Steps compared before timing; their losses must agree to `TOLERANCE` (relative).
 CHECK_STEPS = 3
 TOLERANCE = 1e-10
@@ -225,20 +236,37 @@ def spread(ratios: list[float]) -> dict[str, float]:
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
-def run(rounds: int = 7, workloads: Sequence[Workload] = WORKLOADS, epochs: int = EPOCHS) -> dict[str, Any]:
+def run(
+    rounds: int = 7, workloads: Sequence[Workload] = WORKLOADS, epochs: int = EPOCHS, long_epochs: int = LONG_EPOCHS
+) -> dict[str, Any]:
     torch = optional("torch")
-    results: dict[str, Any] = {"epochs_per_turn": epochs, "rounds": rounds, "sizes": {}}
+    results: dict[str, Any] = {"epochs_per_turn": epochs, "long_epochs": long_epochs, "rounds": rounds, "sizes": {}}
     for workload in workloads:
         runs = contestants(workload, torch)
         check_same_losses(runs)
-        turns = round_seconds({name: (functools.partial(r, epochs), 1) for name, r in runs.items()}, rounds)
-        samples = {name: [seconds / epochs for seconds in times] for name, times in turns.items()}
+        turns = {}
+        for name, r in runs.items():  # every contestant makes a short and a long turn
+            turns[name] = (functools.partial(r, epochs), 1)
+            turns[f"{name} long"] = (functools.partial(r, long_epochs), 1)
+        times = round_seconds(turns, rounds)
         row: dict[str, Any] = {"samples": workload.samples, "parameters": make_model(workload).nparameters}
-        for name, times in samples.items():
-            row[f"{name}_s"] = statistics.median(times)
+        # A step: what one more step costs, (long turn - short turn) / (long_epochs - epochs), alike for every
+        # contestant (a turn's first step, after another contestant's turn, may find cold caches: it cancels).
+        steps, fits = {}, {}
+        for name in runs:
+            short, long = times[name], times[f"{name} long"]
+            steps[name] = [(t_long - t) / (long_epochs - epochs) for t, t_long in zip(short, long)]
+            fits[name] = [t / epochs for t in short]
+            row[f"{name}_step_s"] = statistics.median(steps[name])
+            row[f"{name}_s"] = statistics.median(fits[name])
+        # The traced fit's fixed cost: the short fit less its steps.
+        row["fit_fixed_s"] = statistics.median([t - epochs * k for t, k in zip(times["traced"], steps["traced"])])
         for slower, faster in (("traced", "numpy"), ("traced", "torch"), ("replay", "numpy"), ("numpy", "torch")):
-            if faster in samples:
-                row[f"{slower}_over_{faster}"] = spread([a / b for a, b in zip(samples[slower], samples[faster])])
+            if faster in runs:
+                row[f"{slower}_over_{faster}"] = spread([a / b for a, b in zip(steps[slower], steps[faster])])
+        for faster in ("numpy", "torch"):  # the short fit per update, its fixed cost spread over `epochs` updates
+            if faster in runs:
+                row[f"fit_over_{faster}"] = spread([a / b for a, b in zip(fits["traced"], fits[faster])])
         results["sizes"][workload.name] = row
     largest = max(workloads, key=lambda w: make_model(w).nparameters)
     results["trace_build"] = {"size": largest.name, **spread(trace_seconds(largest, max(3, rounds // 2)))}
@@ -252,27 +280,35 @@ def _ratio_text(r: dict[str, float] | None) -> str:
 
 
 def report(r: dict[str, Any]) -> str:
+    epochs = r["epochs_per_turn"]
     rows = [
         [
             f"{name}, {row['samples']:,} samples",
-            fmt_ms(row["traced_s"]),
-            fmt_ms(row["replay_s"]),
-            fmt_ms(row["numpy_s"]),
-            fmt_ms(row.get("torch_s")),
+            fmt_ms(row["traced_step_s"]),
+            fmt_ms(row["numpy_step_s"]),
+            fmt_ms(row.get("torch_step_s")),
             _ratio_text(row["traced_over_numpy"]),
             _ratio_text(row.get("traced_over_torch")),
+            fmt_ms(row["fit_fixed_s"]),
+            _ratio_text(row["fit_over_numpy"]),
+            _ratio_text(row.get("fit_over_torch")),
             _ratio_text(row["replay_over_numpy"]),
             _ratio_text(row.get("numpy_over_torch")),
         ]
         for name, row in r["sizes"].items()
     ]
-    headers = ["model, full batch", "traced (Trainer)", "replay alone", "numpy by hand", "PyTorch (1 thread)",
-               "traced / numpy", "traced / PyTorch", "replay / numpy", "numpy / PyTorch"]  # fmt: skip
+    headers = ["model, full batch", "traced step (Trainer)", "numpy by hand", "PyTorch (1 thread)",
+               "traced / numpy", "traced / PyTorch", "fixed cost per fit", f"{epochs}-epoch fit per update / numpy",
+               f"{epochs}-epoch fit per update / PyTorch", "replay alone / numpy", "numpy / PyTorch"]  # fmt: skip
     build = r["trace_build"]
     return (
         table(headers, rows)
-        + f"\n\nOne SGD step each (MSE, float64); medians of {r['rounds']} rounds of {r['epochs_per_turn']} steps"
-        " per contestant; ratios: median of the per-round ratios (min–max)."
+        + f"\n\nOne SGD step each (MSE, float64); medians of {r['rounds']} rounds; ratios: median of the per-round"
+        f" ratios (min–max). A step: (turn of {r['long_epochs']} steps - turn of {epochs})"
+        f" / {r['long_epochs'] - epochs},"
+        f" for every contestant (the Trainer's turns are fits of {r['long_epochs']} and {epochs} epochs); fixed cost"
+        f" per fit: the rest of the {epochs}-epoch fit; {epochs}-epoch fit per update: that fit / {epochs}, against"
+        f" {epochs} steps / {epochs} of the others."
         + f"\nTracing the {build['size']} model's loss: {fmt_ms(build['median'])}"
         f" ({fmt_ms(build['min'])}–{fmt_ms(build['max'])})."
     )
