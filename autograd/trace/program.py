@@ -244,6 +244,20 @@ class Program:
         return totals if np.isfinite(totals).all() else None
 
 
+def program_for(trace: Any, n: int) -> Program:
+    """The `Program` of ``trace`` for batches of n samples: made at the first replay of that size, kept
+    for the next ones (the `KEPT_PROGRAMS` used last, unless larger than `KEPT_ENTRIES`)."""
+    programs = trace._programs
+    program = programs.pop(n, None)
+    if program is None:
+        program = Program(trace, n)
+    if program.S.size <= KEPT_ENTRIES:
+        programs[n] = program  # (re)inserted last: the dict's order is the order of use
+        if len(programs) > KEPT_PROGRAMS:
+            del programs[next(iter(programs))]
+    return program
+
+
 def _runs(flags: Any) -> list[slice]:
     """The runs of consecutive True entries of a boolean array, as slices."""
     np = _numpy()

@@ -54,7 +54,7 @@ from .kernels import (
     _Scatter,
 )
 from .layers import _Layer, _Select, _StackedLayer
-from .program import KEPT_ENTRIES, KEPT_PROGRAMS, Program
+from .program import Program, program_for
 from .schedule import (
     SELECT_STEP,
     _blocks,
@@ -294,24 +294,12 @@ class Trace:
             self._last = (S, self._careful_forward(S, theta))
         else:
             # The fast pass (`Program`); where it gives up, the careful pass runs from the leaves it filled in.
-            program = self._program(n)
+            program = program_for(self, n)
             S = program.S
             self._last_fast = program.forward(X, theta)
             self._last = (S, program if self._last_fast else self._careful_forward(S, program.theta))
         out = S[self._outputs]
         return out[0].copy() if self.single_output else out.T.copy()
-
-    def _program(self, n: int) -> Program:
-        """The `Program` of this trace for batches of n samples: made at the first replay of that size."""
-        programs = self._programs
-        program = programs.pop(n, None)
-        if program is None:
-            program = Program(self, n)
-        if program.S.size <= KEPT_ENTRIES:
-            programs[n] = program  # (re)inserted last: the dict's order is the order of use
-            if len(programs) > KEPT_PROGRAMS:
-                del programs[next(iter(programs))]
-        return program
 
     def batch(self, *batches: Any) -> Batch:
         """The batch as `forward` takes it, checked and laid out once: ``forward(trace.batch(X, T))``

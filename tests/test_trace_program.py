@@ -1,0 +1,166 @@
+"""The fast pass is a `Program` per batch size (autograd/trace/program.py): S and G allocated
+once and reused by every replay of that size, G zeroed only in the rows that are added to
+before they are written. Reuse must never leak one replay's numbers into the next.
+
+Each test replays a trace many times, with new samples and new weights, at alternating
+batch sizes (more sizes than a trace keeps programs for), with G filled with NaN between
+replays, and compares every replay with eager mode run one sample at a time, to 1e-12.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import pytest
+from conftest import eager_losses_and_gradients, require_module
+
+import nn
+from autograd import Value, indices, sum_values, trace
+from autograd.trace import program as program_module
+
+np = require_module("numpy", extra="fast")
+
+
+def mixed_graph(rng: random.Random) -> tuple[Callable[..., Value], list[Value], int]:
+    """A graph with every kind of step: two fused layers (relu between), a tanh group, a chain,
+    a neuron whose value is never used (its rows of G receive nothing), a unit read by two
+    consumers (its gradient is written, then added to), a weight read twice, a constant."""
+    w1 = [[Value(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(5)]
+    b1 = [Value(rng.uniform(-1, 1)) for _ in range(5)]
+    w2 = [[Value(rng.uniform(-1, 1)) for _ in range(5)] for _ in range(4)]
+    r = Value(rng.uniform(0.5, 1.0))
+    params = [w for row in w1 for w in row] + b1 + [w for row in w2 for w in row] + [r]
+
+    def fn(x: list[Value]) -> Value:
+        h = [sum_values([w * xj for w, xj in zip(row, x)] + [b]).relu() for row, b in zip(w1, b1)]
+        z = [sum_values([w * hj for w, hj in zip(row, h)]) for row in w2]
+        t = [v.tanh() for v in z[:3]]  # z[3] feeds nothing: a dead neuron
+        y = t[0] * r + t[1] * h[0] - 0.5 * t[2]  # h[0] read by layer 2 and here
+        return (y * r).exp() + (y - 1.0) ** 2
+
+    return fn, params, 3
+
+
+def embedding_graph(rng: random.Random) -> tuple[Callable[..., Value], list[Value], int]:
+    """Selects (a gather forward, np.add.at backward): an embedding of 3 ids into a tanh head."""
+    emb = nn.Embedding(6, 2, seed=rng.randrange(100))
+    head = [Value(rng.uniform(-1, 1)) for _ in range(2)]
+
+    def fn(ids: list[Value]) -> Value:
+        rows = emb(ids)
+        return sum_values([(w * x).tanh() for row in rows for w, x in zip(head, row)])
+
+    return fn, emb.parameters() + head, 3
+
+
+def positions_graph(rng: random.Random) -> tuple[Callable[..., Value], list[Value], int]:
+    """One weight matrix at every position (a stacked layer, one batched product)."""
+    w = [[Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(3)]
+
+    def fn(x: list[Value]) -> Value:
+        outs = [sum_values([wij * xj for wij, xj in zip(row, x[p : p + 2])]).tanh() for p in (0, 2) for row in w]
+        return sum_values(outs)
+
+    return fn, [v for row in w for v in row], 4
+
+
+def samples_for(kind: str, width: int, n: int, rng: random.Random) -> list[list[float]]:
+    if kind == "embedding":
+        return [[float(rng.randrange(6)) for _ in range(width)] for _ in range(n)]
+    return [[rng.uniform(-2, 2) for _ in range(width)] for _ in range(n)]
+
+
+def eager_per_sample(fn: Callable[..., Value], params: list[Value], batch: list[list[float]]) -> tuple[list, list]:
+    """Eager mode one sample at a time: the outputs and the gradients of their sum (see conftest)."""
+    return eager_losses_and_gradients(lambda x: fn([Value(v) for v in x]), params, [[x] for x in batch])
+
+
+GRAPHS = {"mixed": mixed_graph, "embedding": embedding_graph, "positions": positions_graph}
+
+
+@pytest.mark.parametrize("kind", list(GRAPHS))
+def test_replays_at_alternating_batch_sizes_with_new_weights_equal_eager_every_time(kind: str) -> None:
+    rng = random.Random(7)
+    fn, params, width = GRAPHS[kind](rng)
+    example = indices([0] * width) if kind == "embedding" else [0.5] * width
+    step = trace(fn, example)
+    sizes = [5, 3, 5, 1, 8, 2, 7, 5, 3]  # seven sizes: more than a trace keeps programs for
+    assert len(set(sizes)) > program_module.KEPT_PROGRAMS
+    for k, n in enumerate(sizes):
+        for p in params:  # new weights: read from .data by this replay
+            p.data += rng.uniform(-0.1, 0.1)
+        for program in step._programs.values():
+            program.G.fill(math.nan)  # whatever a row held before, a replay must not read it
+        batch = samples_for(kind, width, n, rng)
+        expected, expected_grads = eager_per_sample(fn, params, batch)
+        out = step.forward(batch)
+        grads = step.gradient()
+        assert step._last_fast, f"replay {k} should take the fast pass"
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12, err_msg=f"replay {k} (n={n})")
+        np.testing.assert_allclose(grads.tolist(), [expected_grads[params.index(p)] for p in step.parameters],
+                                   rtol=1e-12, atol=1e-12, err_msg=f"replay {k} (n={n})")  # fmt: skip
+    assert len(step._programs) <= program_module.KEPT_PROGRAMS
+
+
+def test_a_fast_replay_after_one_that_fell_back_equals_eager() -> None:
+    """A replay that overflows (a weight of 1e300 times an input of 1e10) takes the careful pass in
+    the program's arrays; the next replay of the same size takes the fast pass again, with nothing
+    left over from the first."""
+    rng = random.Random(3)
+    fn, params, width = mixed_graph(rng)
+    step = trace(fn, [0.5] * width)
+    batch = samples_for("mixed", width, 4, rng)
+    batch[2] = [1e10, -1e10, 1e10]
+    weight = params[0].data
+    for huge in (True, False, True, False):
+        params[0].data = 1e300 if huge else weight
+        expected, expected_grads = eager_per_sample(fn, params, batch)
+        assert all(map(math.isfinite, expected + expected_grads)) is not huge  # the case is what it says
+        out = step.forward(batch)
+        grads = step.gradient()
+        assert step._last_fast is not huge
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(grads.tolist(), [expected_grads[params.index(p)] for p in step.parameters],
+                                   rtol=1e-12, atol=1e-12)  # fmt: skip
+
+
+def test_results_are_copies_that_later_replays_leave_alone() -> None:
+    rng = random.Random(5)
+    fn, params, width = mixed_graph(rng)
+    step = trace(fn, [0.5] * width)
+    first, second = samples_for("mixed", width, 6, rng), samples_for("mixed", width, 6, rng)
+    out = step.forward(first)
+    grads = step.gradient()
+    kept_out, kept_grads = out.copy(), grads.copy()
+    step.forward(second)
+    step.gradient()
+    np.testing.assert_array_equal(out, kept_out)
+    np.testing.assert_array_equal(grads, kept_grads)
+
+
+def test_theta_is_copied_in_so_changing_it_after_forward_leaves_backward_alone() -> None:
+    """The weights given as θ are copied into the program: a caller that updates θ in place after
+    forward (an optimizer step) does not change the gradient of that forward."""
+    rng = random.Random(9)
+    fn, params, width = mixed_graph(rng)
+    step = trace(fn, [0.5] * width)
+    batch = samples_for("mixed", width, 5, rng)
+    theta = np.array([p.data for p in step.parameters])
+    step.forward(batch, theta=theta)
+    expected = step.gradient()
+    step.forward(batch, theta=theta)
+    theta += 0.25
+    np.testing.assert_array_equal(step.gradient(), expected)
+
+
+def test_a_program_too_large_to_keep_is_made_for_its_replay_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(program_module, "KEPT_ENTRIES", 10)
+    rng = random.Random(2)
+    fn, params, width = mixed_graph(rng)
+    step = trace(fn, [0.5] * width)
+    batch = samples_for("mixed", width, 4, rng)
+    expected, _ = eager_per_sample(fn, params, batch)
+    np.testing.assert_allclose(step.forward(batch), expected, rtol=1e-12, atol=1e-12)
+    assert step._programs == {}
