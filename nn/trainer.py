@@ -1134,9 +1134,10 @@ class _Arrays:
             rows = self.trace.forward(self.X[indices], self.T[indices], theta=self.theta())
         _check_rows(rows)
         seed = self.seeds.get(len(rows))
-        if seed is None:  # ∂E/∂E_p = 1/B; the outputs are only read, not differentiated
-            seed = self.seeds[len(rows)] = np.zeros(rows.shape)
-            seed[:, 0] = 1.0 / len(rows)
+        if seed is None:  # ∂E/∂E_p = 1/B; the outputs are only read, not differentiated (checked once: a Seed)
+            weights = np.zeros(rows.shape)
+            weights[:, 0] = 1.0 / len(rows)
+            seed = self.seeds[len(rows)] = self.trace.seed(weights, len(rows))
         grad = self.trace.gradient(seed)
         layout = self.layout
         if layout.all_held and not layout.spares:

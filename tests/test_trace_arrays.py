@@ -91,6 +91,35 @@ def test_a_batch_checked_once_replays_as_the_arrays_do() -> None:
         step.batch([[1.0, 2.0, 3.0]])  # checked as forward checks
 
 
+def test_a_seed_checked_once_weights_the_outputs_as_its_array_does() -> None:
+    """gradient(trace.seed(dout, n)) is gradient(dout): eager's Σ_p dout_p·∂out_p/∂w, at every step."""
+    weights = mlp_weights(5)
+    flat = [w for layer in weights for w in layer]
+    dout = np.random.default_rng(6).uniform(-1, 1, len(BATCH))
+    step = trace(lambda x: mlp(weights, x) * 1.0, BATCH[0])
+    for w in flat:
+        w.grad = 0.0
+    for x, d in zip(BATCH, dout.tolist()):  # eager: each sample's output weighted by its dout
+        (mlp(weights, [Value(v) for v in x]) * d).backward()
+    expected = [w.grad for w in flat]
+    seed = step.seed(dout, len(BATCH))
+    with pytest.raises(ValueError, match="read-only"):
+        seed.block[0, 0] = 5.0  # what was checked cannot change
+    for _ in range(2):
+        step.forward(BATCH)
+        by_value = dict(zip(map(id, step.parameters), step.gradient(seed).tolist()))
+        np.testing.assert_allclose([by_value[id(w)] for w in flat], expected, rtol=1e-12, atol=1e-12)
+    step.forward(BATCH[:3])
+    with pytest.raises(ShapeError, match="this Seed is for 7 samples, the forward had 3"):
+        step.gradient(seed)
+    other = trace(lambda x: mlp(weights, x), BATCH[0])
+    other.forward(BATCH)
+    with pytest.raises(TraceError, match="made by another trace"):
+        other.gradient(seed)
+    with pytest.raises(ShapeError):
+        step.seed(dout[:3], len(BATCH))  # checked as gradient checks
+
+
 def test_theta_must_hold_every_parameter() -> None:
     weights = mlp_weights(4)
     step = trace(lambda x: mlp(weights, x), BATCH[0])

@@ -14,7 +14,7 @@ One module per stage; each imports only the ones listed below it:
 - `record`: `trace` calls the function once on Values and hands its graph to `Trace`;
   `indices` marks integer arguments, `traced` traces once per shape.
 - `replay`: `Trace` numbers the schedule's blocks into slots of ``S``, plans the
-  gradients, and replays forward and backward (fast pass, careful pass); `Batch`.
+  gradients, and replays forward and backward (fast pass, careful pass); `Batch`, `Seed`.
 - `layers`: the fused dense layers (matrix products) and the selects (gathers).
 - `kernels`: numpy, `NumpyMath`, the groups and chains run rule by rule, the BLAS calls.
 - `schedule`: the nodes by level, the dense layers found on the tape, and the cut into
@@ -34,11 +34,12 @@ reading ``.data`` directly cannot be detected and is frozen silently.
 
 from .kernels import NUMPY_MISSING, NumpyMath
 from .record import Example, Indices, TracedByShape, indices, trace, traced
-from .replay import Batch, Trace
+from .replay import Batch, Seed, Trace
 
 __all__ = [
     "NUMPY_MISSING",
     "Batch",
+    "Seed",
     "Example",
     "Indices",
     "NumpyMath",

@@ -293,17 +293,19 @@ def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
     _send_gradients(group, local, G)
 
 
-def _send_gradients(group: _Group, local: tuple[Any, ...], G: Any) -> None:
-    """Add the group's contributions ∂y/∂x_j · G[y] (``local[j]`` = ∂y/∂x_j) into the rows G[x_j]."""
+def _send_gradients(group: _Group, local: tuple[Any, ...], G: Any, g: Any = None) -> None:
+    """Add the group's contributions ∂y/∂x_j · G[y] (``local[j]`` = ∂y/∂x_j) into the rows G[x_j]
+    (``g``: G[y], if the caller has it)."""
     if not group.scatters:
         return
-    g = G[group.outputs]
+    if g is None:
+        g = G[group.outputs]
     for j, scatter in group.scatters:
         d = local[j]
         if type(d) is float and d == 1.0:
             scatter.add(G, g)
         elif scatter.direct():  # the product goes straight into its rows (written, not added)
-            _numpy().multiply(d, g, out=G[scatter.targets])
+            np.multiply(d, g, out=G[scatter.targets])
         else:
             scatter.add(G, d * g)
 

@@ -78,18 +78,22 @@ class _Layer:
 
     def products(self, S: Any, theta: Any) -> tuple[Any, Any, Any]:
         """W (gathered from the parameter vector ``theta``), X (the input rows of S) and Y = W·X (+ b),
-        written into the output rows of S (Y is their view). Under the caller's `np.errstate`: the
-        fast replay's (inf - inf gives up on it), or `forward`'s, which ignores everything."""
-        np = _numpy()
+        written into the output rows of S (Y is their view), by `product`."""
         W = theta[self.weights].reshape(self.shape)
-        if self.flipped:  # a copy of the small W: numpy's product of a reversed row is ten times slower
-            W = np.ascontiguousarray(W[:, ::-1])
         X = S[self.xs]
         Y = S[self.outputs]  # consecutive slots: a view
+        return self.product(W, X, Y, None if self.biases is None else theta[self.biases][:, None]), X, Y
+
+    def product(self, W: Any, X: Any, Y: Any, b: Any) -> Any:
+        """Y = W·X (+ b), written into Y; returns the W it multiplied (a copy when `flipped`). Under
+        the caller's `np.errstate`: the fast replay's (inf - inf gives up on it), or `forward`'s,
+        which ignores everything. (A `Program` calls it with W, X, Y and b as views made once.)"""
+        if self.flipped:  # a copy of the small W: numpy's product of a reversed row is ten times slower
+            W = _numpy().ascontiguousarray(W[:, ::-1])
         _matmul(W, X, out=Y)
-        if self.biases is not None:
-            Y += theta[self.biases][:, None]
-        return W, X, Y
+        if b is not None:
+            Y += b
+        return W
 
     def forward(
         self, S: Any, theta: Any, anomaly: bool, name: Callable[[int], str], parameter: Callable[[int], str]
@@ -187,17 +191,15 @@ class _Layer:
                     dX = (W[:, :, None] * g[:, None, :]).sum(axis=0)
                 self.x_scatter.add(G, dX)
 
-    def send_gradients(self, gathered: list[Any], G: Any, totals: Any) -> None:
-        """`backward` without its overflow repairs (the fast replay checks the totals once at the end)."""
-        W, X = gathered
-        g = G[self.outputs]
+    def send_gradients(self, W: Any, X: Any, g: Any, G: Any, totals: Any, into: Any) -> None:
+        """`backward` without its overflow repairs, for the fast replay (which checks the totals once at
+        the end): g = G[outputs]; ``into`` = the inputs' rows of G when the scatter writes them directly
+        (`_Scatter.direct`), else None. (A `Program` passes views made once.)"""
         self._add_to_totals(totals, _matmul_over_batch(g, X), g)
-        scatter = self.x_scatter
-        if scatter is not None:
-            if scatter.direct():
-                self._input_gradients(W, g, out=G[scatter.targets])
-            else:
-                scatter.add(G, self._input_gradients(W, g))
+        if into is not None:
+            self._input_gradients(W, g, out=into)
+        elif self.x_scatter is not None:
+            self.x_scatter.add(G, self._input_gradients(W, g))
 
     def _input_gradients(self, W: Any, g: Any, out: Any = None) -> Any:
         """∂E/∂X = Wᵀ·G (into ``out``); for one neuron an outer product w_j·g_p, as a broadcast product

@@ -19,10 +19,14 @@ left as they are, and only the others are set to 0 at the start of each backward
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .kernels import NumpyMath, _Chain, _contributions, _Group, _matmul, _numpy, _send_gradients
+from .kernels import NumpyMath, _Chain, _contributions, _Group, _numpy, _send_gradients
 from .layers import _Layer, _Select, _StackedLayer
+
+# numpy, set by the first `Program` (importing autograd never imports it).
+np: Any = None
 
 #: Programs kept per trace (one per batch size: a mini-batch loop has two, the full batches and the
 #: last one, and scoring a data set a third); the oldest is dropped beyond that.
@@ -30,6 +34,13 @@ KEPT_PROGRAMS = 4
 #: Entries of S (and of G) above which a program is not kept: its two arrays would hold memory
 #: that a one-off replay of a huge tape (a million-node chain over a large batch) should give back.
 KEPT_ENTRIES = 1 << 22
+
+
+def _finite_sum(block: Any) -> bool:
+    """True when the block's sum is finite, and then so is every entry (a NaN or an infinity makes the
+    sum one). One pass, no temporary: the fast pass's test. False also, rarely, when finite entries near
+    the largest float overflow the sum; the careful pass then looks closer, which is never wrong."""
+    return math.isfinite(np.add.reduce(block, axis=None))
 
 
 class _GiveUp(Exception):
@@ -42,9 +53,9 @@ def _rows(A: Any, where: Any) -> Any:
 
 
 class _LayerRun:
-    """A fused layer (`_Layer`): Y = W·X (+ b) into its rows of S, with W a view of the program's θ."""
+    """A fused layer (`_Layer`): Y = W·X (+ b) into its rows of S, W and b views of the program's θ."""
 
-    __slots__ = ("layer", "S", "G", "theta", "W", "X", "Y", "b", "finite", "saved")
+    __slots__ = ("layer", "S", "G", "theta", "W", "X", "Y", "b", "g", "into", "saved")
 
     def __init__(self, layer: _Layer, S: Any, G: Any, theta: Any) -> None:
         self.layer, self.S, self.G, self.theta = layer, S, G, theta
@@ -53,53 +64,55 @@ class _LayerRun:
         self.X = _rows(S, layer.xs)
         self.Y = S[layer.outputs]  # a layer's sums are consecutive slots
         self.b = theta[layer.biases][:, None] if isinstance(layer.biases, slice) else None  # else gathered
-        self.finite = _numpy().empty(self.Y.shape, dtype=bool)
-        self.saved: list[Any] = []
+        self.g = G[layer.outputs]
+        scatter = layer.x_scatter
+        self.into = G[scatter.targets] if scatter is not None and scatter.direct() else None
+        self.saved: tuple[Any, Any] = (None, None)
 
     def forward(self) -> None:
-        np = _numpy()
         layer = self.layer
         W = self.W if self.W is not None else self.theta[layer.weights].reshape(layer.shape)
-        if layer.flipped:  # a copy of the small W: numpy's product of a reversed row is ten times slower
-            W = np.ascontiguousarray(W[:, ::-1])
         X = self.X if self.X is not None else self.S[layer.xs]
-        Y = self.Y
-        _matmul(W, X, out=Y)
-        if layer.biases is not None:
-            Y += self.b if self.b is not None else self.theta[layer.biases][:, None]
-        if not np.isfinite(Y, out=self.finite).all():
+        b = self.b
+        if b is None and layer.biases is not None:
+            b = self.theta[layer.biases][:, None]
+        W = layer.product(W, X, self.Y, b)
+        if not _finite_sum(self.Y):
             raise _GiveUp  # the careful pass sums these samples again in eager mode's order
-        self.saved = [W, X]
+        self.saved = W, X
 
     def backward(self, totals: Any) -> None:
-        self.layer.send_gradients(self.saved, self.G, totals)
+        W, X = self.saved
+        self.layer.send_gradients(W, X, self.g, self.G, totals, self.into)
 
 
 class _GroupRun:
     """A group (`_Group`): the rule's forward on its (m, batch) blocks; relu written in place."""
 
-    __slots__ = ("group", "S", "G", "sources", "Y", "mask", "inputs")
+    __slots__ = ("group", "S", "G", "sources", "Y", "g", "mask", "inputs")
 
     def __init__(self, group: _Group, S: Any, G: Any) -> None:
         self.group, self.S, self.G = group, S, G
-        self.sources = [_rows(S, source) for source in group.sources]
-        self.Y = _rows(S, group.outputs)
+        views = [_rows(S, source) for source in group.sources]
+        # The inputs as views made once when every parent row is a slice, else gathered at each replay.
+        self.sources = None if any(view is None for view in views) else views
+        self.Y, self.g = _rows(S, group.outputs), _rows(G, group.outputs)  # consecutive slots: views
         # After a fused layer (whose outputs the forward checked finite) relu's slope 1 - [x <= 0]
         # (NumpyMath.step) is the comparison [x > 0] itself, written into a buffer kept for it.
-        self.mask = _numpy().empty(self.Y.shape, dtype=bool) if group.after_layer and group.scatters else None
+        self.mask = np.empty(self.Y.shape, dtype=bool) if group.after_layer and group.scatters else None
         self.inputs: list[Any] = []
 
     def forward(self) -> None:
-        np = _numpy()
-        group, S = self.group, self.S
-        inputs = [view if view is not None else S[source] for view, source in zip(self.sources, group.sources)]
-        if group.relu:  # NumpyMath.relu, max(x, 0) + 0 (no -0.0), written in place
-            np.maximum(inputs[0], 0.0, out=self.Y)
-            self.Y += 0.0
-        elif self.Y is not None:
-            self.Y[...] = group.rule.forward(NumpyMath, *inputs)
+        group = self.group
+        inputs = self.sources if self.sources is not None else [self.S[source] for source in group.sources]
+        Y = self.Y
+        if group.relu:  # NumpyMath.relu, max(x, 0) + 0 (no -0.0), written in place (a relu group's rows are a slice)
+            np.maximum(inputs[0], 0.0, out=Y)
+            np.add(Y, 0.0, out=Y)
+        elif Y is not None:
+            Y[...] = group.rule.forward(NumpyMath, *inputs)
         else:
-            S[group.outputs] = group.rule.forward(NumpyMath, *inputs)
+            self.S[group.outputs] = group.rule.forward(NumpyMath, *inputs)
         self.inputs = inputs
 
     def backward(self, totals: Any) -> None:
@@ -107,11 +120,11 @@ class _GroupRun:
         if not group.scatters:
             return
         if self.mask is not None:
-            local = (_numpy().greater(self.inputs[0], 0.0, out=self.mask),)
+            local = (np.greater(self.inputs[0], 0.0, out=self.mask),)
         else:
             y = self.Y if self.Y is not None else self.S[group.outputs]
             local = group.rule.derivative(NumpyMath, *self.inputs, y)
-        _send_gradients(group, local, self.G)
+        _send_gradients(group, local, self.G, self.g)
 
 
 class _ChainRun:
@@ -175,6 +188,7 @@ class Program:
     """
 
     def __init__(self, trace: Any, n: int) -> None:
+        global np
         np = _numpy()
         self.trace = trace
         self.n = n
@@ -202,12 +216,10 @@ class Program:
         self.backward_steps = self.steps[::-1]
         self.zero_rows = _runs(~trace._first_written)
 
-    def forward(self, X: Any, theta: Any) -> bool:
-        """Replay the inputs X (inputs, n) with parameters θ into S; False where the careful pass must run.
-
-        The leaves' rows of S are filled either way (the careful pass starts from them).
-        """
-        np = _numpy()
+    def forward(self, X: Any, theta: Any) -> Any:
+        """Replay the inputs X (inputs, n) with parameters θ into S: the outputs' rows, (outputs, n), a copy;
+        None where the careful pass must run. The leaves' rows of S are filled either way (the careful
+        pass starts from them)."""
         self.theta[...] = theta
         self.input_rows[...] = X
         if len(self.theta_rows):
@@ -216,14 +228,16 @@ class Program:
             with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
                 for step in self.steps:
                     step.forward()
+                out = self.S[self.trace._outputs]
+                if _finite_sum(out):
+                    return out
         except (FloatingPointError, _GiveUp):
-            return False
-        return bool(np.isfinite(self.S[self.trace._outputs]).all())
+            pass
+        return None
 
     def backward(self, dout: Any) -> Any:
         """Σ_p dout_p·∂out_p/∂w for every parameter (after a successful `forward`), or None where the
         careful pass must run: a derivative's pole or domain error, inf - inf or 0·inf, a non-finite total."""
-        np = _numpy()
         trace, G = self.trace, self.G
         for rows in self.zero_rows:
             G[rows] = 0.0
@@ -238,10 +252,12 @@ class Program:
                 for step in self.backward_steps:
                     step.backward(totals)
                 if len(self.theta_rows):
-                    totals[: len(self.theta_rows)] += self.parameter_grads.sum(axis=1)
+                    totals[: len(self.theta_rows)] += np.add.reduce(self.parameter_grads, axis=1)
+                if _finite_sum(totals):
+                    return totals
         except FloatingPointError:
-            return None
-        return totals if np.isfinite(totals).all() else None
+            pass
+        return None
 
 
 def program_for(trace: Any, n: int) -> Program:
@@ -260,7 +276,6 @@ def program_for(trace: Any, n: int) -> Program:
 
 def _runs(flags: Any) -> list[slice]:
     """The runs of consecutive True entries of a boolean array, as slices."""
-    np = _numpy()
     padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]

@@ -8,7 +8,8 @@ vector θ (in the order of `Trace.parameters`) rather than each ``.data``, and
 `Trace.gradient` returns the vector of Σ_p ∂E_p/∂w instead of adding it to the
 ``.grad``s: no Python loop over the parameters on either side. A loop that replays
 the same samples at every step (full-batch training) has them checked and laid out
-once, `Trace.batch`, and passes that `Batch` to ``forward`` instead.
+once, `Trace.batch`, and passes that `Batch` to ``forward`` instead; likewise the
+weights of the outputs, `Trace.seed`, a `Seed` for `gradient`.
 
 Errors follow the numeric policy of eager mode (`ops.FloatMath`): overflow
 gives ±inf and NaN or inf inputs propagate, while a pole or a point outside
@@ -274,6 +275,8 @@ class Trace:
             X = self._batch_inputs(batches)
         if theta is None:
             theta = np.fromiter((p.data for p in self.parameters), float, len(self.parameters))
+        elif type(theta) is np.ndarray and theta.dtype == float and theta.shape == (len(self.parameters),):
+            pass  # a training loop's vector of weights, as it should be
         elif np.shape(theta) != (len(self.parameters),):
             raise ShapeError(
                 f"Trace.forward: theta must hold the {len(self.parameters)} parameters, got shape {np.shape(theta)}"
@@ -296,10 +299,22 @@ class Trace:
             # The fast pass (`Program`); where it gives up, the careful pass runs from the leaves it filled in.
             program = program_for(self, n)
             S = program.S
-            self._last_fast = program.forward(X, theta)
-            self._last = (S, program if self._last_fast else self._careful_forward(S, program.theta))
-        out = S[self._outputs]
-        return out[0].copy() if self.single_output else out.T.copy()
+            out = program.forward(X, theta)
+            self._last_fast = out is not None
+            if out is not None:
+                self._last = (S, program)
+                return out[0] if self.single_output else out.T.copy()
+            self._last = (S, self._careful_forward(S, program.theta))
+        out = S[self._outputs]  # (a copy: an index array picks the rows)
+        return out[0] if self.single_output else out.T.copy()
+
+    def seed(self, dout: Any, n: int) -> Seed:
+        """``dout`` for batches of n samples as `gradient` takes it, checked and laid out once:
+        ``gradient(trace.seed(dout, n))`` equals ``gradient(dout)`` after a forward of n samples,
+        without checking ``dout`` again at every step (a training loop seeds every step alike)."""
+        block = self._output_gradient(dout, n).copy()
+        block.setflags(write=False)  # what was checked cannot change
+        return Seed(self, block)
 
     def batch(self, *batches: Any) -> Batch:
         """The batch as `forward` takes it, checked and laid out once: ``forward(trace.batch(X, T))``
@@ -368,7 +383,7 @@ class Trace:
             raise TraceError("Trace.backward: call forward(batch) first")
         S, gathered = self._last
         n = S.shape[1]
-        dout = self._output_gradient(dout, n)
+        dout = dout.block_for(self, n) if type(dout) is Seed else self._output_gradient(dout, n)
         if isinstance(gathered, Program):  # the fast forward ran: its backward, unless that gives up
             totals = None if mode.anomaly else gathered.backward(dout)
             if totals is not None:
@@ -595,6 +610,27 @@ class Batch:
 
     def __repr__(self) -> str:
         return f"Batch({self.block.shape[1]} samples of {self.block.shape[0]} inputs)"
+
+
+class Seed:
+    """Weights of the outputs checked by `Trace.seed` for one trace and batch size: their (outputs, n)
+    block, read-only."""
+
+    __slots__ = ("trace", "block")
+
+    def __init__(self, trace: Trace, block: Any) -> None:
+        self.trace, self.block = trace, block
+
+    def block_for(self, trace: Trace, n: int) -> Any:
+        """The block, if this seed was made for ``trace`` and a batch of n samples."""
+        if trace is not self.trace:
+            raise TraceError("Trace.gradient: this Seed was made by another trace (Trace.seed)")
+        if self.block.shape[1] != n:
+            raise ShapeError(f"Trace.gradient: this Seed is for {self.block.shape[1]} samples, the forward had {n}")
+        return self.block
+
+    def __repr__(self) -> str:
+        return f"Seed({self.block.shape[1]} samples of {self.block.shape[0]} outputs)"
 
 
 def _check_indices(column: Any, a: int) -> None:
