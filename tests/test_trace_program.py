@@ -164,3 +164,24 @@ def test_a_program_too_large_to_keep_is_made_for_its_replay_only(monkeypatch: py
     expected, _ = eager_per_sample(fn, params, batch)
     np.testing.assert_allclose(step.forward(batch), expected, rtol=1e-12, atol=1e-12)
     assert step._programs == {}
+
+
+def test_dropping_a_trace_frees_its_programs_at_once() -> None:
+    """A program holds its trace weakly: no reference cycle keeps S and G alive until the collector runs."""
+    import gc
+    import weakref
+
+    rng = random.Random(4)
+    fn, params, width = embedding_graph(rng)  # selects: steps that name slots in their errors
+    step = trace(fn, indices([0] * width))
+    step.forward(samples_for("embedding", width, 5, rng))
+    step.gradient()
+    (program,) = step._programs.values()
+    kept = weakref.ref(program.S)
+    del program
+    gc.disable()
+    try:
+        del step
+        assert kept() is None
+    finally:
+        gc.enable()

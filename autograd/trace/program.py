@@ -20,6 +20,7 @@ left as they are, and only the others are set to 0 at the start of each backward
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 from .kernels import NumpyMath, _Chain, _contributions, _Group, _numpy, _send_gradients
@@ -162,7 +163,9 @@ class _Delegate:
 
     def __init__(self, step: _Select | _StackedLayer, S: Any, G: Any, theta: Any, trace: Any) -> None:
         self.step, self.S, self.G, self.theta = step, S, G, theta
-        self.name, self.parameter = trace._slot_name, trace._parameter_name
+        # What an error names (a slot, a parameter): asked of the trace, held weakly (see `Program`).
+        self.name = lambda slot: trace._slot_name(slot)
+        self.parameter = lambda i: trace._parameter_name(i)
         self.saved: Any = None
 
     def forward(self) -> None:
@@ -190,7 +193,10 @@ class Program:
     def __init__(self, trace: Any, n: int) -> None:
         global np
         np = _numpy()
-        self.trace = trace
+        # The trace keeps its programs; a program holds it weakly, so that dropping the trace frees
+        # S and G at once (no reference cycle left for the garbage collector).
+        trace = weakref.proxy(trace)
+        self.outputs, self.distinct_outputs = trace._outputs, trace._distinct_outputs
         self.n = n
         S = self.S = np.empty((trace.size, n))
         G = self.G = np.empty((trace.size, n))
@@ -228,7 +234,7 @@ class Program:
             with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
                 for step in self.steps:
                     step.forward()
-                out = self.S[self.trace._outputs]
+                out = self.S[self.outputs]
                 if _finite_sum(out):
                     return out
         except (FloatingPointError, _GiveUp):
@@ -238,15 +244,15 @@ class Program:
     def backward(self, dout: Any) -> Any:
         """Σ_p dout_p·∂out_p/∂w for every parameter (after a successful `forward`), or None where the
         careful pass must run: a derivative's pole or domain error, inf - inf or 0·inf, a non-finite total."""
-        trace, G = self.trace, self.G
+        G = self.G
         for rows in self.zero_rows:
             G[rows] = 0.0
-        if trace._distinct_outputs:
-            G[trace._outputs] = dout
+        if self.distinct_outputs:
+            G[self.outputs] = dout
         else:  # an output returned twice gets both seeds
-            G[trace._outputs] = 0.0
-            np.add.at(G, trace._outputs, dout)
-        totals = np.zeros(len(trace.parameters))
+            G[self.outputs] = 0.0
+            np.add.at(G, self.outputs, dout)
+        totals = np.zeros(len(self.theta))
         try:
             with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
                 for step in self.backward_steps:
