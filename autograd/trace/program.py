@@ -9,7 +9,7 @@ are views made once, and the tape is a list of small objects (`_LayerRun`, `_Gro
 
 It is the fast pass of `replay`'s module docstring: no diagnostics, one `np.errstate`
 for the tape; a floating-point flag, a fused layer's non-finite output or a non-finite
-result makes it give up (``forward`` returns False, ``backward`` None) and `Trace` runs
+result makes it give up (``forward`` and ``backward`` return None) and `Trace` runs
 the careful pass, which raises eager mode's errors or gives its non-finite numbers.
 
 G is not zeroed as a whole: the rows that are written before anything adds to them
