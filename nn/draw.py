@@ -20,7 +20,7 @@ from autograd.draw import digraph_class, dot_text, draw_graph, format_number
 from autograd.errors import InvalidArgumentError, InvalidTypeError
 from autograd.value import as_float
 
-from .losses import mse
+from .losses import CLASS_INDEX_LOSSES, mse
 from .module import MLP
 
 if TYPE_CHECKING:
@@ -86,7 +86,9 @@ def sample_graph(
 ) -> SampleGraph:
     """Run ``model`` on one sample (x, t), back-propagate ``loss``, and name every node a textbook names.
 
-    E = loss(ŷ, t) for ŷ = model(x). The model's parameters get their
+    E = loss(ŷ, t) for ŷ = model(x); t is a number, one per output, or, with a loss that
+    takes a class index (`nn.losses.cross_entropy` of K outputs), the sample's class: a
+    node t holding it, from which the loss selects its logit. The model's parameters get their
     gradients of this one sample (``.grad`` is overwritten: call
     ``model.zero_grad()`` before training on). Names go on the nodes of this
     sample's graph only (x₁, net₁, h₁, ŷ, t, the output error e = ŷ − t or t − ŷ when
@@ -106,6 +108,8 @@ def sample_graph(
     many = not isinstance(t, (int, float)) or isinstance(t, bool)
     targets = list(t) if many else [t]  # type: ignore[arg-type]
     count = len(targets)
+    # A class index for K outputs (cross_entropy): one target node, the class, for all K outputs.
+    class_index = loss in CLASS_INDEX_LOSSES and not many and model.nouts[-1] > 1
     inputs = [
         Value(as_float(xj, f"sample_graph (x[{j}])"), requires_grad=False, label=f"x{subscript(j + 1)}")
         for j, xj in enumerate(x)
@@ -126,11 +130,17 @@ def sample_graph(
             neurons.append(neuron.label)
         values = outputs
     predictions = values
-    if len(predictions) != count:
+    if class_index:
+        count = len(predictions)  # ŷ₁ … ŷ_K, and the one target t (the class)
+        target_values[0].label = "t"
+    elif len(predictions) != count:
         raise InvalidArgumentError(
             f"sample_graph: the model has {len(predictions)} outputs but {count} target(s) were given"
         )
-    error = loss(predictions if many else predictions[0], target_values if many else target_values[0])
+    if class_index:
+        error = loss(predictions, target_values[0])
+    else:
+        error = loss(predictions if many else predictions[0], target_values if many else target_values[0])
     for i, (net, h) in enumerate(zip(nets, activations), start=1):
         net.label = f"net{subscript(i)}"
         if h is not net:

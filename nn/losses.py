@@ -8,13 +8,14 @@ returns one Value.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Union
+from typing import Any, Union
 
 from autograd import Value, ops, sum_values
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ShapeError
 from autograd.mode import mode
 from autograd.value import apply, as_float
 
+from . import functional
 from .modules import plain
 
 Operand = Union[Value, int, float]
@@ -135,8 +136,7 @@ def cross_entropy(
     ∂E/∂z_i = softmax(z)_i − [i = t] (divided by the batch size for a batch).
     A class may be a Value holding it (a traced input: see `nn.functional.cross_entropy`).
     """
-    from .functional import cross_entropy as one_sample
-
+    one_sample = functional.cross_entropy
     targets = plain(targets, "cross_entropy (targets)")
     if (isinstance(targets, int) and not isinstance(targets, bool)) or type(targets) is Value:
         return one_sample(logits, targets)  # type: ignore[arg-type]
@@ -150,3 +150,7 @@ def cross_entropy(
         raise ShapeError("cross_entropy: needs at least one sample, got none")
     losses = [one_sample(z, t) for z, t in zip(logits, targets)]  # type: ignore[arg-type]
     return sum_values(losses) * (1.0 / len(losses))
+
+
+#: Losses that take a class index 0..K-1 as the target of K logits (PyTorch's convention).
+CLASS_INDEX_LOSSES: tuple[Callable[..., Any], ...] = (cross_entropy, functional.cross_entropy)

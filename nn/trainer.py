@@ -34,8 +34,8 @@ from autograd.errors import (
 )
 from autograd.value import as_float
 
-from . import functional, losses
 from . import init as initializers
+from . import losses
 from .lr_scheduler import LRScheduler
 from .module import MLP, plain
 from .modules import BatchNorm1d, Dropout, Module, Sequential
@@ -49,8 +49,7 @@ MODES = ("online", "batch", "minibatch")
 #: must not branch on values in Python: every loss of `nn.losses` can be traced).
 #: `Trainer` also takes engine="auto": traced where it can be, else eager.
 ENGINES = ("eager", "traced")
-#: Losses that take a class index 0..K-1 as the target of K logits (PyTorch's convention).
-CLASS_INDEX_LOSSES: tuple[Callable[..., Any], ...] = (losses.cross_entropy, functional.cross_entropy)
+CLASS_INDEX_LOSSES = losses.CLASS_INDEX_LOSSES  # cross_entropy: a class index as the target of K logits
 
 Row = list[float]
 

@@ -403,6 +403,18 @@ def test_multiclass_datasets_train_k_linear_outputs_with_cross_entropy(tmp_path,
     assert saved["config"]["loss"] == "cross_entropy" and 0.0 <= saved["summary"]["test_accuracy"] <= 1.0
     args = resolved("--dataset", "yinyang")
     assert (args.classes, args.loss, args.output_activation, args.samples) == (3, "cross_entropy", "linear", 300)
+
+
+def test_a_multiclass_run_draws_its_sample_graph_and_backward_pass(tmp_path, capsys, dot_program):
+    """With cross_entropy the sample's target is its class: graph.svg and backward.html show E of it."""
+    out = tmp_path / "run"
+    options = ["--dataset", "yinyang", "--samples", "30", "--hidden", "3", "--epochs", "2", "--no-progress"]
+    assert cli.main(["train", *options, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped" not in printed
+    svg = (out / "graph.svg").read_text()
+    assert "cross_entropy" in svg and "select" in svg  # E = cross_entropy(ŷ, t), the logit of class t picked
+    assert "select" in (out / "backward.html").read_text()
     args = resolved("--dataset", "spiral")
     assert (args.classes, args.loss, args.output_activation) == (2, "mse", "sigmoid")  # the binary spiral, as before
 

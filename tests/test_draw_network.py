@@ -293,3 +293,20 @@ def test_the_output_error_is_named_e_for_the_difference_the_loss_forms() -> None
         [("e₂", ["ŷ₂", "t₂"]), ("e₁", ["ŷ₁", "t₁"])],
     )
     assert [step.equation for step in autograd.walkthrough(sample.error).steps][:2] == ["E = e^2", "e = ŷ - t"]
+
+
+def test_a_class_index_target_is_one_node_t_from_which_cross_entropy_selects() -> None:
+    """K = 3 linear outputs and the class t = 2: E = −log softmax(ŷ)_t, so by hand
+    δ_k = ∂E/∂net_k of output k = softmax(ŷ)_k − [k = t] (the output nets are the ŷ)."""
+    model = nn.MLP(2, [3, 3], output_activation="linear", seed=4)
+    sample = sample_graph(model, [0.3, -0.8], 2, loss=nn.losses.cross_entropy)
+    logits = [y.data for y in sample.activations[-3:]]
+    total = sum(math.exp(z) for z in logits)
+    softmax = [math.exp(z) / total for z in logits]
+    assert sample.error.data == pytest.approx(-math.log(softmax[2]), rel=1e-12)
+    assert sample.deltas[-3:] == pytest.approx([softmax[0], softmax[1], softmax[2] - 1.0], rel=1e-12, abs=1e-15)
+    assert [t.label for t in sample.targets] == ["t"] and sample.targets[0].data == 2.0
+    assert [y.label for y in sample.activations[-3:]] == ["ŷ₁ = net₄", "ŷ₂ = net₅", "ŷ₃ = net₆"]
+    assert sample.targets[0] in topological_order(sample.error)  # the class is in the graph
+    with pytest.raises(InvalidArgumentError, match="3 outputs but 1 target"):
+        sample_graph(model, [0.3, -0.8], 2)  # mse takes one number per output
