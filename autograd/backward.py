@@ -34,6 +34,11 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
     yet listed is one the current node depends on, never one of its parents.
     Value keeps identity hashing (it does not define ``__eq__``), so the nodes
     themselves key the ``expanded`` set.
+
+    A parent already expanded, or a leaf when leaves are not listed, is not
+    pushed at all: an input read by many operations (a weight, an activation
+    read by every row of a layer) would otherwise be pushed and popped once per
+    reader, which is most of the stack's work in a large graph.
     """
     order: list[Value] = []
     expanded: set[Value] = set()
@@ -45,24 +50,24 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
         if node is None:
             emit(pop())  # type: ignore[arg-type]
             continue
-        left = node._left
-        if left is None:  # a leaf
-            if leaves and node not in expanded:
-                expand(node)
-                emit(node)
-            continue
         if node in expanded:
             continue
         expand(node)
+        left = node._left
+        if left is None:  # a leaf: the root, an n-ary sum's parent, or one pushed to be listed
+            if leaves:
+                emit(node)
+            continue
         push(node)
         push(None)
         # The parents, written out from their slots (see Value.__slots__).
-        push(left)
+        if (leaves or left._left is not None) and left not in expanded:
+            push(left)
         right = node._right
         if right is not None:
             if isinstance(right, tuple):  # an n-ary sum's other parents
                 extend(right)
-            else:
+            elif (leaves or right._left is not None) and right not in expanded:
                 push(right)
     return order
 

@@ -290,3 +290,28 @@ def test_a_step_that_fails_part_way_changes_no_parameter_and_no_buffer(make):
     with pytest.raises(ValueError):
         optimizer.step()
     assert ([p.data for p in params], optimizer.state_dict()) == before
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda p: nn.optim.SGD(p, lr=0.1), lambda torch, p: torch.optim.SGD(p, lr=0.1)),
+        (lambda p: nn.optim.Adam(p, lr=0.1), lambda torch, p: torch.optim.Adam(p, lr=0.1)),
+        (lambda p: nn.optim.AdamW(p, lr=0.1, weight_decay=0.0),
+         lambda torch, p: torch.optim.AdamW(p, lr=0.1, weight_decay=0.0)),
+    ],
+    ids=["sgd", "adam", "adamw"],
+)
+def test_a_zero_hyperparameter_leaves_its_term_out_as_torch_does(torch, ours, theirs):
+    """With weight decay λ = 0 (and momentum α = 0) the term λ·w (α·Δw) is not added, as in
+    PyTorch: an infinite weight stays infinite (0·inf would make the gradient NaN) and the
+    finite weights beside it take their ordinary steps. Expected values: torch.optim."""
+    start, grads = [math.inf, 1.0, -2.0], [0.5, -0.25, 0.0]
+    params = [Value(0.0) for _ in start]
+    for p, w, g in zip(params, start, grads):
+        p.data, p.grad = w, g
+    ours(params).step()
+    w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    w.grad = torch.tensor(grads, dtype=torch.float64)
+    theirs(torch, [w]).step()
+    assert [p.data for p in params] == pytest.approx(w.tolist(), abs=1e-15, rel=0)
