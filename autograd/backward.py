@@ -36,9 +36,10 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
     themselves key the ``expanded`` set.
 
     A parent already expanded, or a leaf when leaves are not listed, is not
-    pushed at all: an input read by many operations (a weight, an activation
-    read by every row of a layer) would otherwise be pushed and popped once per
-    reader, which is most of the stack's work in a large graph.
+    pushed at all, and a node with no parent left to push is listed at once,
+    without the marker: an input read by many operations (a weight, an
+    activation read by every row of a layer) would otherwise be pushed and
+    popped once per reader, which is most of the stack's work in a large graph.
     """
     order: list[Value] = []
     expanded: set[Value] = set()
@@ -58,17 +59,25 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
             if leaves:
                 emit(node)
             continue
+        # The parents, written out from their slots (see Value.__slots__).
+        right = node._right
+        if isinstance(right, tuple):  # an n-ary sum: all its parents, sorted out when popped
+            push(node)
+            push(None)
+            push(left)
+            extend(right)
+            continue
+        push_left = (leaves or left._left is not None) and left not in expanded
+        push_right = right is not None and (leaves or right._left is not None) and right not in expanded
+        if not (push_left or push_right):
+            emit(node)
+            continue
         push(node)
         push(None)
-        # The parents, written out from their slots (see Value.__slots__).
-        if (leaves or left._left is not None) and left not in expanded:
+        if push_left:
             push(left)
-        right = node._right
-        if right is not None:
-            if isinstance(right, tuple):  # an n-ary sum's other parents
-                extend(right)
-            elif (leaves or right._left is not None) and right not in expanded:
-                push(right)
+        if push_right:
+            push(right)
     return order
 
 
