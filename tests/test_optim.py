@@ -315,3 +315,14 @@ def test_a_zero_hyperparameter_leaves_its_term_out_as_torch_does(torch, ours, th
     w.grad = torch.tensor(grads, dtype=torch.float64)
     theirs(torch, [w]).step()
     assert [p.data for p in params] == pytest.approx(w.tolist(), abs=1e-15, rel=0)
+
+
+def test_a_step_over_many_parameters_updates_every_one_by_its_own_gradient():
+    """More parameters than `Optimizer.step` updates at a time (nn.optim.UPDATE_SLICE): each weight
+    w_k with gradient g_k = k becomes w_k - η·g_k (plain gradient descent, by hand)."""
+    n = 3 * nn.optim.UPDATE_SLICE + 5
+    params = [Value(1.0) for _ in range(n)]
+    for k, p in enumerate(params):
+        p.grad = float(k)
+    nn.optim.SGD(params, lr=0.5).step()
+    assert [p.data for p in params] == [1.0 - 0.5 * k for k in range(n)]
