@@ -345,6 +345,8 @@ class Adam(Optimizer):
     """
 
     buffers = ("m", "v")
+    #: Where λ goes: into the gradient (Adam, L2) or straight into the weight (`AdamW`).
+    decoupled_weight_decay = False
 
     def __init__(
         self,
@@ -370,9 +372,6 @@ class Adam(Optimizer):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
-
-    #: Where λ goes: into the gradient (Adam, L2) or straight into the weight (`AdamW`).
-    decoupled_weight_decay = False
 
     def updater(self) -> Update:
         eta, eps, decay = self.lr, self.eps, self.weight_decay
@@ -410,6 +409,8 @@ class AdamW(Adam):
         w ← w - η·m̂ / (√v̂ + ε)        (m̂, v̂ from ∂E/∂w alone, as in Adam)
     """
 
+    decoupled_weight_decay = True
+
     def __init__(
         self,
         params: Iterable[Value],
@@ -419,8 +420,6 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-
-    decoupled_weight_decay = True
 
 
 #: The optimizers by name (used by the command line).
