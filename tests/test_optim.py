@@ -297,8 +297,10 @@ def test_a_step_that_fails_part_way_changes_no_parameter_and_no_buffer(make):
     [
         (lambda p: nn.optim.SGD(p, lr=0.1), lambda torch, p: torch.optim.SGD(p, lr=0.1)),
         (lambda p: nn.optim.Adam(p, lr=0.1), lambda torch, p: torch.optim.Adam(p, lr=0.1)),
-        (lambda p: nn.optim.AdamW(p, lr=0.1, weight_decay=0.0),
-         lambda torch, p: torch.optim.AdamW(p, lr=0.1, weight_decay=0.0)),
+        (
+            lambda p: nn.optim.AdamW(p, lr=0.1, weight_decay=0.0),
+            lambda torch, p: torch.optim.AdamW(p, lr=0.1, weight_decay=0.0),
+        ),
     ],
     ids=["sgd", "adam", "adamw"],
 )
