@@ -34,6 +34,12 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
     yet listed is one the current node depends on, never one of its parents.
     Value keeps identity hashing (it does not define ``__eq__``), so the nodes
     themselves key the ``expanded`` set.
+
+    A parent already expanded, or a leaf when leaves are not listed, is not
+    pushed at all, and a node with no parent left to push is listed at once,
+    without the marker: an input read by many operations (a weight, an
+    activation read by every row of a layer) would otherwise be pushed and
+    popped once per reader, which is most of the stack's work in a large graph.
     """
     order: list[Value] = []
     expanded: set[Value] = set()
@@ -45,25 +51,33 @@ def topological_order(root: Value, leaves: bool = True) -> list[Value]:
         if node is None:
             emit(pop())  # type: ignore[arg-type]
             continue
-        left = node._left
-        if left is None:  # a leaf
-            if leaves and node not in expanded:
-                expand(node)
-                emit(node)
-            continue
         if node in expanded:
             continue
         expand(node)
+        left = node._left
+        if left is None:  # a leaf: the root, an n-ary sum's parent, or one pushed to be listed
+            if leaves:
+                emit(node)
+            continue
+        # The parents, written out from their slots (see Value.__slots__).
+        right = node._right
+        if isinstance(right, tuple):  # an n-ary sum: all its parents, sorted out when popped
+            push(node)
+            push(None)
+            push(left)
+            extend(right)
+            continue
+        push_left = (leaves or left._left is not None) and left not in expanded
+        push_right = right is not None and (leaves or right._left is not None) and right not in expanded
+        if not (push_left or push_right):
+            emit(node)
+            continue
         push(node)
         push(None)
-        # The parents, written out from their slots (see Value.__slots__).
-        push(left)
-        right = node._right
-        if right is not None:
-            if isinstance(right, tuple):  # an n-ary sum's other parents
-                extend(right)
-            else:
-                push(right)
+        if push_left:
+            push(left)
+        if push_right:
+            push(right)
     return order
 
 

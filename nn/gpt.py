@@ -24,6 +24,7 @@ weights and Adam's moments in numpy arrays between steps; the Values get them at
 from __future__ import annotations
 
 import math
+import operator
 import random
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -145,11 +146,13 @@ class GPT:
         heads: list[Value] = []
         for h in range(self.n_head):
             part = slice(h * head_size, (h + 1) * head_size)
-            scores = [dot(q[part], key[part]) * scale for key in keys]
+            query = q[part]
+            scores = [dot(query, key[part]) * scale for key in keys]
             weights = softmax(scores)
             if pattern is not None:
                 pattern[h].append([w.data for w in weights])
-            heads += [sum_values([w * value[part][i] for w, value in zip(weights, values)]) for i in range(head_size)]
+            # Output i of the head: Σ_t weight_t · value_t[i], over this head's columns of the cached values.
+            heads += [dot(weights, column) for column in zip(*[value[part] for value in values])]
         x = [a + b for a, b in zip(linear(heads, p["attn.wo"]), residual)]
         # MLP block: widen to 4·n_embd, relu, back.
         residual = x
@@ -306,8 +309,10 @@ def _numpy() -> Any:
 
 
 def dot(a: Sequence[Value], b: Sequence[Value]) -> Value:
-    """Σᵢ aᵢ·bᵢ as one sum node."""
-    return sum_values([x * y for x, y in zip(a, b)])
+    """Σᵢ aᵢ·bᵢ as one sum node (of the products aᵢ·bᵢ, in order)."""
+    # map(operator.mul) rather than a comprehension: a dot product per row of every
+    # layer makes this the hot path of the forward pass.
+    return sum_values(map(operator.mul, a, b))
 
 
 def linear(x: Sequence[Value], w: Matrix) -> list[Value]:
@@ -317,7 +322,7 @@ def linear(x: Sequence[Value], w: Matrix) -> list[Value]:
 
 def rmsnorm(x: Sequence[Value], eps: float = 1e-5) -> list[Value]:
     """x / √(mean(x²) + ε): every vector scaled to a root-mean-square of about 1."""
-    mean_square = sum_values([xi * xi for xi in x]) * (1.0 / len(x))
+    mean_square = dot(x, x) * (1.0 / len(x))
     scale = (mean_square + eps) ** -0.5
     return [xi * scale for xi in x]
 

@@ -1,12 +1,14 @@
 """Optimizers: how a gradient ∂E/∂w becomes a change of the weight w.
 
-Each class states its update rule in its docstring and `update` is that rule,
+Each class states its update rule in its docstring and `updater` returns that rule,
 written once in arithmetic that works on a float and on a numpy array alike: the
 few functions it needs beyond + - * / (√, sign, a choice, a clamp) come from a
 math namespace, `OnFloats` for `step` (one weight at a time, the parameters'
 Values) or `OnArrays` for `step_arrays` (every weight at once, the traced
 Trainer's vectors): the same formula text runs on both, as the rule table's
-rules run on floats and on the traced replay's arrays. `state_dict` /
+rules run on floats and on the traced replay's arrays. What is the same for
+every weight of a step (η, Adam's bias corrections 1 - βᵗ) is computed once per
+step, by `updater`, not once per weight. `state_dict` /
 `load_state_dict` carry the hyper-parameters and every buffer, so an interrupted
 run can be resumed exactly.
 """
@@ -21,6 +23,13 @@ from typing import Any
 from autograd import Value
 from autograd.errors import InvalidArgumentError, InvalidTypeError, ModelFileError
 from autograd.value import as_float
+
+#: How many weights `Optimizer.step` updates at a time: well below the 700 new objects that
+#: start a collection of Python's youngest generation (``gc.get_threshold()``).
+UPDATE_SLICE = 256
+
+#: An optimizer's update rule for one step: (w, g, *buffers, math) -> (new w, *new buffers).
+Update = Callable[..., tuple[Any, ...]]
 
 
 class OnFloats:
@@ -79,7 +88,7 @@ class Optimizer:
     """Common machinery: the parameter list, per-weight buffers and their state dict.
 
     Subclasses name their per-weight buffers in ``buffers`` and implement
-    `update` (the rule, for a float or an array) and `hyperparameters`.
+    `updater` (the rule of a step, for a float or an array) and `hyperparameters`.
     """
 
     buffers: tuple[str, ...] = ()
@@ -108,33 +117,42 @@ class Optimizer:
         applied to all parameters or to none.
         """
         self.steps += 1
-        columns = [self.state[name] for name in self.buffers]
         try:
+            update = self.updater()
             weights = [p.data for p in self.params]
             grads = [float(p.grad) for p in self.params]
-            updated = list(map(self.update, weights, grads, *columns, itertools.repeat(OnFloats)))
+            columns = [weights, grads, *[self.state[name] for name in self.buffers]]
+            new_columns: list[list[float]] = [[] for _ in range(1 + len(self.buffers))]
+            # A slice of the parameters at a time: the tuples (new w, new buffers...) of a whole
+            # step alive at once (4,000 for the tiny GPT) would set off several collections of
+            # Python's cyclic garbage collector and bring the next full one, which walks every
+            # object of the program, nearer (measured on benchmarks/gpt.py).
+            for start in range(0, len(weights), UPDATE_SLICE):
+                part = slice(start, start + UPDATE_SLICE)
+                updated = zip(*map(update, *[column[part] for column in columns], itertools.repeat(OnFloats)))
+                for new, values in zip(new_columns, updated):
+                    new.extend(values)
         except BaseException:
             self.steps -= 1
             raise
-        new_weights, *new_buffers = zip(*updated)
+        new_weights, *new_buffers = new_columns
         for p, w in zip(self.params, new_weights):
             p.data = w
-        for name, values in zip(self.buffers, new_buffers):
-            self.state[name] = list(values)
+        self.state.update(zip(self.buffers, new_buffers))
 
     def step_arrays(self, theta: Any, grad: Any, state: dict[str, Any]) -> Any:
         """`step` on numpy arrays: the new weights for weights ``theta`` and gradients ``grad``.
 
         ``state`` maps each buffer's name to an array (entry i for parameter i), and
         gets the new buffers; ``steps`` counts the step, and the hyper-parameters are
-        read now (a scheduler may have changed ``lr``). The same `update` as `step`,
+        read now (a scheduler may have changed ``lr``). The same `updater` as `step`,
         evaluated with `OnArrays`: equal to `step` entry by entry. The parameters'
         Values and `state` are not touched (the caller writes them back).
         """
         np = _numpy()
         self.steps += 1
         with np.errstate(all="ignore"):  # overflow is inf and inf - inf is nan, as for floats
-            weights, *buffers = self.update(theta, grad, *[state[name] for name in self.buffers], OnArrays)
+            weights, *buffers = self.updater()(theta, grad, *[state[name] for name in self.buffers], OnArrays)
         state.update(zip(self.buffers, buffers))
         return weights
 
@@ -145,9 +163,11 @@ class Optimizer:
             raise InvalidArgumentError(f"{type(self).__name__}: {name} must be {requirement}, got {value}")
         return value
 
-    def update(self, w: Any, g: Any, *buffers_and_math: Any) -> tuple[Any, ...]:
-        """(new w, new buffers...) for weight(s) ``w`` with gradient(s) ``g``, given their buffers
-        (in the order of ``self.buffers``) and, last, the math namespace (`OnFloats` or `OnArrays`)."""
+    def updater(self) -> Update:
+        """The update rule of this step (number ``steps``, at the current hyper-parameters): a
+        function of weight(s) ``w``, gradient(s) ``g``, their buffers (in the order of
+        ``self.buffers``) and, last, the math namespace (`OnFloats` or `OnArrays`), giving
+        (new w, new buffers...)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -231,13 +251,22 @@ class SGD(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
-    def update(self, w: Any, g: Any, delta: Any, math: Any) -> tuple[Any, Any]:
-        eta, alpha = self.lr, self.momentum
-        g = g + self.weight_decay * w
-        delta = -eta * g + alpha * delta
-        if self.nesterov:
-            return w + alpha * delta - eta * g, delta
-        return w + delta, delta
+    def updater(self) -> Update:
+        eta, alpha, decay, nesterov = self.lr, self.momentum, self.weight_decay, self.nesterov
+
+        # A term whose hyper-parameter is 0 is left out, as PyTorch leaves it out: the same
+        # numbers as the full formula except for the sign of a zero (-0.0 + 0.0 is +0.0) and
+        # for a weight or Δw(t-1) that is inf or NaN (0·inf is NaN), and 2 array operations
+        # instead of 6 for plain gradient descent.
+        def update(w: Any, g: Any, delta: Any, math: Any) -> tuple[Any, Any]:
+            if decay:
+                g = g + decay * w
+            delta = -eta * g + alpha * delta if alpha else -eta * g
+            if nesterov:
+                return w + alpha * delta - eta * g, delta
+            return w + delta, delta
+
+        return update
 
 
 class Rprop(Optimizer):
@@ -287,12 +316,17 @@ class Rprop(Optimizer):
             "step_max": self.step_max,
         }
 
-    def update(self, w: Any, g: Any, previous_grad: Any, step_size: Any, math: Any) -> tuple[Any, Any, Any]:
-        agreement = g * previous_grad
-        factor = math.by_sign(agreement, self.eta_minus, 1.0, self.eta_plus)
-        step_size = math.clamp(step_size * factor, self.step_min, self.step_max)
-        g = math.where(agreement < 0, 0.0, g)
-        return w - math.sign(g) * step_size, g, step_size
+    def updater(self) -> Update:
+        eta_minus, eta_plus, step_min, step_max = self.eta_minus, self.eta_plus, self.step_min, self.step_max
+
+        def update(w: Any, g: Any, previous_grad: Any, step_size: Any, math: Any) -> tuple[Any, Any, Any]:
+            agreement = g * previous_grad
+            factor = math.by_sign(agreement, eta_minus, 1.0, eta_plus)
+            step_size = math.clamp(step_size * factor, step_min, step_max)
+            g = math.where(agreement < 0, 0.0, g)
+            return w - math.sign(g) * step_size, g, step_size
+
+        return update
 
 
 class Adam(Optimizer):
@@ -311,6 +345,8 @@ class Adam(Optimizer):
     """
 
     buffers = ("m", "v")
+    #: Where λ goes: into the gradient (Adam, L2) or straight into the weight (`AdamW`).
+    decoupled_weight_decay = False
 
     def __init__(
         self,
@@ -337,18 +373,30 @@ class Adam(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
 
-    def update(self, w: Any, g: Any, m: Any, v: Any, math: Any) -> tuple[Any, Any, Any]:
-        return self._adam(w, g + self.weight_decay * w, m, v, math)
-
-    def _adam(self, w: Any, g: Any, m: Any, v: Any, math: Any) -> tuple[Any, Any, Any]:
-        """The Adam step of ``w`` from gradient ``g``: (new w, new m, new v)."""
+    def updater(self) -> Update:
+        eta, eps, decay = self.lr, self.eps, self.weight_decay
         beta1, beta2 = self.betas
         t = self.steps
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g * g
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        return w - self.lr * m_hat / (math.sqrt(v_hat) + self.eps), m, v
+        # The same for every weight of this step: computed once, not once per weight.
+        one_minus_beta1, one_minus_beta2 = 1 - beta1, 1 - beta2
+        bias1, bias2 = 1 - beta1**t, 1 - beta2**t
+        decay_in_gradient = decay if not self.decoupled_weight_decay else 0.0
+        shrink = eta * decay if self.decoupled_weight_decay else 0.0
+
+        # λ = 0 leaves its term out, as PyTorch does (the same numbers as adding 0·w, except
+        # for the sign of a zero gradient and for a weight that is inf or NaN).
+        def update(w: Any, g: Any, m: Any, v: Any, math: Any) -> tuple[Any, Any, Any]:
+            if decay_in_gradient:
+                g = g + decay_in_gradient * w
+            if shrink:
+                w = w - shrink * w
+            m = beta1 * m + one_minus_beta1 * g
+            v = beta2 * v + one_minus_beta2 * g * g
+            m_hat = m / bias1
+            v_hat = v / bias2
+            return w - eta * m_hat / (math.sqrt(v_hat) + eps), m, v
+
+        return update
 
 
 class AdamW(Adam):
@@ -361,6 +409,8 @@ class AdamW(Adam):
         w ← w - η·m̂ / (√v̂ + ε)        (m̂, v̂ from ∂E/∂w alone, as in Adam)
     """
 
+    decoupled_weight_decay = True
+
     def __init__(
         self,
         params: Iterable[Value],
@@ -370,9 +420,6 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-
-    def update(self, w: Any, g: Any, m: Any, v: Any, math: Any) -> tuple[Any, Any, Any]:
-        return self._adam(w - self.lr * self.weight_decay * w, g, m, v, math)
 
 
 #: The optimizers by name (used by the command line).

@@ -50,6 +50,26 @@ def test_order_lists_each_node_once_after_its_parents() -> None:
     assert order[-1] is d
 
 
+def test_order_without_leaves_lists_exactly_the_operations_after_their_parents() -> None:
+    """leaves=False lists the nodes made by operations and nothing else, whichever way a leaf
+    is reached (a binary op's operand, one of an n-ary sum's parents, the root itself), and a
+    node read by several operations once: here a, b, w are leaves; p, q, s, e operations."""
+    from autograd import sum_values
+
+    a, b, w = Value(1.0), Value(2.0), Value(3.0)
+    p = a * w
+    q = p * b
+    s = sum_values([p, q, w, a, p])  # leaves and a shared node among an n-ary sum's parents
+    e = s * p
+    order = topological_order(e, leaves=False)
+    assert sorted(map(id, order)) == sorted(map(id, [p, q, s, e]))
+    assert order.index(p) < order.index(q) < order.index(s) < order.index(e)
+    assert topological_order(a, leaves=False) == []
+    assert topological_order(a) == [a]
+    with_leaves = topological_order(e)
+    assert sorted(map(id, with_leaves)) == sorted(map(id, [a, b, w, p, q, s, e]))
+
+
 def test_leaf_gradients_accumulate_over_two_backward_calls() -> None:
     """Two passes of y = 3x add up: 3 + 3 = 6 (like PyTorch); zero_grad resets."""
     x = Value(5.0)

@@ -290,3 +290,41 @@ def test_a_step_that_fails_part_way_changes_no_parameter_and_no_buffer(make):
     with pytest.raises(ValueError):
         optimizer.step()
     assert ([p.data for p in params], optimizer.state_dict()) == before
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda p: nn.optim.SGD(p, lr=0.1), lambda torch, p: torch.optim.SGD(p, lr=0.1)),
+        (lambda p: nn.optim.Adam(p, lr=0.1), lambda torch, p: torch.optim.Adam(p, lr=0.1)),
+        (
+            lambda p: nn.optim.AdamW(p, lr=0.1, weight_decay=0.0),
+            lambda torch, p: torch.optim.AdamW(p, lr=0.1, weight_decay=0.0),
+        ),
+    ],
+    ids=["sgd", "adam", "adamw"],
+)
+def test_a_zero_hyperparameter_leaves_its_term_out_as_torch_does(torch, ours, theirs):
+    """With weight decay λ = 0 (and momentum α = 0) the term λ·w (α·Δw) is not added, as in
+    PyTorch: an infinite weight stays infinite (0·inf would make the gradient NaN) and the
+    finite weights beside it take their ordinary steps. Expected values: torch.optim."""
+    start, grads = [math.inf, 1.0, -2.0], [0.5, -0.25, 0.0]
+    params = [Value(0.0) for _ in start]
+    for p, w, g in zip(params, start, grads):
+        p.data, p.grad = w, g
+    ours(params).step()
+    w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    w.grad = torch.tensor(grads, dtype=torch.float64)
+    theirs(torch, [w]).step()
+    assert [p.data for p in params] == pytest.approx(w.tolist(), abs=1e-15, rel=0)
+
+
+def test_a_step_over_many_parameters_updates_every_one_by_its_own_gradient():
+    """More parameters than `Optimizer.step` updates at a time (nn.optim.UPDATE_SLICE): each weight
+    w_k with gradient g_k = k becomes w_k - η·g_k (plain gradient descent, by hand)."""
+    n = 3 * nn.optim.UPDATE_SLICE + 5
+    params = [Value(1.0) for _ in range(n)]
+    for k, p in enumerate(params):
+        p.grad = float(k)
+    nn.optim.SGD(params, lr=0.5).step()
+    assert [p.data for p in params] == [1.0 - 0.5 * k for k in range(n)]
