@@ -32,9 +32,9 @@ np: Any = None
 #: Programs kept per trace (one per batch size: a mini-batch loop has two, the full batches and the
 #: last one, and scoring a data set a third); the oldest is dropped beyond that.
 KEPT_PROGRAMS = 4
-#: Entries of S (and of G) above which a program is not kept: its two arrays would hold memory
-#: that a one-off replay of a huge tape (a million-node chain over a large batch) should give back.
-KEPT_ENTRIES = 1 << 22
+#: Entries of S (and of G) above which a program is not kept (2^20: 8 MB each, so at most 64 MB per
+#: trace): a one-off replay of a huge tape (a million-node chain over a large batch) gives its memory back.
+KEPT_ENTRIES = 1 << 20
 
 
 def _finite_sum(block: Any) -> bool:
