@@ -34,7 +34,7 @@ def log_softmax(z: Sequence[Operand]) -> list[Value]:
 
     Subtracting the same m from every logit changes neither the result nor its
     gradient (it cancels), and keeps every exponent ≤ 0, so logits of ±1,000 give
-    finite numbers. m is read as a number (see `_max_shift`): its gradient would be zero anyway.
+    finite numbers. m is a constant (see `_max_shift`): its gradient would be zero anyway.
     """
     logits = _logits(z, "log_softmax")
     m = _max_shift(logits)
@@ -55,8 +55,9 @@ def softmax(z: Sequence[Operand]) -> list[Value]:
     return [e / total for e in exps]
 
 
-def _max_shift(logits: list[Value]) -> float | Value:
-    """m = max_j z_j, the shift of softmax, passed on as a constant: a number in eager mode, a node while tracing.
+def _max_shift(logits: list[Value]) -> Value:
+    """m = max_j z_j, the shift of softmax, passed on as a constant: a constant leaf named m in eager mode,
+    a node while tracing.
 
     A number read from ``.data`` would be frozen by `autograd.trace`: a replay on other
     logits would subtract the trace-time maximum (and e^(z − m) could overflow). While
@@ -68,7 +69,10 @@ def _max_shift(logits: list[Value]) -> float | Value:
     ∂E/∂m = −Σ_j ∂E/∂(z_j − m) = 0) and the replay computes none.
     """
     if not mode.tracing:
-        return max(v.data for v in logits)
+        # One constant node, named: a drawing shows m once, read by every z_j − m, not a copy per use.
+        m = constant(max(v.data for v in logits), "softmax")
+        m.label = "m"
+        return m
     return amax([stop_gradient(z) for z in logits])
 
 

@@ -70,6 +70,19 @@ def test_cross_entropy_gradient_is_softmax_minus_one_hot_by_hand() -> None:
     assert (a.grad, b.grad) == pytest.approx((-0.5, 0.5), abs=1e-15)
 
 
+def test_the_shift_m_is_one_named_constant_read_by_every_difference() -> None:
+    """A drawing of E shows m = max z once (a constant named m), read by each z_j − m and by z_t − m."""
+    from autograd import topological_order
+    from autograd.value import CONSTANT
+
+    z = [Value(0.5), Value(-0.2), Value(0.1)]
+    E = cross_entropy(z, Value(2.0, requires_grad=False))
+    constants = [v for v in topological_order(E) if v._rule is CONSTANT]
+    assert [(m.label, m.data) for m in constants] == [("m", 0.5)]
+    readers = [v for v in topological_order(E) if any(p is constants[0] for p in v.parents)]
+    assert len(readers) == 4 and all(v._rule.name == "sub" for v in readers)
+
+
 def test_cross_entropy_passes_gradcheck() -> None:
     assert gradcheck(lambda a, b, c: cross_entropy([a, b, c], 1), [0.2, -0.7, 1.1])
 
