@@ -185,3 +185,34 @@ def test_dropping_a_trace_frees_its_programs_at_once() -> None:
         assert kept() is None
     finally:
         gc.enable()
+
+
+def test_threads_replaying_one_trace_at_once_each_get_their_own_outputs() -> None:
+    """Each thread replays its own batch (the same size) many times with frequent thread switches:
+    every forward returns that thread's outputs, as eager mode computes them."""
+    import sys
+    import threading
+
+    rng = random.Random(8)
+    fn, params, width = mixed_graph(rng)
+    step = trace(fn, [0.5] * width)
+    batches = [samples_for("mixed", width, 6, rng) for _ in range(4)]
+    expected = [eager_per_sample(fn, params, batch)[0] for batch in batches]
+    wrong: list[int] = []
+
+    def replay(k: int) -> None:
+        for _ in range(200):
+            if not np.allclose(step.forward(batches[k]), expected[k], rtol=1e-12, atol=1e-12):
+                wrong.append(k)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=replay, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []

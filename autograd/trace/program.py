@@ -20,6 +20,7 @@ left as they are, and only the others are set to 0 at the start of each backward
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from typing import Any
 
@@ -267,16 +268,24 @@ class Program:
 
 
 def program_for(trace: Any, n: int) -> Program:
-    """The `Program` of ``trace`` for batches of n samples: made at the first replay of that size, kept
-    for the next ones (the `KEPT_PROGRAMS` used last, unless larger than `KEPT_ENTRIES`)."""
+    """The `Program` of ``trace`` for batches of n samples in this thread: made at the first replay of
+    that size, kept for the next ones (the `KEPT_PROGRAMS` used last, unless larger than `KEPT_ENTRIES`).
+
+    One per thread: two threads replaying one trace at once must not share S (each forward returns
+    its own outputs; a backward still belongs to the last forward of the trace, whichever thread ran it).
+    """
     programs = trace._programs
-    program = programs.pop(n, None)
+    key = (n, threading.get_ident())
+    program = programs.pop(key, None)
     if program is None:
         program = Program(trace, n)
     if program.S.size <= KEPT_ENTRIES:
-        programs[n] = program  # (re)inserted last: the dict's order is the order of use
+        programs[key] = program  # (re)inserted last: the dict's order is the order of use
         if len(programs) > KEPT_PROGRAMS:
-            del programs[next(iter(programs))]
+            try:
+                programs.pop(next(iter(programs)), None)
+            except RuntimeError:  # another thread changed the dict just then: drop one next time
+                pass
     return program
 
 

@@ -152,7 +152,7 @@ class Trace:
         self._mark_relus_after_layers()
         self._last: tuple[Any, list[list[Any]] | Program] | None = None
         self._last_fast = False  # `_last` made by the fast forward (a `Program`)
-        self._programs: dict[int, Program] = {}  # by batch size, least recently used first
+        self._programs: dict[tuple[int, int], Program] = {}  # by batch size and thread, least recently used first
 
     @property
     def groups(self) -> list[_Group]:
