@@ -1,6 +1,7 @@
 """The tape and its replay: `Trace` numbers the slots of the schedule's blocks, plans which
 gradients are worth computing, and replays forward and backward over a batch (a fast pass, and a
-careful one where it fails); `Batch`, a batch checked once.
+careful one where it fails); `Batch`, a batch checked once, and `Seed`, the weights of the outputs
+checked once. The fast pass itself is a `Program` (module `program`), one per batch size.
 
 A training loop can keep the parameters in an array instead (`nn.Trainer`
 does, with the traced engine): ``forward(batch, theta=θ)`` replays with the
@@ -23,7 +24,8 @@ or gradient raises `NonFiniteError` as eagerly. Checking every step costs
 more than a small model's arithmetic, so each pass first runs the whole tape
 at once with no checks, under one `np.errstate`; only where numpy raises a
 flag or a result is not finite is the pass run again step by step as above
-(its numbers are the same; only the diagnosis differs). The fast pass writes a
+(its numbers are the same; only the diagnosis differs; a backward that gives up
+runs the careful forward again first, for what the careful backward reads). The fast pass writes a
 relu group's max(x, 0) straight into its rows, and after a fused layer (whose
 outputs it has checked finite) takes relu's slope 1 - [x <= 0] as [x > 0], one
 numpy call less: the two differ only at x = NaN.
