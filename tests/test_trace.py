@@ -250,10 +250,10 @@ def two_input_step() -> Trace:
         (([1.0, 2.0], [0.0]), ShapeError, r"argument 0 must have shape \(n, 2\)"),
         (([[1.0, 2.0]], [[0.0]]), ShapeError, r"argument 1 must have shape \(n,\)"),
         (([[1.0, 2.0]], [0.0, 1.0]), ShapeError, "argument 1 has 2 samples, argument 0 has 1"),
-        (([[1.0, 2.0], [1.0]], [0.0, 1.0]), ShapeError, "not a rectangular batch"),
+        (([[1.0, 2.0], [1.0]], [0.0, 1.0]), ShapeError, "argument 0 is not a rectangular array"),
         (([[1.0, 2.0]],), ShapeError, "expected 2 batch argument"),
         ((np.zeros((0, 2)), []), ShapeError, "empty"),
-        (([["a", "b"]], [0.0]), InvalidTypeError, "must hold numbers"),
+        (([["a", "b"]], [0.0]), InvalidTypeError, "argument 0 must hold real numbers, got dtype <U1"),
         (([[1.0, math.nan]], [0.0]), InvalidArgumentError, "input 1 of sample 0 is nan"),
     ],
 )

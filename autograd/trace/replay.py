@@ -521,12 +521,7 @@ class Trace:
         columns = []
         n = None
         for a, (batch, width) in enumerate(zip(batches, self.shapes)):
-            try:
-                array = np.asarray(batch)
-            except ValueError as exc:
-                raise ShapeError(f"Trace.forward: argument {a} is not a rectangular batch ({exc})") from None
-            if array.dtype.kind not in "iuf":
-                raise InvalidTypeError(f"Trace.forward: argument {a} must hold numbers, got dtype {array.dtype}")
+            array = _real_array(batch, f"Trace.forward: argument {a}")
             expected = "(n,)" if width is None else f"(n, {width})"
             if (width is None and array.ndim != 1) or (
                 width is not None and (array.ndim != 2 or array.shape[1] != width)
@@ -565,12 +560,7 @@ class Trace:
             dout = dout.item()
         if not isinstance(dout, (list, tuple, np.ndarray)):
             return np.full((k, n), as_float(dout, "Trace.backward(dout)"))
-        try:
-            d = np.asarray(dout)
-        except ValueError as exc:
-            raise ShapeError(f"Trace.backward: dout is not a rectangular array ({exc})") from None
-        if d.dtype.kind not in "iuf":
-            raise InvalidTypeError(f"Trace.backward: dout must hold real numbers, got dtype {d.dtype}")
+        d = _real_array(dout, "Trace.backward: dout")
         if d.shape != shape:
             raise ShapeError(
                 f"Trace.backward: dout must be one number or have the shape of forward's result {shape}, got {d.shape}"
@@ -633,6 +623,17 @@ class Seed:
 
     def __repr__(self) -> str:
         return f"Seed({self.block.shape[1]} samples of {self.block.shape[0]} outputs)"
+
+
+def _real_array(x: Any, what: str) -> Any:
+    """``x`` (a batch, a dout) as a numpy array of real numbers, else the error naming ``what``."""
+    try:
+        array = _numpy().asarray(x)
+    except ValueError as exc:
+        raise ShapeError(f"{what} is not a rectangular array ({exc})") from None
+    if array.dtype.kind not in "iuf":
+        raise InvalidTypeError(f"{what} must hold real numbers, got dtype {array.dtype}")
+    return array
 
 
 def _check_indices(column: Any, a: int) -> None:
