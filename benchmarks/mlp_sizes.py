@@ -16,8 +16,9 @@ The same initial weights and data for every contestant:
   ``torch.optim.SGD``.
 
 A *step* is what one more step costs: every contestant makes a turn of `EPOCHS` steps and
-one of `LONG_EPOCHS` (the Trainer: a ``fit`` of that many epochs), and a step is their
-difference over ``LONG_EPOCHS - EPOCHS``. Alike for all, this leaves out what a turn pays
+a long one (`LONG_EPOCHS`, or a workload's `Workload.long_turn`: 210 at 2-16-16-1, whose steps
+are short; the Trainer: a ``fit`` of that many epochs), and a step is their difference over
+the difference of their steps. Alike for all, this leaves out what a turn pays
 once: the first step after another contestant's turn (cold caches) and, for the Trainer,
 the *fixed cost of a fit* (checking the data, reading the weights into arrays, writing
 weights, gradients and buffers back into the Values, scoring the final model once),
@@ -56,7 +57,8 @@ from autograd import trace  # noqa: E402
 from benchmarks.common import fmt_ms, fmt_ratio, optional, round_seconds, table, torch_mse_sgd_step  # noqa: E402
 
 LEARNING_RATE = 0.01
-#: Steps in a short turn (the Trainer: one `fit` of this many epochs, one update each) and in a long one.
+#: Steps in a short turn (the Trainer: one `fit` of this many epochs, one update each) and in a long one
+#: (a workload may ask for more: `Workload.long_turn`).
 EPOCHS = 10
 LONG_EPOCHS = 30
 #: Steps compared before timing; their losses must agree to `TOLERANCE` (relative).
@@ -74,6 +76,9 @@ class Workload:
     nin: int
     hidden: tuple[int, int]
     samples: int
+    #: Steps in its long turn: at least `LONG_EPOCHS`, more where a step is so short that the
+    #: difference of 20 steps would be within the machine's noise.
+    long_turn: int = LONG_EPOCHS
 
     @property
     def name(self) -> str:
@@ -85,7 +90,7 @@ class Workload:
 
 
 WORKLOADS = [
-    Workload(2, (16, 16), 100),
+    Workload(2, (16, 16), 100, long_turn=210),  # 0.1 ms a step: 200 steps make the difference
     Workload(2, (64, 64), 1000),
     Workload(16, (64, 64), 1000),
     Workload(64, (128, 128), 256),
@@ -237,25 +242,28 @@ def spread(ratios: list[float]) -> dict[str, float]:
 
 
 def run(
-    rounds: int = 7, workloads: Sequence[Workload] = WORKLOADS, epochs: int = EPOCHS, long_epochs: int = LONG_EPOCHS
+    rounds: int = 7, workloads: Sequence[Workload] = WORKLOADS, epochs: int = EPOCHS, long_epochs: int | None = None
 ) -> dict[str, Any]:
+    """Every workload's turns (``long_epochs``, if given, for every long turn instead of `Workload.long_turn`)."""
     torch = optional("torch")
-    results: dict[str, Any] = {"epochs_per_turn": epochs, "long_epochs": long_epochs, "rounds": rounds, "sizes": {}}
+    results: dict[str, Any] = {"epochs_per_turn": epochs, "rounds": rounds, "sizes": {}}
     for workload in workloads:
+        long_epochs_here = long_epochs or workload.long_turn
         runs = contestants(workload, torch)
         check_same_losses(runs)
         turns = {}
         for name, r in runs.items():  # every contestant makes a short and a long turn
             turns[name] = (functools.partial(r, epochs), 1)
-            turns[f"{name} long"] = (functools.partial(r, long_epochs), 1)
+            turns[f"{name} long"] = (functools.partial(r, long_epochs_here), 1)
         times = round_seconds(turns, rounds)
-        row: dict[str, Any] = {"samples": workload.samples, "parameters": make_model(workload).nparameters}
-        # A step: what one more step costs, (long turn - short turn) / (long_epochs - epochs), alike for every
+        row: dict[str, Any] = {"samples": workload.samples, "parameters": make_model(workload).nparameters,
+                               "long_turn": long_epochs_here}  # fmt: skip
+        # A step: what one more step costs, (long turn - short turn) / (its steps - epochs), alike for every
         # contestant (a turn's first step, after another contestant's turn, may find cold caches: it cancels).
         steps, fits = {}, {}
         for name in runs:
             short, long = times[name], times[f"{name} long"]
-            steps[name] = [(t_long - t) / (long_epochs - epochs) for t, t_long in zip(short, long)]
+            steps[name] = [(t_long - t) / (long_epochs_here - epochs) for t, t_long in zip(short, long)]
             fits[name] = [t / epochs for t in short]
             row[f"{name}_step_s"] = statistics.median(steps[name])
             row[f"{name}_s"] = statistics.median(fits[name])
@@ -301,14 +309,14 @@ def report(r: dict[str, Any]) -> str:
                "traced / numpy", "traced / PyTorch", "fixed cost per fit", f"{epochs}-epoch fit per update / numpy",
                f"{epochs}-epoch fit per update / PyTorch", "replay alone / numpy", "numpy / PyTorch"]  # fmt: skip
     build = r["trace_build"]
+    long_turns = ", ".join(f"{row['long_turn']} steps at {name}" for name, row in r["sizes"].items())
     return (
         table(headers, rows)
         + f"\n\nOne SGD step each (MSE, float64); medians of {r['rounds']} rounds; ratios: median of the per-round"
-        f" ratios (min–max). A step: (turn of {r['long_epochs']} steps - turn of {epochs})"
-        f" / {r['long_epochs'] - epochs},"
-        f" for every contestant (the Trainer's turns are fits of {r['long_epochs']} and {epochs} epochs); fixed cost"
-        f" per fit: the rest of the {epochs}-epoch fit; {epochs}-epoch fit per update: that fit / {epochs}, against"
-        f" {epochs} steps / {epochs} of the others."
+        f" ratios (min–max). A step: (long turn - turn of {epochs} steps) / (steps of the long turn - {epochs}),"
+        f" for every contestant (the Trainer's turns are fits of that many epochs); long turns: {long_turns};"
+        f" fixed cost per fit: the rest of the {epochs}-epoch fit; {epochs}-epoch fit per update: that fit /"
+        f" {epochs}, against {epochs} steps / {epochs} of the others."
         + f"\nTracing the {build['size']} model's loss: {fmt_ms(build['median'])}"
         f" ({fmt_ms(build['min'])}–{fmt_ms(build['max'])})."
     )
