@@ -584,7 +584,7 @@ class Trainer:
             arrays.read()
             rows = np.column_stack([batch_losses, outputs])
         else:
-            if not np.isfinite(grad).all():
+            if not arrays.trace.gradient_checked and not np.isfinite(grad).all():
                 k = int(np.flatnonzero(~np.isfinite(grad))[0])
                 bad = arrays.params[k]
                 raise _Divergence(f"the gradient of {bad.label or 'a parameter'} is {float(grad[k])}")
@@ -1131,7 +1131,8 @@ class _Arrays:
             rows = self.trace.forward(self.batch, theta=self.theta())
         else:
             rows = self.trace.forward(self.X[indices], self.T[indices], theta=self.theta())
-        _check_rows(rows)
+        if not self.trace.outputs_checked:  # (the fast pass has found them all finite)
+            _check_rows(rows)
         seed = self.seeds.get(len(rows))
         if seed is None:  # ∂E/∂E_p = 1/B; the outputs are only read, not differentiated (checked once: a Seed)
             weights = np.zeros(rows.shape)

@@ -154,7 +154,20 @@ class Trace:
         self._mark_relus_after_layers()
         self._last: tuple[Any, list[list[Any]] | Program] | None = None
         self._last_fast = False  # `_last` made by the fast forward (a `Program`)
+        self._gradient_fast = False  # the last gradient made by the fast backward
         self._programs: dict[tuple[int, int], Program] = {}  # by batch size and thread, least recently used first
+
+    @property
+    def outputs_checked(self) -> bool:
+        """True when the last `forward` ran the fast pass, which found every output finite
+        (False: the careful pass ran, and the outputs may hold NaN or inf, as eager mode gives)."""
+        return self._last_fast
+
+    @property
+    def gradient_checked(self) -> bool:
+        """True when the last `gradient` (or `backward`) ran the fast pass, which found every total
+        finite (False: the careful pass ran, and a total may be NaN or inf, as eager mode gives)."""
+        return self._gradient_fast
 
     @property
     def groups(self) -> list[_Group]:
@@ -388,10 +401,12 @@ class Trace:
         dout = dout.block_for(self, n) if type(dout) is Seed else self._output_gradient(dout, n)
         if isinstance(gathered, Program):  # the fast forward ran: its backward, unless that gives up
             totals = None if mode.anomaly else gathered.backward(dout)
+            self._gradient_fast = totals is not None
             if totals is not None:
                 return totals
             gathered = self._careful_forward(S, gathered.theta)  # the same numbers, and what backward needs
             self._last = (S, gathered)
+        self._gradient_fast = False
         return self._careful_backward(S, gathered, dout)
 
     def _seeded(self, S: Any, dout: Any) -> tuple[Any, Any]:
