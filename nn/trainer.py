@@ -169,11 +169,17 @@ class MiniBatchSampler:
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, rng: Any) -> None:
         self.n, self.batch_size, self.shuffle, self.rng = n, batch_size, shuffle, rng
+        self._everything: list[int] | None = None
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
+        if not self.shuffle and self.batch_size >= self.n:  # one batch of every sample, in order: the same list
+            if self._everything is None:
+                self._everything = list(range(self.n))
+            yield self._everything
+            return
         order = list(range(self.n))
         if self.shuffle:
             self.rng.shuffle(order)
@@ -599,7 +605,7 @@ class Trainer:
                 k = int(np.flatnonzero(~np.isfinite(arrays.weights))[0])
                 bad = arrays.params[k]
                 raise _Divergence(f"the update made {bad.label or 'a parameter'} {float(arrays.weights[k])}")
-        share = float((rows[:, 0] / len(arrays.inputs)).sum())
+        share = float(np.add.reduce(rows[:, 0] / len(arrays.inputs)))
         return share, arrays.correct(rows[:, 1:], indices)
 
     def _snapshot(self) -> _Snapshot:

@@ -218,3 +218,19 @@ def test_threads_replaying_one_trace_at_once_each_get_their_own_outputs() -> Non
     finally:
         sys.setswitchinterval(interval)
     assert wrong == []
+
+
+def test_batches_checked_once_and_plain_batches_take_turns_at_one_size() -> None:
+    """A `Batch` replayed again is not copied into S again; any other batch in between is, and the
+    `Batch` after it too: every replay equals eager mode."""
+    rng = random.Random(10)
+    fn, params, width = mixed_graph(rng)
+    step = trace(fn, [0.5] * width)
+    first, second, plain = (samples_for("mixed", width, 5, rng) for _ in range(3))
+    batches = {"first": (step.batch(first), first), "second": (step.batch(second), second), "plain": (plain, plain)}
+    for name in ["first", "first", "second", "first", "plain", "first", "plain", "second"]:
+        given, samples = batches[name]
+        expected, expected_grads = eager_per_sample(fn, params, samples)
+        np.testing.assert_allclose(step.forward(given), expected, rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(step.gradient().tolist(), [expected_grads[params.index(p)] for p in step.parameters],
+                                   rtol=1e-12, atol=1e-12, err_msg=name)  # fmt: skip

@@ -33,7 +33,10 @@ def _add_weight_gradients(totals: Any, weights: Any, biases: Any, unique: tuple[
     vector of all parameters' gradients; a parameter used twice in the matrix (shared weights)
     gets both of its gradients (np.add.at), else one slice or fancy-index add."""
     unique_w, unique_b = unique
-    if unique_w:
+    if unique_w and isinstance(weights, slice) and (weights.step or 1) == 1:
+        rows = totals[weights].reshape(dW.shape)  # a view: added in place, dW read however it is laid out
+        rows += dW
+    elif unique_w:
         totals[weights] += dW.ravel()
     else:
         _numpy().add.at(totals, weights, dW.ravel())

@@ -13,8 +13,9 @@ result makes it give up (``forward`` and ``backward`` return None) and `Trace` r
 the careful pass, which raises eager mode's errors or gives its non-finite numbers.
 
 G is not zeroed as a whole: the rows that are written before anything adds to them
-(`Trace._plan_first_writes`: the outputs' seeds and the scatters marked ``assign``) are
-left as they are, and only the others are set to 0 at the start of each backward.
+(`Trace._plan_first_writes`: the outputs' seeds and the scatters marked ``assign``), and
+those nothing reads (the traced inputs', the constants'), are left as they are; only the
+others are set to 0 at the start of each backward.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ class Program:
         rows = trace._row_parameters
         first_constant = first_parameter + rows
         self.input_rows = S[:first_parameter]
+        self.held_inputs: Any = None  # the inputs whose rows S holds
         self.parameter_rows = S[first_parameter:first_constant]
         self.theta_rows = theta[:rows, None]
         self.parameter_grads = G[first_parameter:first_constant]
@@ -221,14 +223,16 @@ class Program:
             else:
                 self.steps.append(_Delegate(step, S, G, theta, trace))
         self.backward_steps = self.steps[::-1]
-        self.zero_rows = _runs(~trace._first_written)
+        self.zero_rows = _runs(trace._rows_to_zero)
 
     def forward(self, X: Any, theta: Any) -> Any:
         """Replay the inputs X (inputs, n) with parameters θ into S: the outputs' rows, (outputs, n), a copy;
         None where the careful pass must run. The leaves' rows of S are filled either way (the careful
         pass starts from them)."""
         self.theta[...] = theta
-        self.input_rows[...] = X
+        if X is not self.held_inputs:  # (a `Batch` replayed again is the same read-only block: its rows are in S)
+            self.input_rows[...] = X
+            self.held_inputs = X
         if len(self.theta_rows):
             self.parameter_rows[...] = self.theta_rows
         try:

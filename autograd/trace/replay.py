@@ -238,8 +238,9 @@ class Trace:
         added (one pass over the block fewer, the same numbers). Walked in the order of
         the backward pass: the outputs' seeds first, a chain's walk adds into its nodes'
         parents (all of them marked, to be safe), its leaf groups come after it.
-        ``_first_written`` marks the rows whose first write is such an assignment (or a
-        seed): a `Program` need not zero them before its backward pass.
+        ``_rows_to_zero`` marks the rows a `Program` must set to 0 before its backward pass:
+        those some step reads or adds to, unless their first write is such an assignment
+        (or a seed); the traced inputs' and the constants' rows are read by none.
         """
         np = _numpy()
         written = np.zeros(self.size, dtype=bool)
@@ -271,7 +272,11 @@ class Trace:
                 for group in step.leaf_groups:
                     for _, scatter in group.scatters:
                         first(scatter)
-        self._first_written = assigned
+        read = written.copy()  # every row written to, the row parameters' (summed), every operation's
+        first_parameter, first_constant = len(self.inputs), len(self.inputs) + self._row_parameters
+        read[first_parameter:first_constant] = True
+        read[first_constant + len(self._constants) :] = True
+        self._rows_to_zero = read & ~assigned
 
     # -- replay ----------------------------------------------------------------
     def forward(self, *batches: Any, theta: Any = None) -> Any:
