@@ -37,7 +37,6 @@ of ``S``. Anything that does not fit the pattern exactly keeps the grouped repla
 from __future__ import annotations
 
 from .. import ops
-from ..backward import topological_order
 from ..ops import Rule
 from ..value import Value
 
@@ -63,16 +62,32 @@ LONE_NEURON_INPUTS = 3
 
 
 def _union_order(outputs: list[Value]) -> list[Value]:
-    """A topological order of everything the outputs depend on (each node once)."""
-    if len(outputs) == 1:
-        return topological_order(outputs[0])
+    """A topological order of everything the outputs depend on (each node once), the parents of a node
+    visited first to last, so that the nodes of a level keep the order the function made them in.
+
+    (`autograd.topological_order`, made for the backward pass, visits them last to first.) In that order a
+    layer's inputs h_1 … h_n get increasing slots, read as a slice in the order the layer's sums read
+    them, and no weight matrix is read back to front (`_Layer.flipped`); a replay's anomaly report
+    names, within a level, the node eager mode made first.
+    """
     order: list[Value] = []
-    seen: set[Value] = set()
+    expanded: set[Value] = set()
     for out in outputs:
-        for v in topological_order(out):
-            if v not in seen:
-                seen.add(v)
-                order.append(v)
+        stack: list[Value | None] = [out]
+        while stack:
+            node = stack.pop()
+            if node is None:  # all of the node below depends on is listed: list it
+                order.append(stack.pop())  # type: ignore[arg-type]
+                continue
+            if node in expanded:
+                continue
+            expanded.add(node)
+            parents = node.parents
+            if not parents:
+                order.append(node)
+                continue
+            stack += (node, None)
+            stack.extend(reversed(parents))  # the first parent on top: visited first
     return order
 
 
