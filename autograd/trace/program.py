@@ -225,16 +225,19 @@ class Program:
         self.backward_steps = self.steps[::-1]
         self.zero_rows = _runs(trace._rows_to_zero)
 
-    def forward(self, X: Any, theta: Any) -> Any:
-        """Replay the inputs X (inputs, n) with parameters θ into S: the outputs' rows, (outputs, n), a copy;
-        None where the careful pass must run. The leaves' rows of S are filled either way (the careful
-        pass starts from them)."""
+    def load(self, X: Any, theta: Any) -> None:
+        """The leaves' rows of S for inputs X (inputs, n) and parameters θ (θ copied into `theta`): where
+        either pass starts (the constants' rows were written once)."""
         self.theta[...] = theta
         if X is not self.held_inputs:  # (a `Batch` replayed again is the same read-only block: its rows are in S)
             self.input_rows[...] = X
             self.held_inputs = X
         if len(self.theta_rows):
             self.parameter_rows[...] = self.theta_rows
+
+    def forward(self) -> Any:
+        """Replay the tape from the leaves `load` wrote: the outputs' rows, (outputs, n), a copy; None
+        where the careful pass must run."""
         try:
             with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
                 for step in self.steps:

@@ -303,28 +303,17 @@ class Trace:
             )
         else:
             theta = np.asarray(theta, dtype=float)
-        n = X.shape[1]
-        if mode.anomaly:
-            S = np.empty((self.size, n))
-            S[: len(X)] = X
-            p0 = len(X)
-            p1 = p0 + self._row_parameters
-            if self._row_parameters:  # (a model whose weights are all in fused layers has none)
-                S[p0:p1] = theta[: self._row_parameters, None]
-            if len(self._constants):
-                S[p1 : p1 + len(self._constants)] = self._constants[:, None]
-            self._last_fast = False
-            self._last = (S, self._careful_forward(S, theta))
-        else:
-            # The fast pass (`Program`); where it gives up, the careful pass runs from the leaves it filled in.
-            program = program_for(self, n)
-            S = program.S
-            out = program.forward(X, theta)
-            self._last_fast = out is not None
-            if out is not None:
-                self._last = (S, program)
-                return out[0] if self.single_output else out.T.copy()
-            self._last = (S, self._careful_forward(S, program.theta))
+        # The fast pass (`Program`), unless anomalies are looked for; where it gives up, the careful
+        # pass runs from the same leaves.
+        program = program_for(self, X.shape[1])
+        program.load(X, theta)
+        S = program.S
+        out = None if mode.anomaly else program.forward()
+        self._last_fast = out is not None
+        if out is not None:
+            self._last = (S, program)
+            return out[0] if self.single_output else out.T.copy()
+        self._last = (S, self._careful_forward(S, program.theta))
         out = S[self._outputs]  # (a copy: an index array picks the rows)
         return out[0] if self.single_output else out.T.copy()
 
