@@ -39,6 +39,15 @@ def positions(w: list[list[Value]], b: list[Value] | None, P: int, n: int):
     return fn
 
 
+def assert_one_stack_equals_eager(fn, params, batch) -> None:
+    """The replay finds one stacked layer, and its outputs and gradients equal eager mode's to 1e-12."""
+    expected_out, expected_grads = eager(fn, params, batch)
+    out, grads, step = replay(fn, params, batch)
+    assert [type(layer) for layer in step.fused_layers] == [stacked_layer]  # type: ignore[attr-defined]
+    np.testing.assert_allclose(out, [o[0] for o in expected_out], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads, expected_grads, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("call_size", [None, 12])  # 12: each layer cut into calls of one sample
 def test_one_product_for_every_position_equals_eager(bias: bool, call_size: int | None, monkeypatch) -> None:
@@ -49,11 +58,7 @@ def test_one_product_for_every_position_equals_eager(bias: bool, call_size: int 
     params = [v for row in w for v in row] + (b or [])
     fn = positions(w, b, P=5, n=4)
     batch = batch_of(6, 20, 2)
-    expected_out, expected_grads = eager(fn, params, batch)
-    out, grads, step = replay(fn, params, batch)
-    assert [type(layer) for layer in step.fused_layers] == [stacked_layer]  # type: ignore[attr-defined]
-    np.testing.assert_allclose(out, [o[0] for o in expected_out], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(grads, expected_grads, rtol=1e-12, atol=1e-12)
+    assert_one_stack_equals_eager(fn, params, batch)
 
 
 def test_positions_sharing_inputs_and_a_weight_used_twice_get_every_gradient() -> None:
@@ -73,11 +78,7 @@ def test_positions_sharing_inputs_and_a_weight_used_twice_get_every_gradient() -
 
     params += inner
     batch = batch_of(4, 5, 4)
-    expected_out, expected_grads = eager(fn, params, batch)
-    out, grads, step = replay(fn, params, batch)
-    assert [type(layer) for layer in step.fused_layers] == [stacked_layer]  # type: ignore[attr-defined]
-    np.testing.assert_allclose(out, [o[0] for o in expected_out], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(grads, expected_grads, rtol=1e-12, atol=1e-12)
+    assert_one_stack_equals_eager(fn, params, batch)
 
 
 def test_overflow_in_one_position_gives_eagers_inf_and_nan() -> None:
