@@ -133,12 +133,11 @@ def sample_graph(
     if class_index:
         count = len(predictions)  # ŷ₁ … ŷ_K, and the one target t (the class)
         target_values[0].label = "t"
+        error = loss(predictions, target_values[0])
     elif len(predictions) != count:
         raise InvalidArgumentError(
             f"sample_graph: the model has {len(predictions)} outputs but {count} target(s) were given"
         )
-    if class_index:
-        error = loss(predictions, target_values[0])
     else:
         error = loss(predictions if many else predictions[0], target_values if many else target_values[0])
     for i, (net, h) in enumerate(zip(nets, activations), start=1):
