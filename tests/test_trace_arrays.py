@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from collections.abc import Callable
 
 import pytest
 from conftest import require_module
 from op_cases import CASES, OpCase
 from test_trace import batch_for, eager_per_sample, scaled_case
 
-from autograd import Value, detect_anomaly, sum_values, trace
+from autograd import Value, atan2, detect_anomaly, sum_values, trace
 from autograd.errors import DomainError, NonFiniteError, ShapeError, TraceError
 
 np = require_module("numpy", extra="fast")
@@ -179,8 +180,92 @@ def test_relu_after_a_fused_layer_in_place_and_its_slope_as_a_comparison_equal_e
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
     by_value = dict(zip(map(id, step.parameters), total.tolist()))
     np.testing.assert_allclose([by_value[id(w)] for w in flat], gradients, rtol=1e-12, atol=1e-12)
-    relu_rows = step._last[0][step.groups[0].outputs]
-    assert not np.signbit(relu_rows).any()  # FloatMath's relu gives +0.0, never -0.0
+    assert all(group.feeds_layers for group in step.groups)  # only the next layer reads each (signed zeros: below)
+
+
+def relus_of_tanh(x: list[Value]) -> list[Value]:
+    """relu(tanh(x_j)) for three inputs, one group: -0.0 at x_j = -0.0 before eager's + 0.0."""
+    return [v.tanh().relu() for v in x]
+
+
+SIGNED_ZEROS = [[-0.0, 0.0, -0.0], [-0.0, -0.0, -0.0], [0.5, -0.0, -2.0]]
+
+
+class FirstOfEqualZeros:
+    """numpy, but with the np.maximum of its documentation, np.where(x1 >= x2, x1, x2) (NaN kept):
+    max(-0.0, 0.0) is -0.0. Builds differ there (x86's maxpd gives the second, +0.0), so the fast
+    pass's relu is tested with this one too, for the case where its + 0.0 matters."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(np, name)
+
+    @staticmethod
+    def maximum(a: object, b: object, out: object = None) -> object:
+        result = np.where((np.asarray(a) >= b) | np.isnan(a), a, b)
+        if out is None:
+            return result
+        out[...] = result  # type: ignore[index]
+        return out
+
+
+@pytest.fixture(params=["numpy", "first of equal zeros"])
+def maximum_of_zeros(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Call it after a trace's first replay (which sets the program module's numpy): from then on the
+    fast pass runs with numpy's own np.maximum, or with `FirstOfEqualZeros`'s."""
+    from autograd.trace import program
+
+    def use() -> None:
+        if request.param != "numpy":
+            monkeypatch.setattr(program, "np", FirstOfEqualZeros())
+            assert np.signbit(program.np.maximum(np.array([-0.0]), 0.0)).all()
+
+    return use
+
+
+def test_a_relu_read_by_a_sign_sensitive_op_gives_eagers_positive_zero(maximum_of_zeros) -> None:
+    """Eager relu(-0.0) is +0.0, and atan2(+0.0, -1) = π where atan2(-0.0, -1) = -π: a relu group
+    read by anything but a fused layer keeps the + 0.0, down to the sign."""
+    weights = [Value(0.5)]
+
+    def fn(x: list[Value]) -> Value:
+        return sum_values([atan2(h, -1.0) for h in relus_of_tanh(x)]) * weights[0]
+
+    expected, gradients = eager_per_sample(fn, weights, SIGNED_ZEROS)
+    step = trace(fn, SIGNED_ZEROS[0])
+    (group,) = [g for g in step.groups if g.relu]
+    assert not group.feeds_layers
+    step.forward(SIGNED_ZEROS)
+    maximum_of_zeros()
+    out = step.forward(SIGNED_ZEROS)
+    assert step._last_fast
+    assert out.tolist() == expected  # exactly: ±π·0.5 per zero, the sign of each zero decides
+    assert step.gradient().tolist() == pytest.approx(gradients, rel=1e-12, abs=1e-12)
+    relu_rows = step._last[0][group.outputs]
+    assert not np.signbit(relu_rows).any()
+
+
+def test_a_relu_only_a_fused_layer_reads_may_keep_a_negative_zero_with_eagers_numbers(maximum_of_zeros) -> None:
+    """Read only by a fused layer's product, a relu's -0.0 is not made +0.0 (the product adds to
+    +0.0 whatever eager's sum of zeros gives, so it cannot pass the sign on): the numbers are
+    eager mode's all the same, equal as numbers, and the gradients too."""
+    w = [[Value(v) for v in row] for row in ([0.5, -1.0, 2.0], [-0.25, 0.75, 1.5])]
+    flat = [v for row in w for v in row]
+
+    def fn(x: list[Value]) -> Value:
+        h = relus_of_tanh(x)
+        return sum_values([sum_values([wij * hj for wij, hj in zip(row, h)]).tanh() for row in w])
+
+    expected, gradients = eager_per_sample(fn, flat, SIGNED_ZEROS)
+    step = trace(fn, SIGNED_ZEROS[0])
+    (group,) = [g for g in step.groups if g.relu]
+    assert group.feeds_layers and len(step.fused_layers) == 1
+    step.forward(SIGNED_ZEROS)
+    maximum_of_zeros()
+    out = step.forward(SIGNED_ZEROS)
+    assert step._last_fast
+    assert out.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    by_value = dict(zip(map(id, step.parameters), step.gradient().tolist()))
+    assert [by_value[id(v)] for v in flat] == pytest.approx(gradients, rel=1e-12, abs=1e-12)
 
 
 def test_relu_after_a_layer_that_overflows_falls_back_and_gives_eagers_infinities_and_nans() -> None:
@@ -264,6 +349,26 @@ def test_the_switches_of_the_numpy_namespace_give_floatmaths_numbers_signed_zero
         assert (math.isnan(value) and math.isnan(expected)) or (
             value == expected and math.copysign(1.0, value) == math.copysign(1.0, expected)
         ), (x, value, expected)
+
+
+@pytest.mark.parametrize("n", [0.0, 1.0, 2.0, 3.0, -1.0, -2.0, 0.5, 2.5])
+def test_the_numpy_power_rule_for_a_constant_power_gives_floatmaths_numbers(n: float) -> None:
+    """NumpyMath.power_rule takes a constant power's cases at once (0 for n = 0, 2·x for n = 2):
+    each entry must still be FloatMath's n·x^(n-1) (0 for n = 0), zeros, NaN and inf included."""
+    from autograd.ops import FloatMath
+    from autograd.trace import NumpyMath
+
+    xs = [-0.0, 0.0, -1.5, 2.0, 0.25, math.nan, -math.inf, math.inf, 1e-320, 1e300]
+    with np.errstate(all="ignore"):
+        got = np.broadcast_to(NumpyMath.power_rule(np.array([xs]), n), (1, len(xs))).tolist()[0]
+    for x, value in zip(xs, got):
+        try:
+            expected = FloatMath.power_rule(x, n)
+        except (ArithmeticError, ValueError):  # a pole or a negative base: the replay's flag, not compared
+            continue
+        assert (math.isnan(value) and math.isnan(expected)) or (
+            value == expected and math.copysign(1.0, value) == math.copysign(1.0, expected)
+        ), (x, n, value, expected)
 
 
 def test_an_output_returned_twice_gets_both_seeds() -> None:

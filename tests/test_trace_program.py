@@ -17,7 +17,7 @@ import pytest
 from conftest import eager_losses_and_gradients, require_module
 
 import nn
-from autograd import Value, indices, sum_values, trace
+from autograd import Value, indices, stop_gradient, sum_values, trace
 from autograd.trace import program as program_module
 
 np = require_module("numpy", extra="fast")
@@ -77,7 +77,25 @@ def eager_per_sample(fn: Callable[..., Value], params: list[Value], batch: list[
     return eager_losses_and_gradients(lambda x: fn([Value(v) for v in x]), params, [[x] for x in batch])
 
 
-GRAPHS = {"mixed": mixed_graph, "embedding": embedding_graph, "positions": positions_graph}
+def tied_graph(rng: random.Random) -> tuple[Callable[..., Value], list[Value], int]:
+    """One 3×3 matrix W in two fused layers (the second to reach its gradients adds to the first's),
+    W's squares in the loss as well (a weight decay term: W's entries are row parameters too), a
+    bias in a layer and in a product, and a weight no output depends on (behind stop_gradient): the
+    gradient of each entry of θ is written first by one step, added to by the others, or zero."""
+    w = [[Value(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(3)]
+    b = [Value(rng.uniform(-1, 1)) for _ in range(3)]
+    frozen = Value(rng.uniform(-1, 1))
+
+    def fn(x: list[Value]) -> Value:
+        h = [sum_values([wij * xj for wij, xj in zip(row, x)] + [bi]).relu() for row, bi in zip(w, b)]
+        z = [sum_values([wij * hj for wij, hj in zip(row, h)]) for row in w]
+        decay = 0.01 * sum_values([wij**2 for row in w for wij in row])
+        return sum_values([zi.tanh() for zi in z]) * b[0] + decay + stop_gradient(frozen) * x[0]
+
+    return fn, [v for row in w for v in row] + b + [frozen], 3
+
+
+GRAPHS = {"mixed": mixed_graph, "embedding": embedding_graph, "positions": positions_graph, "tied": tied_graph}
 
 
 @pytest.mark.parametrize("kind", list(GRAPHS))
@@ -93,6 +111,7 @@ def test_replays_at_alternating_batch_sizes_with_new_weights_equal_eager_every_t
             p.data += rng.uniform(-0.1, 0.1)
         for program in step._programs.values():
             program.G.fill(math.nan)  # whatever a row held before, a replay must not read it
+            program.totals.fill(math.nan)  # nor an entry of the gradient vector
         batch = samples_for(kind, width, n, rng)
         expected, expected_grads = eager_per_sample(fn, params, batch)
         out = step.forward(batch)
@@ -126,6 +145,35 @@ def test_a_fast_replay_after_one_that_fell_back_equals_eager() -> None:
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(grads.tolist(), [expected_grads[params.index(p)] for p in step.parameters],
                                    rtol=1e-12, atol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("weight", [0, 4, 15, 20, 40], ids=["layer 1", "layer 1 again", "bias", "layer 2", "chain"])
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+def test_a_weight_that_is_not_finite_turns_the_fast_passs_tests_back_on_with_eagers_numbers(
+    weight: int, bad: float
+) -> None:
+    """With every leaf finite, the fast pass raises numpy's overflow flag too and tests no number
+    (a NaN or an inf can only come from a flag). The inputs and constants are always finite; a
+    weight that is not turns the tests back on for that replay (its inf may vanish on the way,
+    relu(-inf) = 0, or not): the numbers are eager mode's either way, and the next replay with
+    finite weights is strict again."""
+    rng = random.Random(11)
+    fn, params, width = mixed_graph(rng)
+    step = trace(fn, [0.5] * width)
+    batch = samples_for("mixed", width, 4, rng)
+    for poisoned in (True, False, True):
+        params[weight].data = bad if poisoned else 0.25
+        expected, expected_grads = eager_per_sample(fn, params, batch)
+        out = step.forward(batch)
+        (program,) = step._programs.values()
+        assert program.strict is (not poisoned)
+        grads = step.gradient()
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(grads.tolist(), [expected_grads[params.index(p)] for p in step.parameters],
+                                   rtol=1e-12, atol=1e-12)  # fmt: skip
+        # What a training loop may skip checking: known finite after the fast pass only.
+        assert not step.outputs_checked or np.isfinite(out).all()
+        assert not step.gradient_checked or np.isfinite(grads).all()
 
 
 def test_results_are_copies_that_later_replays_leave_alone() -> None:

@@ -73,7 +73,13 @@ class NumpyMath:
     pow = staticmethod(lambda x, n: np.power(x, n))
     # PyTorch's conventions (see FloatMath): where they give 0, the base is replaced by 1
     # first, so that no masked entry raises: n·1^(n-1) = 0 for n = 0, y·log(1) = 0.
-    power_rule = staticmethod(lambda x, n: n * np.power(np.where(n == 0.0, 1.0, x), n - 1.0))
+    @staticmethod
+    def power_rule(x: Any, n: Any) -> Any:
+        if type(n) is float:  # a constant power (`ops.power`): its cases known now, one or two calls
+            if n == 0.0:
+                return 0.0
+            return n * x if n == 2.0 else n * np.power(x, n - 1.0)  # x^1 is x, exactly
+        return n * np.power(np.where(n == 0.0, 1.0, x), n - 1.0)
     exponential_rule = staticmethod(lambda a, n, y: y * np.log(np.where((a == 0.0) & (n >= 0.0), 1.0, a)))
     sigmoid = staticmethod(_sigmoid)
     softplus = staticmethod(lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))))
@@ -147,10 +153,11 @@ class _Group:
 
     A relu group is replayed in place by the fast pass (``relu``): max(x, 0) written
     straight into its rows; ``after_layer`` says that it reads a fused layer's outputs,
-    which the fast pass has checked finite, so that its slope 1 - [x <= 0] is [x > 0].
+    which the fast pass knows to be finite, so that its slope 1 - [x <= 0] is [x > 0];
+    ``feeds_layers`` that only fused layers read its rows, so that its -0.0 may stay.
     """
 
-    __slots__ = ("rule", "outputs", "parents", "sources", "scatters", "relu", "after_layer")
+    __slots__ = ("rule", "outputs", "parents", "sources", "scatters", "relu", "after_layer", "feeds_layers")
 
     def __init__(self, rule: Rule, outputs: Any, parents: Any) -> None:
         self.rule = rule
@@ -159,7 +166,7 @@ class _Group:
         self.sources = [_slice_or_index(row) for row in parents]
         self.scatters: list[tuple[int, _Scatter]] = []
         self.relu = rule is ops.RELU and isinstance(self.outputs, slice)
-        self.after_layer = False  # set by `Trace` (`_mark_relus_after_layers`)
+        self.after_layer = self.feeds_layers = False  # set by `Trace` (`_mark_relus`)
 
 
 class _Chain:
@@ -436,13 +443,15 @@ def _matmul(A: Any, B: Any, out: Any = None) -> Any:
     return out
 
 
-def _matmul_over_batch(A: Any, B: Any) -> Any:
-    """A·Bᵀ for blocks A (m, batch) and B (n, batch): a sum over the batch, in calls as `_matmul`."""
+def _matmul_over_batch(A: Any, B: Any, out: Any = None) -> Any:
+    """A·Bᵀ for blocks A (m, batch) and B (n, batch): a sum over the batch, in calls as `_matmul`
+    (into ``out``)."""
+    np = _numpy()
     batch = A.shape[1]
     step = _columns(A.shape[0], B.shape[0], batch)
     if step >= batch:
-        return A @ B.T
-    total = A[:, :step] @ B[:, :step].T
+        return np.matmul(A, B.T, out=out)
+    total = np.matmul(A[:, :step], B[:, :step].T, out=out)
     for s in range(step, batch, step):
         total += A[:, s : s + step] @ B[:, s : s + step].T
     return total

@@ -12,10 +12,21 @@ for the tape; a floating-point flag, a fused layer's non-finite output or a non-
 result makes it give up (``forward`` and ``backward`` return None) and `Trace` runs
 the careful pass, which raises eager mode's errors or gives its non-finite numbers.
 
+When every leaf is finite (the inputs and constants always are; the parameters θ are
+looked at in `Program.load`) the pass need not look at its numbers at all. IEEE arithmetic
+makes a NaN or an infinity out of finite numbers only by raising a flag: overflow, an
+invalid operation (0/0, inf - inf, sqrt(-1)) or a division by zero. So the pass runs with
+all three raised (``strict``) and gives up at the first: whatever it finishes is finite,
+every fused layer's outputs, the outputs and the totals, with no test of any of them.
+(That takes every step to compute under the pass's `np.errstate`: a stack of layers, which
+handles its own non-finite products, keeps the tests, as do weights that are not all finite.)
+
 G is not zeroed as a whole: the rows that are written before anything adds to them
 (`Trace._plan_first_writes`: the outputs' seeds and the scatters marked ``assign``), and
 those nothing reads (the traced inputs', the constants'), are left as they are; only the
-others are set to 0 at the start of each backward.
+others are set to 0 at the start of each backward. Likewise the vector of the parameters'
+gradients (`Program._plan_totals`): a fused layer that is the first to reach its weights'
+entries writes its products there, and only the entries added to first are zeroed.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import threading
 import weakref
 from typing import Any
 
-from .kernels import NumpyMath, _Chain, _contributions, _Group, _numpy, _send_gradients
+from .kernels import NumpyMath, _Chain, _Group, _matmul_over_batch, _numpy, _send_gradients
 from .layers import _Layer, _Select, _StackedLayer
 
 # numpy, set by the first `Program` (importing autograd never imports it).
@@ -58,7 +69,7 @@ def _rows(A: Any, where: Any) -> Any:
 class _LayerRun:
     """A fused layer (`_Layer`): Y = W·X (+ b) into its rows of S, W and b views of the program's θ."""
 
-    __slots__ = ("layer", "S", "G", "theta", "W", "X", "Y", "b", "g", "into", "saved")
+    __slots__ = ("layer", "S", "G", "theta", "W", "X", "Y", "b", "g", "into", "saved", "dW", "db", "write_w", "write_b")
 
     def __init__(self, layer: _Layer, S: Any, G: Any, theta: Any) -> None:
         self.layer, self.S, self.G, self.theta = layer, S, G, theta
@@ -71,8 +82,11 @@ class _LayerRun:
         scatter = layer.x_scatter
         self.into = G[scatter.targets] if scatter is not None and scatter.direct() else None
         self.saved: tuple[Any, Any] = (None, None)
+        self.dW: Any = None  # set by `plan_totals`
+        self.db: Any = None
+        self.write_w = self.write_b = False
 
-    def forward(self) -> None:
+    def forward(self, strict: bool) -> None:
         layer = self.layer
         W = self.W if self.W is not None else self.theta[layer.weights].reshape(layer.shape)
         X = self.X if self.X is not None else self.S[layer.xs]
@@ -80,13 +94,51 @@ class _LayerRun:
         if b is None and layer.biases is not None:
             b = self.theta[layer.biases][:, None]
         W = layer.product(W, X, self.Y, b)
-        if not _finite_sum(self.Y):
+        if not strict and not _finite_sum(self.Y):
             raise _GiveUp  # the careful pass sums these samples again in eager mode's order
         self.saved = W, X
 
+    def plan_totals(self, totals: Any, claim: Any) -> None:
+        """Views of ``totals`` (the program's vector of ∂E/∂θ) for ∂E/∂W and ∂E/∂b, written by the
+        products themselves where the layer is the first to reach them (``claim``, see `Program`);
+        a layer whose parameters are not side by side, or are repeated, adds through the general path."""
+        layer = self.layer
+        weights, biases = layer.weights, layer.biases
+        side_by_side = all(
+            isinstance(where, slice) and (where.step or 1) == 1 for where in (weights, biases) if where is not None
+        )
+        if not side_by_side or not all(layer.unique):
+            self.dW = self.db = None
+            claim(weights, False)
+            if biases is not None:
+                claim(biases, False)
+            return
+        dW = totals[weights].reshape(layer.shape)
+        self.dW = dW[:, ::-1] if layer.flipped else dW  # the product's columns are the tape's reversed
+        self.write_w = claim(weights, True)
+        self.db = None if biases is None else totals[biases]
+        self.write_b = biases is not None and claim(biases, True)
+
     def backward(self, totals: Any) -> None:
         W, X = self.saved
-        self.layer.send_gradients(W, X, self.g, self.G, totals, self.into)
+        layer, g = self.layer, self.g
+        if self.dW is None:
+            layer.send_gradients(W, X, g, self.G, totals, self.into)
+            return
+        # ∂E/∂W = G·Xᵀ and ∂E/∂b = Σ_p G (`_Layer.send_gradients`), into the views of the totals.
+        if self.write_w:
+            _matmul_over_batch(g, X, out=self.dW)
+        else:
+            self.dW += _matmul_over_batch(g, X)
+        if self.db is not None:
+            if self.write_b:
+                np.add.reduce(g, axis=1, out=self.db)
+            else:
+                self.db += np.add.reduce(g, axis=1)
+        if self.into is not None:
+            layer._input_gradients(W, g, out=self.into)
+        elif layer.x_scatter is not None:
+            layer.x_scatter.add(self.G, layer._input_gradients(W, g))
 
 
 class _GroupRun:
@@ -100,18 +152,19 @@ class _GroupRun:
         # The inputs as views made once when every parent row is a slice, else gathered at each replay.
         self.sources = None if any(view is None for view in views) else views
         self.Y, self.g = _rows(S, group.outputs), _rows(G, group.outputs)  # consecutive slots: views
-        # After a fused layer (whose outputs the forward checked finite) relu's slope 1 - [x <= 0]
+        # After a fused layer (whose outputs the forward knows to be finite) relu's slope 1 - [x <= 0]
         # (NumpyMath.step) is the comparison [x > 0] itself, written into a buffer kept for it.
         self.mask = np.empty(self.Y.shape, dtype=bool) if group.after_layer and group.scatters else None
         self.inputs: list[Any] = []
 
-    def forward(self) -> None:
+    def forward(self, strict: bool) -> None:
         group = self.group
         inputs = self.sources if self.sources is not None else [self.S[source] for source in group.sources]
         Y = self.Y
         if group.relu:  # NumpyMath.relu, max(x, 0) + 0 (no -0.0), written in place (a relu group's rows are a slice)
             np.maximum(inputs[0], 0.0, out=Y)
-            np.add(Y, 0.0, out=Y)
+            if not group.feeds_layers:  # (only matrix products read it: the sign of a zero is lost there)
+                np.add(Y, 0.0, out=Y)
         elif Y is not None:
             Y[...] = group.rule.forward(NumpyMath, *inputs)
         else:
@@ -131,28 +184,46 @@ class _GroupRun:
 
 
 class _ChainRun:
-    """A chain (`_Chain`): node by node on (1, batch) rows; its leaf groups after its walk backward."""
+    """A chain (`_Chain`): node by node on (1, batch) rows; its leaf groups after its walk backward.
 
-    __slots__ = ("chain", "S", "G", "rows", "grad_rows", "needed")
+    Each node's rows are views made once: ``nodes`` holds (forward, its row, its parents'
+    rows) in tape order, ``walk`` (derivative, its parents' rows and its own, its gradient
+    row, [(j, gradient row of parent j)] for the parents that lead to a parameter) in
+    reverse order, for the nodes that lead to one.
+    """
+
+    __slots__ = ("chain", "S", "G", "nodes", "walk")
 
     def __init__(self, chain: _Chain, S: Any, G: Any, needed: bytearray) -> None:
-        self.chain, self.S, self.G, self.needed = chain, S, G, needed
+        self.chain, self.S, self.G = chain, S, G
         size, n = S.shape
-        self.rows, self.grad_rows = S.reshape(size, 1, n), G.reshape(size, 1, n)
+        rows, grad_rows = S.reshape(size, 1, n), G.reshape(size, 1, n)
+        self.nodes = [
+            (rule.forward, rows[k], [rows[p] for p in parents])
+            for rule, k, parents in zip(chain.rules, chain.slots, chain.parents)
+        ]
+        self.walk = [
+            (
+                rule.derivative,
+                [*[rows[p] for p in parents], rows[k]],
+                grad_rows[k],
+                [(j, grad_rows[p]) for j, p in enumerate(parents) if needed[p]],
+            )
+            for rule, k, parents in zip(reversed(chain.rules), reversed(chain.slots), reversed(chain.parents))
+            if needed[k]
+        ]
 
-    def forward(self) -> None:
-        rows = self.rows
-        chain = self.chain
-        for rule, k, parents in zip(chain.rules, chain.slots, chain.parents):
-            rows[k] = rule.forward(NumpyMath, *[rows[p] for p in parents])
+    def forward(self, strict: bool) -> None:
+        for rule_forward, row, parents in self.nodes:
+            row[...] = rule_forward(NumpyMath, *parents)
 
     def backward(self, totals: Any) -> None:
-        rows, grad_rows, needed, S, chain = self.rows, self.grad_rows, self.needed, self.S, self.chain
-        for rule, k, parents in zip(reversed(chain.rules), reversed(chain.slots), reversed(chain.parents)):
-            if needed[k]:
-                local = rule.derivative(NumpyMath, *[rows[p] for p in parents], rows[k])
-                for p, block in _contributions(local, grad_rows[k], parents, needed):
-                    grad_rows[p] += block
+        for derivative, rows, g, sends in self.walk:
+            local = derivative(NumpyMath, *rows)
+            for j, into in sends:
+                d = local[j]
+                into += g if type(d) is float and d == 1.0 else d * g  # (as `_contributions`)
+        S, chain = self.S, self.chain
         for group in chain.leaf_groups:
             inputs = [S[source] for source in group.sources]
             _send_gradients(group, group.rule.derivative(NumpyMath, *inputs, S[group.outputs]), self.G)
@@ -170,7 +241,7 @@ class _Delegate:
         self.parameter = lambda i: trace._parameter_name(i)
         self.saved: Any = None
 
-    def forward(self) -> None:
+    def forward(self, strict: bool) -> None:
         step = self.step
         if isinstance(step, _Select):
             self.saved = step.forward(self.S, False, self.name)
@@ -224,6 +295,46 @@ class Program:
                 self.steps.append(_Delegate(step, S, G, theta, trace))
         self.backward_steps = self.steps[::-1]
         self.zero_rows = _runs(trace._rows_to_zero)
+        self.totals = np.empty(len(theta))  # ∂E/∂θ, returned as a copy
+        self.write_rows, self.zero_totals = self._plan_totals()
+        # The inputs and constants are finite (`Trace.forward` and `autograd.value.constant` refuse
+        # others), so the weights decide. A stack handles its own non-finite products (under its own
+        # np.errstate): with one, the tests stay.
+        self.may_be_strict = not any(
+            isinstance(step.step, _StackedLayer) for step in self.steps if isinstance(step, _Delegate)
+        )
+        self.strict = False  # the last `load` left only finite leaves (see the module docstring)
+        self.strict_forward = False  # the last forward ran strict: its backward may too
+
+    def _plan_totals(self) -> tuple[bool, list[slice]]:
+        """Who writes each entry of `totals` first in the backward pass, so that it need not be zeroed.
+
+        Walked in the order of that pass: a fused layer whose parameters no step before it has
+        reached writes their gradients (`_LayerRun.plan_totals`); a layer that cannot, or comes later,
+        and a stack of layers add to them; last come the row parameters, their rows of G summed.
+        Returns whether that sum may be written, and the runs of entries to zero: those an addition
+        reaches first, and those nothing reaches (a parameter that no output depends on).
+        """
+        reached = np.zeros(len(self.theta), dtype=bool)
+        to_zero = np.zeros(len(self.theta), dtype=bool)
+
+        def claim(where: Any, may_write: bool) -> bool:
+            if may_write and not reached[where].any():
+                reached[where] = True
+                return True
+            to_zero[where] |= ~reached[where]
+            reached[where] = True
+            return False
+
+        for step in self.backward_steps:
+            if isinstance(step, _LayerRun):
+                step.plan_totals(self.totals, claim)
+            elif isinstance(step, _Delegate) and isinstance(step.step, _StackedLayer):
+                claim(step.step.weights, False)
+                if step.step.biases is not None:
+                    claim(step.step.biases, False)
+        write_rows = claim(slice(0, len(self.theta_rows)), True)
+        return write_rows, _runs(to_zero | ~reached)
 
     def load(self, X: Any, theta: Any) -> None:
         """The leaves' rows of S for inputs X (inputs, n) and parameters θ (θ copied into `theta`): where
@@ -234,24 +345,30 @@ class Program:
             self.held_inputs = X
         if len(self.theta_rows):
             self.parameter_rows[...] = self.theta_rows
+        # (np.isfinite, not `_finite_sum`: outside the passes' np.errstate a sum that overflows would warn)
+        self.strict = self.may_be_strict and bool(np.isfinite(self.theta).all())
 
     def forward(self) -> Any:
         """Replay the tape from the leaves `load` wrote: the outputs' rows, (outputs, n), a copy; None
         where the careful pass must run."""
+        strict = self.strict
+        self.strict_forward = False
         try:
-            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
+            with np.errstate(divide="raise", over="raise" if strict else "ignore", invalid="raise", under="ignore"):
                 for step in self.steps:
-                    step.forward()
+                    step.forward(strict)
                 out = self.S[self.outputs]
-                if _finite_sum(out):
+                if strict or _finite_sum(out):
+                    self.strict_forward = strict
                     return out
         except (FloatingPointError, _GiveUp):
             pass
         return None
 
     def backward(self, dout: Any) -> Any:
-        """Σ_p dout_p·∂out_p/∂w for every parameter (after a successful `forward`), or None where the
-        careful pass must run: a derivative's pole or domain error, inf - inf or 0·inf, a non-finite total."""
+        """Σ_p dout_p·∂out_p/∂w for every parameter (after a successful `forward`; ``dout`` finite), or
+        None where the careful pass must run: a derivative's pole or domain error, inf - inf or 0·inf, a
+        non-finite total (after a strict forward: any overflow, see the module docstring)."""
         G = self.G
         for rows in self.zero_rows:
             G[rows] = 0.0
@@ -260,15 +377,22 @@ class Program:
         else:  # an output returned twice gets both seeds
             G[self.outputs] = 0.0
             np.add.at(G, self.outputs, dout)
-        totals = np.zeros(len(self.theta))
+        totals = self.totals
+        for entries in self.zero_totals:
+            totals[entries] = 0.0
+        strict = self.strict_forward
         try:
-            with np.errstate(divide="raise", over="ignore", invalid="raise", under="ignore"):
+            with np.errstate(divide="raise", over="raise" if strict else "ignore", invalid="raise", under="ignore"):
                 for step in self.backward_steps:
                     step.backward(totals)
                 if len(self.theta_rows):
-                    totals[: len(self.theta_rows)] += np.add.reduce(self.parameter_grads, axis=1)
-                if _finite_sum(totals):
-                    return totals
+                    row_totals = totals[: len(self.theta_rows)]
+                    if self.write_rows:
+                        np.add.reduce(self.parameter_grads, axis=1, out=row_totals)
+                    else:
+                        row_totals += np.add.reduce(self.parameter_grads, axis=1)
+                if strict or _finite_sum(totals):
+                    return totals.copy()
         except FloatingPointError:
             pass
         return None

@@ -25,10 +25,12 @@ more than a small model's arithmetic, so each pass first runs the whole tape
 at once with no checks, under one `np.errstate`; only where numpy raises a
 flag or a result is not finite is the pass run again step by step as above
 (its numbers are the same; only the diagnosis differs; a backward that gives up
-runs the careful forward again first, for what the careful backward reads). The fast pass writes a
-relu group's max(x, 0) straight into its rows, and after a fused layer (whose
-outputs it has checked finite) takes relu's slope 1 - [x <= 0] as [x > 0], one
-numpy call less: the two differ only at x = NaN.
+runs the careful forward again first, for what the careful backward reads). With every
+weight finite the fast pass raises overflow too and tests no number (`program`'s docstring).
+It writes a relu group's max(x, 0) straight into its rows (without eager mode's + 0.0 where
+only fused layers read them: `Trace._mark_relus`), and after a fused layer (whose outputs it
+knows to be finite) takes relu's slope 1 - [x <= 0] as [x > 0], one numpy call less: the two
+differ only at x = NaN.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class Trace:
         self.size = len(slot)
         self._outputs = np.array([slot[v] for v in outputs], dtype=np.intp)
         self._plan_gradients()
-        self._mark_relus_after_layers()
+        self._mark_relus()
         self._last: tuple[Any, list[list[Any]] | Program] | None = None
         self._last_fast = False  # `_last` made by the fast forward (a `Program`)
         self._gradient_fast = False  # the last gradient made by the fast backward
@@ -219,17 +221,40 @@ class Trace:
         self._distinct_outputs = len(np.unique(self._outputs)) == len(self._outputs)
         self._plan_first_writes()
 
-    def _mark_relus_after_layers(self) -> None:
-        """Mark the relu groups that read exactly the outputs of a fused layer (`_Group.after_layer`)."""
+    def _mark_relus(self) -> None:
+        """Mark the relu groups that read exactly the outputs of a fused layer (`_Group.after_layer`),
+        and those that only fused layers read (`_Group.feeds_layers`).
+
+        Eager relu gives +0.0 where max(x, 0) gives -0.0 (x = -0.0), which a sign-sensitive op
+        downstream (atan2, copysign) tells apart. A matrix product does not pass it on: it adds
+        w·x to +0.0, where eager mode's sum of terms that are all -0.0 is -0.0, so the sign of a
+        zero it makes is its own either way, and the fast pass skips the + 0.0 for such a relu.
+        """
+        np = _numpy()
         size = self.size
         layer_rows = {
             step.outputs.indices(size)
             for step in self.steps
             if isinstance(step, _Layer) and isinstance(step.outputs, slice)
         }
+        read = np.zeros(size, dtype=bool)  # read by anything but a fused layer's product (or returned)
+        read[self._outputs] = True
+        for step in self.steps:
+            if isinstance(step, _Group):
+                for source in step.sources:
+                    read[source] = True
+            elif isinstance(step, _Chain):
+                for parents in step.parents:
+                    read[list(parents)] = True
+            elif isinstance(step, _Select):
+                read[step.index] = True
+                read[step.choices.ravel()] = True
+            elif isinstance(step, _StackedLayer):
+                read[step.xs.ravel()] = True  # (its layers may sum term by term, in eager mode's order)
         for step in self.groups:
             source = step.sources[0]
             step.after_layer = step.relu and isinstance(source, slice) and source.indices(size) in layer_rows
+            step.feeds_layers = step.relu and not read[step.outputs].any()
 
     def _plan_first_writes(self) -> None:
         """Let each scatter that is the first to reach all of its rows of G write them rather than add.
