@@ -213,7 +213,7 @@ def test_a_program_too_large_to_keep_is_made_for_its_replay_only(monkeypatch: py
     batch = samples_for("mixed", width, 4, rng)
     expected, _ = eager_per_sample(fn, params, batch)
     np.testing.assert_allclose(step.forward(batch), expected, rtol=1e-12, atol=1e-12)
-    assert step._programs == {}
+    assert step._programs == {} and step._last_program == (None, None)  # S and G given back
 
 
 def test_dropping_a_trace_frees_its_programs_at_once() -> None:

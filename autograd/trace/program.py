@@ -36,7 +36,7 @@ import threading
 import weakref
 from typing import Any
 
-from .kernels import NumpyMath, _Chain, _Group, _matmul_over_batch, _numpy, _send_gradients
+from .kernels import NumpyMath, _Chain, _columns, _Group, _matmul_over_batch, _numpy, _send_gradients
 from .layers import _Layer, _Select, _StackedLayer
 
 # numpy, set by the first `Program` (importing autograd never imports it).
@@ -69,7 +69,10 @@ def _rows(A: Any, where: Any) -> Any:
 class _LayerRun:
     """A fused layer (`_Layer`): Y = W·X (+ b) into its rows of S, W and b views of the program's θ."""
 
-    __slots__ = ("layer", "S", "G", "theta", "W", "X", "Y", "b", "g", "into", "saved", "dW", "db", "write_w", "write_b")
+    __slots__ = (
+        *("layer", "S", "G", "theta", "W", "X", "Y", "b", "g", "into", "saved"),
+        *("dW", "db", "write_w", "write_b", "one_call"),
+    )
 
     def __init__(self, layer: _Layer, S: Any, G: Any, theta: Any) -> None:
         self.layer, self.S, self.G, self.theta = layer, S, G, theta
@@ -85,8 +88,26 @@ class _LayerRun:
         self.dW: Any = None  # set by `plan_totals`
         self.db: Any = None
         self.write_w = self.write_b = False
+        # W, X and b views made once, W not flipped, and each product small enough for one BLAS call
+        # at this batch size (`_columns`): then numpy's products are called here, nothing in between.
+        n = S.shape[1]
+        self.one_call = (
+            self.W is not None
+            and self.X is not None
+            and not layer.flipped
+            and (layer.biases is None or self.b is not None)
+            and _columns(*layer.shape, n) >= n
+        )
 
     def forward(self, strict: bool) -> None:
+        if self.one_call:
+            Y = np.matmul(self.W, self.X, out=self.Y)
+            if self.b is not None:
+                Y += self.b
+            if not strict and not _finite_sum(Y):
+                raise _GiveUp  # as below
+            self.saved = self.W, self.X
+            return
         layer = self.layer
         W = self.W if self.W is not None else self.theta[layer.weights].reshape(layer.shape)
         X = self.X if self.X is not None else self.S[layer.xs]
@@ -127,7 +148,10 @@ class _LayerRun:
             return
         # ∂E/∂W = G·Xᵀ and ∂E/∂b = Σ_p G (`_Layer.send_gradients`), into the views of the totals.
         if self.write_w:
-            _matmul_over_batch(g, X, out=self.dW)
+            if self.one_call:
+                np.matmul(g, X.T, out=self.dW)
+            else:
+                _matmul_over_batch(g, X, out=self.dW)
         else:
             self.dW += _matmul_over_batch(g, X)
         if self.db is not None:
@@ -136,7 +160,10 @@ class _LayerRun:
             else:
                 self.db += np.add.reduce(g, axis=1)
         if self.into is not None:
-            layer._input_gradients(W, g, out=self.into)
+            if self.one_call and layer.shape[0] > 1:
+                np.matmul(W.T, g, out=self.into)  # (`_Layer._input_gradients`)
+            else:
+                layer._input_gradients(W, g, out=self.into)
         elif layer.x_scatter is not None:
             layer.x_scatter.add(self.G, layer._input_gradients(W, g))
 
@@ -144,7 +171,7 @@ class _LayerRun:
 class _GroupRun:
     """A group (`_Group`): the rule's forward on its (m, batch) blocks; relu written in place."""
 
-    __slots__ = ("group", "S", "G", "sources", "Y", "g", "mask", "inputs")
+    __slots__ = ("group", "S", "G", "sources", "Y", "g", "mask", "into", "inputs")
 
     def __init__(self, group: _Group, S: Any, G: Any) -> None:
         self.group, self.S, self.G = group, S, G
@@ -155,6 +182,9 @@ class _GroupRun:
         # After a fused layer (whose outputs the forward knows to be finite) relu's slope 1 - [x <= 0]
         # (NumpyMath.step) is the comparison [x > 0] itself, written into a buffer kept for it.
         self.mask = np.empty(self.Y.shape, dtype=bool) if group.after_layer and group.scatters else None
+        # The rows of G that such a relu's slope times G[y] goes to, when written straight (`_Scatter.direct`).
+        scatter = group.scatters[0][1] if self.mask is not None else None
+        self.into = G[scatter.targets] if scatter is not None and scatter.direct() else None
         self.inputs: list[Any] = []
 
     def forward(self, strict: bool) -> None:
@@ -177,6 +207,9 @@ class _GroupRun:
             return
         if self.mask is not None:
             local = (np.greater(self.inputs[0], 0.0, out=self.mask),)
+            if self.into is not None:
+                np.multiply(self.mask, self.g, out=self.into)
+                return
         else:
             y = self.Y if self.Y is not None else self.S[group.outputs]
             local = group.rule.derivative(NumpyMath, *self.inputs, y)
@@ -405,13 +438,17 @@ def program_for(trace: Any, n: int) -> Program:
     One per thread: two threads replaying one trace at once must not share S (each forward returns
     its own outputs; a backward still belongs to the last forward of the trace, whichever thread ran it).
     """
-    programs = trace._programs
     key = (n, threading.get_ident())
+    last_key, last = trace._last_program  # (a training loop replays one size again and again)
+    if last_key == key:
+        return last  # type: ignore[no-any-return]
+    programs = trace._programs
     program = programs.pop(key, None)
     if program is None:
         program = Program(trace, n)
     if program.S.size <= KEPT_ENTRIES:
         programs[key] = program  # (re)inserted last: the dict's order is the order of use
+        trace._last_program = (key, program)  # one assignment: a thread reads the old pair or the new
         if len(programs) > KEPT_PROGRAMS:
             try:
                 programs.pop(next(iter(programs)), None)

@@ -158,6 +158,7 @@ class Trace:
         self._last_fast = False  # `_last` made by the fast forward (a `Program`)
         self._gradient_fast = False  # the last gradient made by the fast backward
         self._programs: dict[tuple[int, int], Program] = {}  # by batch size and thread, least recently used first
+        self._last_program: tuple[Any, Program | None] = (None, None)  # the last one kept, with its key
 
     @property
     def outputs_checked(self) -> bool:
@@ -337,10 +338,10 @@ class Trace:
         self._last_fast = out is not None
         if out is not None:
             self._last = (S, program)
-            return out[0] if self.single_output else out.T.copy()
+            return out[0] if self.single_output else out.T
         self._last = (S, self._careful_forward(S, program.theta))
-        out = S[self._outputs]  # (a copy: an index array picks the rows)
-        return out[0] if self.single_output else out.T.copy()
+        out = S[self._outputs]  # (a copy: an index array picks the rows; returned transposed, a view of it)
+        return out[0] if self.single_output else out.T
 
     def seed(self, dout: Any, n: int) -> Seed:
         """``dout`` for batches of n samples as `gradient` takes it, checked and laid out once:
