@@ -95,7 +95,30 @@ def tied_graph(rng: random.Random) -> tuple[Callable[..., Value], list[Value], i
     return fn, [v for row in w for v in row] + b + [frozen], 3
 
 
-GRAPHS = {"mixed": mixed_graph, "embedding": embedding_graph, "positions": positions_graph, "tied": tied_graph}
+def reversed_graph(rng: random.Random) -> tuple[Callable[..., Value], list[Value], int]:
+    """Two fused layers reading the same hidden units, the second in reverse order: its inputs are
+    the first's slots, last first (a `flipped` layer: its matrix's columns reversed)."""
+    w1 = [[Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(3)]
+    w2 = [[Value(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(2)]
+    w3 = [[Value(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(2)]
+    b3 = [Value(rng.uniform(-1, 1)) for _ in range(2)]
+
+    def fn(x: list[Value]) -> Value:
+        h = [sum_values([w * xj for w, xj in zip(row, x)]).tanh() for row in w1]
+        a = [sum_values([w * hj for w, hj in zip(row, h)]) for row in w2]
+        b = [sum_values([w * hj for w, hj in zip(row, h[::-1])] + [bi]) for row, bi in zip(w3, b3)]
+        return sum_values(a) * sum_values(b).tanh()
+
+    return fn, [v for m in (w1, w2, w3) for row in m for v in row] + b3, 2
+
+
+GRAPHS = {
+    "mixed": mixed_graph,
+    "embedding": embedding_graph,
+    "positions": positions_graph,
+    "tied": tied_graph,
+    "reversed": reversed_graph,
+}
 
 
 @pytest.mark.parametrize("kind", list(GRAPHS))
@@ -104,6 +127,7 @@ def test_replays_at_alternating_batch_sizes_with_new_weights_equal_eager_every_t
     fn, params, width = GRAPHS[kind](rng)
     example = indices([0] * width) if kind == "embedding" else [0.5] * width
     step = trace(fn, example)
+    assert any(getattr(layer, "flipped", False) for layer in step.fused_layers) is (kind == "reversed")
     sizes = [5, 3, 5, 1, 8, 2, 7, 5, 3]  # seven sizes: more than a trace keeps programs for
     assert len(set(sizes)) > program_module.KEPT_PROGRAMS
     for k, n in enumerate(sizes):
