@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import require_module
 
 from autograd import Value, define_op, draw_graph, grad, gradcheck, trace, walkthrough
 from autograd.errors import DomainError, InvalidArgumentError, InvalidTypeError
@@ -111,3 +112,17 @@ def test_bad_definitions_are_named(kwargs, error, words) -> None:
     with pytest.raises(error, match=words):
         define_op(**arguments)
     assert "fresh_op_test" not in USER_RULES
+
+
+def test_an_op_whose_formula_holds_an_inf_keeps_the_fast_replays_tests() -> None:
+    """x/2 + inf is inf for every finite x, and no floating-point flag says so (the inf was there
+    already). The fast replay trusts the flags only for the table's own rows: with a user's op it
+    tests its outputs, finds them not finite and gives eager mode's infinities through the careful
+    pass, so `outputs_checked` never tells a training loop that an inf is finite."""
+    require_module("numpy", extra="fast")
+    far = define_op("far_test", lambda m, x: x * 0.5 + math.inf, lambda m, x, y: 0.5)
+    w = Value(2.0)
+    step = trace(lambda x: far(x[0]) * w, [1.0])
+    out = step.forward([[1.0], [-3.0], [0.0]])
+    assert out.tolist() == [math.inf, math.inf, math.inf]  # eager: (x/2 + inf)·2 = inf
+    assert not step.outputs_checked

@@ -18,8 +18,9 @@ makes a NaN or an infinity out of finite numbers only by raising a flag: overflo
 invalid operation (0/0, inf - inf, sqrt(-1)) or a division by zero. So the pass runs with
 all three raised (``strict``) and gives up at the first: whatever it finishes is finite,
 every fused layer's outputs, the outputs and the totals, with no test of any of them.
-(That takes every step to compute under the pass's `np.errstate`: a stack of layers, which
-handles its own non-finite products, keeps the tests, as do weights that are not all finite.)
+(That takes every step to compute under the pass's `np.errstate` from finite numbers of its
+own: a stack of layers, which handles its own non-finite products, keeps the tests, as does
+a user's operation (`define_op`), whose formula may hold an inf, and weights not all finite.)
 
 G is not zeroed as a whole: the rows that are written before anything adds to them
 (`Trace._plan_first_writes`: the outputs' seeds and the scatters marked ``assign``), and
@@ -331,11 +332,12 @@ class Program:
         self.totals = np.empty(len(theta))  # ∂E/∂θ, returned as a copy
         self.write_rows, self.zero_totals = self._plan_totals()
         # The inputs and constants are finite (`Trace.forward` and `autograd.value.constant` refuse
-        # others), so the weights decide. A stack handles its own non-finite products (under its own
-        # np.errstate): with one, the tests stay.
+        # others), so the weights decide. With a stack, which handles its own non-finite products
+        # (under its own np.errstate), or an operation of the user's (`define_op`: its formula may
+        # hold an inf of its own, which no flag announces), the tests stay.
         self.may_be_strict = not any(
             isinstance(step.step, _StackedLayer) for step in self.steps if isinstance(step, _Delegate)
-        )
+        ) and not _user_rules(trace.steps)
         self.strict = False  # the last `load` left only finite leaves (see the module docstring)
         self.strict_forward = False  # the last forward ran strict: its backward may too
 
@@ -455,6 +457,19 @@ def program_for(trace: Any, n: int) -> Program:
             except RuntimeError:  # another thread changed the dict just then: drop one next time
                 pass
     return program
+
+
+def _user_rules(steps: list[Any]) -> bool:
+    """True when a group or chain of ``steps`` runs a rule made by `autograd.define_op`."""
+    from ..functions import USER_RULES
+
+    user = set(map(id, USER_RULES.values()))
+    for step in steps:
+        if isinstance(step, _Group) and id(step.rule) in user:
+            return True
+        if isinstance(step, _Chain) and any(id(rule) in user for rule in step.rules):
+            return True
+    return False
 
 
 def _runs(flags: Any) -> list[slice]:
