@@ -295,9 +295,14 @@ def _group_backward(group: _Group, inputs: list[Any], S: Any, G: Any) -> None:
     if mode.anomaly:
         g = G[group.outputs]
         for j, _ in group.scatters:
-            d = local[j]
-            _check_gradient(rule, inputs, g, g if type(d) is float and d == 1.0 else d * g)
+            _check_gradient(rule, inputs, g, _times(local[j], g))
     _send_gradients(group, local, G)
+
+
+def _times(d: Any, g: Any) -> Any:
+    """d·g, what a local derivative d sends back from the gradient g; g itself when d is the number 1
+    (a sum's, an add's): no multiplication, no new block."""
+    return g if type(d) is float and d == 1.0 else d * g
 
 
 def _send_gradients(group: _Group, local: tuple[Any, ...], G: Any, g: Any = None) -> None:
@@ -319,7 +324,7 @@ def _send_gradients(group: _Group, local: tuple[Any, ...], G: Any, g: Any = None
 
 def _contributions(local: tuple[Any, ...], g: Any, parents: tuple[int, ...], needed: bytearray) -> list[Any]:
     """(x_j, ∂y/∂x_j · G[y]) for the parents x_j of a chain node that are marked ``needed``."""
-    return [(p, g if type(d) is float and d == 1.0 else d * g) for p, d in zip(parents, local) if needed[p]]
+    return [(p, _times(d, g)) for p, d in zip(parents, local) if needed[p]]
 
 
 def _leaf_groups(chain: _Chain, needed: bytearray, leaf_count: int) -> list[_Group]:

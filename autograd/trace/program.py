@@ -37,7 +37,7 @@ import threading
 import weakref
 from typing import Any
 
-from .kernels import NumpyMath, _Chain, _columns, _Group, _matmul_over_batch, _numpy, _send_gradients
+from .kernels import NumpyMath, _Chain, _columns, _Group, _matmul_over_batch, _numpy, _send_gradients, _times
 from .layers import _Layer, _Select, _StackedLayer
 
 # numpy, set by the first `Program` (importing autograd never imports it).
@@ -255,8 +255,7 @@ class _ChainRun:
         for derivative, rows, g, sends in self.walk:
             local = derivative(NumpyMath, *rows)
             for j, into in sends:
-                d = local[j]
-                into += g if type(d) is float and d == 1.0 else d * g  # (as `_contributions`)
+                into += _times(local[j], g)
         S, chain = self.S, self.chain
         for group in chain.leaf_groups:
             inputs = [S[source] for source in group.sources]
